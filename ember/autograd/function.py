@@ -1,0 +1,237 @@
+"""The autograd graph and the backward engine.
+
+Every differentiable primitive is a :class:`Function`: ``forward`` computes on NumPy arrays,
+``backward`` maps the output gradient to one gradient per input, and the two sit side by side
+(lecture 001 "Backpropagation (recursive chain rule)": each gate multiplies the upstream
+gradient by its local gradient). ``Function.apply`` runs ``forward`` and, when a gradient
+will be needed, turns the function object into a graph node: it remembers the nodes that
+produced its inputs (``next_functions``) and the versions of the arrays it saved.
+
+``backward`` walks the graph from the output in topological order, sums the gradients that
+reach each node, and hands leaf gradients to :class:`AccumulateGrad`, which adds them to
+``tensor.grad``.
+"""
+import numpy as np
+
+from ember.autograd.grad_mode import is_grad_enabled
+
+_BASE_ATTRS = frozenset(("next_functions", "needs_input_grad", "_input_meta", "_saved_versions",
+                         "_pre_hooks", "_freed", "_had_saved", "__weakref__"))
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``handle.remove()`` takes the hook off."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+_hook_ids = iter(range(1 << 62))
+
+
+class Node:
+    """A vertex of the backward graph."""
+    next_functions = ()
+
+    def name(self):
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    def register_prehook(self, fn):
+        hooks = self.__dict__.setdefault("_pre_hooks", {})
+        key = next(_hook_ids)
+        hooks[key] = fn
+        return RemovableHandle(hooks, key)
+
+
+class AccumulateGrad(Node):
+    """The sink for a leaf tensor: adds the incoming gradient to ``variable.grad``."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def accumulate(self, grad):
+        from ember._tensor import Tensor
+        var = self.variable
+        for hook in list(var._hooks.values()) if var._hooks else ():
+            res = hook(Tensor._wrap(grad))
+            if res is not None:
+                grad = res._data
+        if var.grad is None:
+            var.grad = Tensor._wrap(np.array(grad, dtype=var._data.dtype, copy=True))
+        else:
+            g = var.grad._data
+            if g.shape != var._data.shape:
+                raise RuntimeError(f"backward: .grad of a tensor of shape {var._data.shape} has "
+                                   f"shape {g.shape}")
+            g += grad
+            var.grad._bump_version()
+
+
+class Function(Node):
+    """Base of differentiable primitives. See the module docstring and ``ember/ops`` for examples.
+
+    Subclasses set ``saved_inputs`` (indices of inputs whose arrays ``backward`` reads) and
+    ``saves_output`` so that an in-place change of a saved tensor is detected at backward
+    time instead of producing a silently wrong gradient.
+    """
+    saved_inputs = ()
+    saves_output = False
+    differentiable = True
+
+    def forward(self, *arrays, **config):
+        raise TypeError(f"{type(self).__name__} defines no forward")
+
+    def backward(self, grad):
+        raise RuntimeError(f"{self.name()}: this function is not differentiable")
+
+    @classmethod
+    def apply(cls, *inputs, **config):
+        from ember._tensor import Tensor, as_tensor_arg
+        tensors = [x if isinstance(x, Tensor) else as_tensor_arg(x) for x in inputs]
+        need = cls.differentiable and is_grad_enabled() and any(t.requires_grad for t in tensors)
+        fn = cls()
+        fn.needs_input_grad = tuple(need and t.requires_grad for t in tensors)
+        out = fn.forward(*[t._data for t in tensors], **config)
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)
+        result = Tensor._wrap(out)
+        if out.base is not None:
+            for t in tensors:
+                if np.may_share_memory(out, t._data):
+                    result._base = t._base if t._base is not None else t
+                    result._vc = t._vc
+                    break
+        if need and out.dtype.kind == "f":
+            fn.next_functions = tuple(t._edge() if t.requires_grad else None for t in tensors)
+            fn._input_meta = tuple((t._data.shape, t._data.dtype) for t in tensors)
+            saved = [(tensors[i]._vc, tensors[i]._vc.value) for i in cls.saved_inputs]
+            if cls.saves_output:
+                saved.append((result._vc, result._vc.value))
+            fn._saved_versions = saved
+            result._requires_grad = True
+            result.grad_fn = fn
+        return result
+
+    def _check_versions(self):
+        for vc, expected in getattr(self, "_saved_versions", ()):
+            if vc.value != expected:
+                raise RuntimeError(
+                    f"{self.name()}: one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: it is at version {vc.value}; expected version "
+                    f"{expected} instead. Use an out-of-place op (e.g. x = x + 1 instead of x += 1), "
+                    f"or .clone() the tensor before modifying it.")
+
+    def _release(self):
+        extra = [k for k in self.__dict__ if k not in _BASE_ATTRS]
+        for k in extra:
+            del self.__dict__[k]
+        self._had_saved = bool(extra)
+        self._freed = True
+
+
+def _normalize_grads(node, grads):
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    if len(grads) != len(node.next_functions):
+        raise RuntimeError(f"{node.name()}: backward returned {len(grads)} gradients for "
+                           f"{len(node.next_functions)} inputs")
+    return grads
+
+
+def run_backward(roots, retain_graph=False, capture=None):
+    """Propagate gradients from ``roots`` (a list of ``(node, grad_array)``) through the graph.
+
+    ``capture`` maps nodes to slots: gradients reaching those nodes are stored there and
+    (for ``autograd.grad``) not accumulated into leaves.
+    """
+    deps = {}
+    stack = []
+    for node, _ in roots:
+        if node not in deps:
+            deps[node] = 0
+            stack.append(node)
+    while stack:
+        node = stack.pop()
+        for nxt in node.next_functions:
+            if nxt is None:
+                continue
+            if nxt in deps:
+                deps[nxt] += 1
+            else:
+                deps[nxt] = 1
+                stack.append(nxt)
+
+    grads = {}
+    for node, g in roots:
+        grads[node] = g if node not in grads else grads[node] + g
+    ready = [node for node in grads if deps[node] == 0]
+    while ready:
+        node = ready.pop()
+        g = grads.pop(node, None)
+        if g is not None:
+            hooks = node.__dict__.get("_pre_hooks")
+            if hooks:
+                from ember._tensor import Tensor
+                for hook in list(hooks.values()):
+                    res = hook(Tensor._wrap(g))
+                    if res is not None:
+                        g = res._data
+            if capture is not None and node in capture:
+                capture[node] = g
+                if isinstance(node, AccumulateGrad):
+                    g = None
+        if isinstance(node, AccumulateGrad):
+            if g is not None:
+                node.accumulate(g)
+            continue
+        if g is not None:
+            if node.__dict__.get("_freed") and node._had_saved:
+                raise RuntimeError(
+                    f"{node.name()}: trying to backward through the graph a second time (or to "
+                    f"access saved tensors after they have been freed). Saved intermediate values "
+                    f"of the graph are freed when you call .backward() or autograd.grad(). Specify "
+                    f"retain_graph=True if you need to backward through the graph a second time.")
+            node._check_versions()
+            in_grads = _normalize_grads(node, node.backward(g))
+            metas = node._input_meta
+            if not retain_graph:
+                node._release()
+        else:
+            in_grads = (None,) * len(node.next_functions)
+            metas = None
+        for i, nxt in enumerate(node.next_functions):
+            if nxt is None:
+                continue
+            ig = in_grads[i]
+            if ig is not None:
+                shape, dt = metas[i]
+                if not isinstance(ig, np.ndarray):
+                    ig = np.asarray(ig)
+                if ig.shape != shape:
+                    if ig.size == int(np.prod(shape)) and ig.ndim == 0:
+                        ig = ig.reshape(shape)
+                    else:
+                        raise RuntimeError(f"{node.name()}: backward produced a gradient of shape "
+                                           f"{ig.shape} for input {i} of shape {shape}")
+                if ig.dtype != dt:
+                    ig = ig.astype(dt)
+                prev = grads.get(nxt)
+                grads[nxt] = ig if prev is None else prev + ig
+            deps[nxt] -= 1
+            if deps[nxt] == 0:
+                ready.append(nxt)
