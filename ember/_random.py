@@ -2,7 +2,11 @@
 
 Ember draws from NumPy's PCG64. Sequences are reproducible under a seed, but differ from
 torch's (a different bit generator), so tests compare distributions, not draws."""
+import threading
+
 import numpy as np
+
+_local = threading.local()
 
 
 class Generator:
@@ -72,10 +76,30 @@ def set_rng_state(state):
     default_generator.set_state(state)
 
 
+class use_generator:
+    """Within this context (in the current thread only), draws that name no generator come
+    from ``generator`` instead of the default one. Data-loading threads use it so that their
+    random augmentations never interleave with the main thread's draws (dropout, init)."""
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def __enter__(self):
+        self._prev = getattr(_local, "generator", None)
+        _local.generator = self.generator
+        return self.generator
+
+    def __exit__(self, *exc):
+        _local.generator = self._prev
+        return False
+
+
 def rng(generator=None):
-    """The NumPy generator to draw from: the given ``Generator``'s or the default one."""
+    """The NumPy generator to draw from: the given ``Generator``'s, the current thread's
+    (see ``use_generator``), or the default one."""
     if generator is None:
-        return default_generator.np
+        local = getattr(_local, "generator", None)
+        return (local or default_generator).np
     if not isinstance(generator, Generator):
         raise TypeError(f"generator must be an ember.Generator, got {type(generator).__name__}")
     return generator.np
