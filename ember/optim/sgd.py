@@ -1,0 +1,75 @@
+"""Stochastic gradient descent with momentum (lecture 003 "梯度下降", "动量法 momentum")."""
+import numpy as np
+
+from ember._tensor import Tensor
+from ember.optim.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, optionally with momentum (torch.optim.SGD).
+
+    The lectures' update ``w_{t+1} = w_t - lr * g_t`` (lecture 003 "梯度下降", lecture 000
+    "Gradient Descent"), extended with the options torch has. Per parameter, with
+    ``g = ∂L/∂w`` (``-g`` if ``maximize``)::
+
+        g ← g + weight_decay · w                      (L2 penalty λ‖w‖², lecture 003 "正则项")
+        b ← g                              at the first step
+        b ← momentum · b + (1 − dampening) · g   afterwards   (the momentum buffer)
+        g ← g + momentum · b   if nesterov, else   g ← b
+        w ← w − lr · g
+
+    Lecture 003 describes momentum as "recording the gradient history and taking a weighted
+    average with the current gradient" without a formula (inventory ⚠ A19); Ember uses
+    torch's heavy-ball form above (no ``1 − momentum`` factor on ``g``), so with
+    ``momentum=0.25`` the buffer is ``g_t + 0.25 g_{t−1} + 0.25² g_{t−2} + …``. With
+    ``dampening = momentum`` it becomes the exponential moving average
+    ``b ← m·b + (1−m)·g`` (except for the first step, which copies ``g`` as torch does).
+
+    Args:
+        params: parameters or parameter groups (see :class:`Optimizer`).
+        lr (float): learning rate, default 1e-3.
+        momentum (float): momentum factor, default 0.
+        dampening (float): dampening of the gradient term in the buffer, default 0.
+        weight_decay (float): L2 penalty coefficient, default 0.
+        nesterov (bool): Nesterov momentum (needs ``momentum > 0`` and ``dampening = 0``).
+        maximize (bool): ascend the objective instead of descending it.
+
+    State per parameter: ``momentum_buffer`` (only when ``momentum != 0``).
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 *, maximize=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        self._check_nonnegative(group, "lr", "momentum", "weight_decay")
+        if group.get("nesterov") and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"SGD: Nesterov momentum requires a momentum > 0 and zero dampening, "
+                             f"got momentum={group['momentum']}, dampening={group['dampening']}")
+
+    def step(self, closure=None):
+        """One update of every parameter with a gradient; returns ``closure()`` if given."""
+        return self._run_step(closure, self._update)
+
+    @staticmethod
+    def _update(w, g, state, group):
+        lr, momentum = float(group["lr"]), float(group["momentum"])
+        weight_decay = float(group["weight_decay"])
+        if group["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * w
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                state["momentum_buffer"] = Tensor._wrap(np.array(g, copy=True))
+                buf = state["momentum_buffer"]._data
+            else:
+                buf = buf._data
+                buf *= momentum
+                buf += (1 - float(group["dampening"])) * g
+                state["momentum_buffer"]._bump_version()
+            g = g + momentum * buf if group["nesterov"] else buf
+        w += -lr * g
