@@ -12,7 +12,6 @@ The operators and most methods are defined in ``ember/ops`` and bound to the cla
 import numpy as np
 
 from ember import _dtype
-from ember.autograd.grad_mode import is_grad_enabled
 
 
 class _VersionCounter:
@@ -78,7 +77,7 @@ class Tensor:
     ``Tensor(data)`` builds a float32 tensor from data (like ``torch.Tensor``);
     ``Tensor(2, 3)`` an uninitialised one of that shape. Prefer ``ember.tensor``.
     """
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_vc", "_base", "_hooks",
+    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_vc", "_base", "_base_fn", "_hooks",
                  "_accum", "_retains_grad", "__weakref__", "__dict__")
     __array_priority__ = 1000
 
@@ -101,6 +100,7 @@ class Tensor:
         self.grad_fn = None
         self._vc = _VersionCounter()
         self._base = None
+        self._base_fn = None
         self._hooks = None
         self._accum = None
         self._retains_grad = False
@@ -115,6 +115,7 @@ class Tensor:
         t.grad_fn = None
         t._vc = _VersionCounter()
         t._base = None
+        t._base_fn = None
         t._hooks = None
         t._accum = None
         t._retains_grad = False
@@ -420,3 +421,12 @@ class device:
 
     def __hash__(self):
         return hash("cpu")
+
+
+def _bind_autograd():
+    from ember.autograd import function
+    function.Tensor = Tensor
+    function.as_tensor_arg = as_tensor_arg
+
+
+_bind_autograd()

@@ -9,6 +9,7 @@ import numpy as np
 
 from ember import _dtype
 from ember._tensor import Tensor
+from ember.autograd.function import Function
 from ember.autograd.grad_mode import is_grad_enabled, no_grad
 from ember.ops import elementwise as E, indexing as I, linalg as L, reduction as R, shape as S
 
@@ -168,6 +169,12 @@ Tensor.log_softmax = _log_softmax
 
 # ------------------------------------------------------------------------------- in-place ops
 def _check_inplace(self, op):
+    """Raise for in-place ops torch refuses; return whether the op must be recorded."""
+    if not self._data.flags.writeable:
+        raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to "
+                           f"tensor (shape {tuple(self.shape)}) refers to a single memory location "
+                           f"(an expanded view, or a read-only NumPy array). Call .clone() before "
+                           f"writing to it.")
     if not is_grad_enabled():
         return False
     if self.is_leaf and self._requires_grad:
@@ -214,9 +221,24 @@ def _source(self, recording):
     return src
 
 
-def _inplace(fn, op):
+def _inplace(fn, op, fast=None):
+    """The in-place method ``op`` built from the out-of-place ``fn``.
+
+    When no gradient is recorded (``no_grad``, or no operand requires grad) and ``fast`` is
+    given, the update is one NumPy kernel writing into the storage (``fast(x, *args, **kw)``
+    returns False when it cannot handle the operands, e.g. dtype promotion or broadcasting
+    that torch would reject; the general path then raises torch's error)."""
     def method(self, *args, **kwargs):
         recording = _check_inplace(self, op)
+        if fast is not None and self._data.dtype.kind == "f" and not (
+                recording and (self._requires_grad or _any_requires_grad(args, kwargs))):
+            try:
+                done = fast(self._data, *args, **kwargs)
+            except (ValueError, TypeError):
+                done = False
+            if done is not False:
+                self._bump_version()
+                return self
         if not recording:
             with no_grad():
                 return _commit(self, fn(self, *args, **kwargs), op)
@@ -224,6 +246,100 @@ def _inplace(fn, op):
     method.__name__ = op
     method.__doc__ = f"In-place version of ``{op[:-1]}``."
     return method
+
+
+def _any_requires_grad(args, kwargs):
+    for a in args:
+        if isinstance(a, Tensor) and a._requires_grad:
+            return True
+    for a in kwargs.values():
+        if isinstance(a, Tensor) and a._requires_grad:
+            return True
+    return False
+
+
+def _operand(x, v):
+    """``v`` as an array/number a kernel on float array ``x`` may use without changing its
+    dtype (same-dtype tensors and Python numbers), else None."""
+    if isinstance(v, Tensor):
+        return v._data if v._data.dtype == x.dtype else None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return None
+
+
+def _fast_alpha(ufunc):
+    def kernel(x, other, *, alpha=1):
+        b = _operand(x, other)
+        if b is None or not isinstance(alpha, (int, float)):
+            return False
+        if alpha == 1:
+            ufunc(x, b, out=x)
+            return
+        if ufunc is np.subtract:
+            alpha = -alpha
+        np.add(x, np.multiply(b, x.dtype.type(alpha)), out=x)
+    return kernel
+
+
+def _fast_ufunc(ufunc):
+    def kernel(x, other):
+        b = _operand(x, other)
+        if b is None:
+            return False
+        ufunc(x, b, out=x)
+    return kernel
+
+
+def _fast_unary(ufunc):
+    def kernel(x):
+        ufunc(x, out=x)
+    return kernel
+
+
+def _fast_clamp(x, min=None, max=None):
+    if min is None and max is None or isinstance(min, Tensor) or isinstance(max, Tensor):
+        return False
+    np.clip(x, min, max, out=x)
+
+
+def _fast_addc(ufunc):
+    def kernel(x, tensor1, tensor2, *, value=1):
+        a, b = _operand(x, tensor1), _operand(x, tensor2)
+        if a is None or b is None or not isinstance(value, (int, float)):
+            return False
+        t = ufunc(a, b)
+        if value != 1:
+            t *= x.dtype.type(value)
+        np.add(x, t, out=x)
+    return kernel
+
+
+def _fast_lerp(x, end, weight):
+    e, w = _operand(x, end), _operand(x, weight)
+    if e is None or w is None:
+        return False
+    t = np.subtract(e, x)
+    t *= w
+    np.add(x, t, out=x)
+
+
+_FAST = {
+    "add_": _fast_alpha(np.add), "sub_": _fast_alpha(np.subtract),
+    "mul_": _fast_ufunc(np.multiply), "div_": _fast_ufunc(np.true_divide),
+    "true_divide_": _fast_ufunc(np.true_divide), "pow_": _fast_ufunc(np.power),
+    "maximum_": _fast_ufunc(np.maximum), "minimum_": _fast_ufunc(np.minimum),
+    "clamp_": _fast_clamp, "clip_": _fast_clamp,
+    "clamp_min_": lambda x, min: _fast_clamp(x, min=min),
+    "clamp_max_": lambda x, max: _fast_clamp(x, max=max),
+    "exp_": _fast_unary(np.exp), "sqrt_": _fast_unary(np.sqrt), "abs_": _fast_unary(np.abs),
+    "neg_": _fast_unary(np.negative), "sign_": _fast_unary(np.sign), "sin_": _fast_unary(np.sin),
+    "cos_": _fast_unary(np.cos), "tanh_": _fast_unary(np.tanh), "floor_": _fast_unary(np.floor),
+    "ceil_": _fast_unary(np.ceil), "trunc_": _fast_unary(np.trunc),
+    "square_": _fast_unary(np.square),
+    "addcmul_": _fast_addc(np.multiply), "addcdiv_": _fast_addc(np.true_divide),
+    "lerp_": _fast_lerp,
+}
 
 
 _INPLACE = {
@@ -240,7 +356,7 @@ _INPLACE = {
     "floor_divide_": E.floor_divide, "true_divide_": E.div, "erf_": E.erf,
 }
 for _name, _fn in _INPLACE.items():
-    setattr(Tensor, _name, _inplace(_fn, _name))
+    setattr(Tensor, _name, _inplace(_fn, _name, _FAST.get(_name)))
 Tensor.__iadd__ = Tensor.add_
 Tensor.__isub__ = Tensor.sub_
 Tensor.__imul__ = Tensor.mul_
@@ -253,46 +369,52 @@ def _zero_(self):
     return _fill_(self, 0)
 
 
+class _Overwrite(Function):
+    """``x`` replaced by ``value`` broadcast to its shape: the node ``fill_``/``zero_``/``copy_``
+    leave on a tensor in the graph. The old values get a zero gradient; a tensor ``value``
+    gets the gradient summed over the broadcast dims."""
+
+    def forward(self, x, value):
+        out = np.empty_like(x)
+        np.copyto(out, value, casting="unsafe")
+        return out
+
+    def backward(self, grad):
+        gx = np.zeros_like(grad) if self.needs_input_grad[0] else None
+        gv = E.unbroadcast(grad, self._input_meta[1][0]) if self.needs_input_grad[1] else None
+        return gx, gv
+
+
+def _overwrite(self, value, op):
+    """Write ``value`` (a number or a tensor broadcastable to ``self``) into ``self``."""
+    recording = _check_inplace(self, op)
+    v = value if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value))
+    if recording and (self._requires_grad or v._requires_grad):
+        return _commit(self, _Overwrite.apply(_source(self, True), v), op)
+    np.copyto(self._data, v._data, casting="unsafe")
+    self._bump_version()
+    return self
+
+
 def _fill_(self, value):
     """Fill with ``value`` in place (a number or a 0-d tensor)."""
-    recording = _check_inplace(self, "fill_")
-    if isinstance(value, Tensor):
-        if value._data.ndim:
-            raise RuntimeError(f"fill_: only supports a 0-dimension value tensor, but got tensor "
-                               f"with {value._data.ndim} dimension(s)")
-        if recording and value._requires_grad:
-            return _commit(self, E.add(E.mul(_source(self, True), 0), value), "fill_")
-        value = value.item()
-    self._data[...] = value
-    self._bump_version()
-    if recording and self._requires_grad:
-        self.grad_fn = None
-        self._requires_grad = False
-    return self
+    if isinstance(value, Tensor) and value._data.ndim:
+        raise RuntimeError(f"fill_: only supports a 0-dimension value tensor, but got tensor "
+                           f"with {value._data.ndim} dimension(s)")
+    return _overwrite(self, value, "fill_")
 
 
 def _copy_(self, src, non_blocking=False):
     """Copy ``src`` (broadcastable) into this tensor's storage; gradients flow to ``src``."""
-    recording = _check_inplace(self, "copy_")
     if not isinstance(src, Tensor):
         src = Tensor._wrap(np.asarray(src))
     try:
-        np.broadcast_shapes(src._data.shape, self._data.shape)
         if np.broadcast_shapes(src._data.shape, self._data.shape) != self._data.shape:
             raise ValueError
     except ValueError:
         raise RuntimeError(f"copy_: the source of shape {tuple(src.shape)} must be broadcastable "
                            f"to the destination of shape {tuple(self.shape)}") from None
-    if recording and src._requires_grad:
-        res = S.expand(E.cast(src, self.dtype), *self.shape)
-        res = S.clone(res)
-        return _commit(self, res, "copy_")
-    np.copyto(self._data, src._data, casting="unsafe")
-    self._bump_version()
-    if recording and self._requires_grad:
-        self.grad_fn = None
-        self._requires_grad = False
-    return self
+    return _overwrite(self, src, "copy_")
 
 
 def _setitem(self, idx, value):

@@ -15,6 +15,9 @@ import numpy as np
 
 from ember.autograd.grad_mode import is_grad_enabled
 
+# bound by ember/_tensor.py once the class exists (the tensor module imports this one)
+Tensor = as_tensor_arg = None
+
 _BASE_ATTRS = frozenset(("next_functions", "needs_input_grad", "_input_meta", "_saved_versions",
                          "_pre_hooks", "_freed", "_had_saved", "__weakref__"))
 
@@ -65,7 +68,6 @@ class AccumulateGrad(Node):
         return "AccumulateGrad"
 
     def accumulate(self, grad):
-        from ember._tensor import Tensor
         var = self.variable
         for hook in list(var._hooks.values()) if var._hooks else ():
             res = hook(Tensor._wrap(grad))
@@ -101,28 +103,42 @@ class Function(Node):
 
     @classmethod
     def apply(cls, *inputs, **config):
-        from ember._tensor import Tensor, as_tensor_arg
+        # the hot path of every op: keep it free of imports, generators and repeated lookups
         tensors = [x if isinstance(x, Tensor) else as_tensor_arg(x) for x in inputs]
-        need = cls.differentiable and is_grad_enabled() and any(t.requires_grad for t in tensors)
         fn = cls()
-        fn.needs_input_grad = tuple(need and t.requires_grad for t in tensors)
+        need = False
+        if cls.differentiable and is_grad_enabled():
+            for t in tensors:
+                if t._requires_grad:
+                    need = True
+                    break
+        fn.needs_input_grad = tuple([t._requires_grad for t in tensors]) if need \
+            else (False,) * len(tensors)
         out = fn.forward(*[t._data for t in tensors], **config)
-        if not isinstance(out, np.ndarray):
+        if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = Tensor._wrap(out)
         if out.base is not None:
             for t in tensors:
                 if np.may_share_memory(out, t._data):
-                    result._base = t._base if t._base is not None else t
+                    base = result._base = t._base if t._base is not None else t
+                    result._base_fn = base.grad_fn
                     result._vc = t._vc
                     break
         if need and out.dtype.kind == "f":
-            fn.next_functions = tuple(t._edge() if t.requires_grad else None for t in tensors)
-            fn._input_meta = tuple((t._data.shape, t._data.dtype) for t in tensors)
-            saved = [(tensors[i]._vc, tensors[i]._vc.value) for i in cls.saved_inputs]
-            if cls.saves_output:
-                saved.append((result._vc, result._vc.value))
-            fn._saved_versions = saved
+            for t in tensors:
+                if t._base is not None and t._requires_grad and t._base.grad_fn is not t._base_fn:
+                    raise RuntimeError(
+                        f"{cls.__name__}: an input is a view of a tensor that was modified by an "
+                        f"in-place operation after the view was taken, so the view's gradient path "
+                        f"is stale. Take the view again after the in-place op (or clone it before).")
+            fn.next_functions = tuple([t._edge() if t._requires_grad else None for t in tensors])
+            fn._input_meta = tuple([(t._data.shape, t._data.dtype) for t in tensors])
+            if cls.saved_inputs or cls.saves_output:
+                saved = [(tensors[i]._vc, tensors[i]._vc.value) for i in cls.saved_inputs]
+                if cls.saves_output:
+                    saved.append((result._vc, result._vc.value))
+                fn._saved_versions = saved
             result._requires_grad = True
             result.grad_fn = fn
         return result
@@ -137,27 +153,21 @@ class Function(Node):
                     f"or .clone() the tensor before modifying it.")
 
     def _release(self):
-        extra = [k for k in self.__dict__ if k not in _BASE_ATTRS]
+        d = self.__dict__
+        extra = d.keys() - _BASE_ATTRS
         for k in extra:
-            del self.__dict__[k]
-        self._had_saved = bool(extra)
-        self._freed = True
-
-
-def _normalize_grads(node, grads):
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    if len(grads) != len(node.next_functions):
-        raise RuntimeError(f"{node.name()}: backward returned {len(grads)} gradients for "
-                           f"{len(node.next_functions)} inputs")
-    return grads
+            del d[k]
+        d["_had_saved"] = bool(extra)
+        d["_freed"] = True
 
 
 def run_backward(roots, retain_graph=False, capture=None):
     """Propagate gradients from ``roots`` (a list of ``(node, grad_array)``) through the graph.
 
-    ``capture`` maps nodes to slots: gradients reaching those nodes are stored there and
-    (for ``autograd.grad``) not accumulated into leaves.
+    Nodes run in topological order: a node runs once every node that feeds it a gradient
+    has run (dependency counting, no recursion, so deep graphs are fine). ``capture`` maps
+    nodes to slots: gradients reaching those nodes are stored there, and no leaf ``.grad`` is
+    touched (``autograd.grad`` and ``backward(inputs=...)``).
     """
     deps = {}
     stack = []
@@ -166,15 +176,14 @@ def run_backward(roots, retain_graph=False, capture=None):
             deps[node] = 0
             stack.append(node)
     while stack:
-        node = stack.pop()
-        for nxt in node.next_functions:
-            if nxt is None:
-                continue
-            if nxt in deps:
-                deps[nxt] += 1
-            else:
-                deps[nxt] = 1
-                stack.append(nxt)
+        for nxt in stack.pop().next_functions:
+            if nxt is not None:
+                count = deps.get(nxt)
+                if count is None:
+                    deps[nxt] = 1
+                    stack.append(nxt)
+                else:
+                    deps[nxt] = count + 1
 
     grads = {}
     for node, g in roots:
@@ -183,47 +192,57 @@ def run_backward(roots, retain_graph=False, capture=None):
     while ready:
         node = ready.pop()
         g = grads.pop(node, None)
+        attrs = node.__dict__
         if g is not None:
-            hooks = node.__dict__.get("_pre_hooks")
+            hooks = attrs.get("_pre_hooks")
             if hooks:
-                from ember._tensor import Tensor
                 for hook in list(hooks.values()):
                     res = hook(Tensor._wrap(g))
                     if res is not None:
                         g = res._data
             if capture is not None and node in capture:
                 capture[node] = g
-                if isinstance(node, AccumulateGrad):
-                    g = None
-        if isinstance(node, AccumulateGrad):
-            if g is not None:
+                if type(node) is AccumulateGrad:
+                    continue
+        if type(node) is AccumulateGrad:
+            if g is not None and capture is None:
                 node.accumulate(g)
             continue
-        if g is not None:
-            if node.__dict__.get("_freed") and node._had_saved:
-                raise RuntimeError(
-                    f"{node.name()}: trying to backward through the graph a second time (or to "
-                    f"access saved tensors after they have been freed). Saved intermediate values "
-                    f"of the graph are freed when you call .backward() or autograd.grad(). Specify "
-                    f"retain_graph=True if you need to backward through the graph a second time.")
+        nexts = node.next_functions
+        if g is None:
+            for nxt in nexts:
+                if nxt is not None:
+                    deps[nxt] -= 1
+                    if deps[nxt] == 0:
+                        ready.append(nxt)
+            continue
+        if attrs.get("_freed") and attrs["_had_saved"]:
+            raise RuntimeError(
+                f"{node.name()}: trying to backward through the graph a second time (or to "
+                f"access saved tensors after they have been freed). Saved intermediate values "
+                f"of the graph are freed when you call .backward() or autograd.grad(). Specify "
+                f"retain_graph=True if you need to backward through the graph a second time.")
+        if "_saved_versions" in attrs:
             node._check_versions()
-            in_grads = _normalize_grads(node, node.backward(g))
-            metas = node._input_meta
-            if not retain_graph:
-                node._release()
-        else:
-            in_grads = (None,) * len(node.next_functions)
-            metas = None
-        for i, nxt in enumerate(node.next_functions):
+        in_grads = node.backward(g)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        if len(in_grads) != len(nexts):
+            raise RuntimeError(f"{node.name()}: backward returned {len(in_grads)} gradients for "
+                               f"{len(nexts)} inputs")
+        metas = node._input_meta
+        if not retain_graph:
+            node._release()
+        for i, nxt in enumerate(nexts):
             if nxt is None:
                 continue
             ig = in_grads[i]
             if ig is not None:
                 shape, dt = metas[i]
-                if not isinstance(ig, np.ndarray):
+                if type(ig) is not np.ndarray:
                     ig = np.asarray(ig)
                 if ig.shape != shape:
-                    if ig.size == int(np.prod(shape)) and ig.ndim == 0:
+                    if ig.ndim == 0 and ig.size == int(np.prod(shape)):
                         ig = ig.reshape(shape)
                     else:
                         raise RuntimeError(f"{node.name()}: backward produced a gradient of shape "
@@ -232,6 +251,7 @@ def run_backward(roots, retain_graph=False, capture=None):
                     ig = ig.astype(dt)
                 prev = grads.get(nxt)
                 grads[nxt] = ig if prev is None else prev + ig
-            deps[nxt] -= 1
-            if deps[nxt] == 0:
+            count = deps[nxt] - 1
+            deps[nxt] = count
+            if count == 0:
                 ready.append(nxt)

@@ -20,8 +20,14 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
 
 
 def unbroadcast(grad, shape):
-    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
-    if grad.shape == tuple(shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``.
+
+    The added leading axes are summed first, then the stretched ones (two reductions measure
+    faster than one over scattered axes, e.g. a conv bias gradient (N, C, H, W) -> (C, 1, 1))."""
+    if grad.shape == shape:
+        return grad
+    shape = tuple(shape)
+    if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     if extra:
@@ -61,6 +67,16 @@ def cast(x, dtype):
 
 def _operands(op, a, b, dtype=None):
     """Promote two operands (Tensors or Python numbers) to a common dtype."""
+    if dtype is None and isinstance(a, Tensor):
+        # fast paths for the common cases: same-dtype tensors, float tensor with a number
+        ad = a._data.dtype
+        if isinstance(b, Tensor):
+            if b._data.dtype == ad:
+                if a._data.ndim and b._data.ndim:
+                    _check_broadcast(op, a._data, b._data)
+                return a, b
+        elif ad.kind == "f" and type(b) in (float, int):
+            return a, Tensor._wrap(np.asarray(b, dtype=ad))
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = as_tensor_arg(a)
     try:
@@ -128,12 +144,14 @@ class Div(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf/nan like torch, silently
+            return a / b
 
     def backward(self, grad):
-        ga = unbroadcast(grad / self.b, self.a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(-grad * self.a / (self.b * self.b), self.b.shape) \
-            if self.needs_input_grad[1] else None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ga = unbroadcast(grad / self.b, self.a.shape) if self.needs_input_grad[0] else None
+            gb = unbroadcast(-grad * self.a / (self.b * self.b), self.b.shape) \
+                if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -324,10 +342,9 @@ class _PickBinary(Function):
 
     def backward(self, grad):
         # ties split the gradient evenly, as torch does for maximum/minimum
-        a_sel = (self.a == self.out).astype(grad.dtype)
-        b_sel = (self.b == self.out).astype(grad.dtype)
-        total = a_sel + b_sel
-        total[total == 0] = 1
+        a_sel = np.asarray(self.a == self.out, dtype=grad.dtype)
+        b_sel = np.asarray(self.b == self.out, dtype=grad.dtype)
+        total = np.maximum(a_sel + b_sel, 1)
         ga = unbroadcast(grad * a_sel / total, self.a.shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(grad * b_sel / total, self.b.shape) if self.needs_input_grad[1] else None
         return ga, gb

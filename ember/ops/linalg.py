@@ -27,10 +27,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad
+        if b.ndim == 1:  # restore the dims matmul dropped for vector operands
+            g = g[..., None]
         if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+            g = g[..., None, :]
         if self.needs_input_grad[0]:
             ga = np.matmul(g, np.swapaxes(b2, -1, -2))
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
@@ -203,8 +203,19 @@ def einsum(equation, *operands):
     """Einstein summation, e.g. ``einsum('bij,bjk->bik', a, b)``; differentiable in every operand."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    for i, op in enumerate(operands):
+        if not isinstance(op, Tensor):
+            raise TypeError(f"einsum: operand {i} must be a Tensor, got {type(op).__name__}")
+    bad = sorted(set(equation) - set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,.->  "))
+    if bad:
+        raise RuntimeError(f"einsum: invalid subscript {bad[0]!r} in {equation!r}: subscripts "
+                           f"must be letters")
     eq = _normalize_equation(equation, operands)
     ins = eq.split("->")[0].split(",")
+    missing = sorted(set(eq.split("->")[1]) - set("".join(ins)))
+    if missing:
+        raise RuntimeError(f"einsum: output subscript {missing[0]!r} in {equation!r} does not "
+                           f"appear in any input")
     if len(ins) != len(operands):
         raise RuntimeError(f"einsum: equation {equation!r} names {len(ins)} operands but "
                            f"{len(operands)} were given")

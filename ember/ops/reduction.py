@@ -2,6 +2,8 @@
 
 Each takes ``dim`` (an int, a tuple of ints, or None for all) and ``keepdim`` like torch.
 """
+import builtins
+
 import numpy as np
 
 from ember import _dtype
@@ -21,6 +23,9 @@ def _dims(x, dim, op):
         return tuple(range(nd))
     if isinstance(dim, (int, np.integer)):
         dim = (dim,)
+    if not isinstance(dim, (tuple, list)):
+        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got "
+                        f"{type(dim).__name__} {dim!r}")
     axes = tuple(sorted(x._wrap_dim(d, op) for d in dim))
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
@@ -175,7 +180,7 @@ def _extreme(input, dim, keepdim, op, other):
     if dim is None:
         if input._data.size == 0:
             raise RuntimeError(f"{name}: expected a non-empty tensor for reduction over all elements")
-        return _ExtremeAll.apply(input, axes=None, keepdim=False, fn=op)
+        return _ExtremeAll.apply(input, axes=tuple(range(input._data.ndim)), keepdim=False, fn=op)
     axis = input._wrap_dim(dim, name)
     if input._data.shape and input._data.shape[axis] == 0:
         raise IndexError(f"{name}: expected reduction dim {dim} to have non-zero size")
@@ -217,18 +222,20 @@ def aminmax(input, *, dim=None, keepdim=False):
 
 
 def argmax(input, dim=None, keepdim=False):
+    """Index of the first largest value along ``dim`` (of the flattened tensor when None)."""
     if dim is None:
-        return Tensor._wrap(np.asarray(_first_index(input._data.reshape(-1), 0, np.argmax),
-                                       dtype=np.int64))
+        r = np.asarray(_first_index(input._data.reshape(-1), 0, np.argmax), dtype=np.int64)
+        return Tensor._wrap(r.reshape((1,) * input._data.ndim) if keepdim else r)
     axis = input._wrap_dim(dim, "argmax")
     r = _first_index(input._data, axis, np.argmax)
     return Tensor._wrap(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
 
 
 def argmin(input, dim=None, keepdim=False):
+    """Index of the first smallest value along ``dim`` (of the flattened tensor when None)."""
     if dim is None:
-        return Tensor._wrap(np.asarray(_first_index(input._data.reshape(-1), 0, np.argmin),
-                                       dtype=np.int64))
+        r = np.asarray(_first_index(input._data.reshape(-1), 0, np.argmin), dtype=np.int64)
+        return Tensor._wrap(r.reshape((1,) * input._data.ndim) if keepdim else r)
     axis = input._wrap_dim(dim, "argmin")
     r = _first_index(input._data, axis, np.argmin)
     return Tensor._wrap(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
@@ -241,7 +248,7 @@ class Var(Function):
         self.x, self.axes, self.correction, self.keepdim = x, axes, correction, keepdim
         self.mu = np.mean(x, axis=axes, keepdims=True)
         n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-        self.denom = x.dtype.type(max(n - correction, 0))
+        self.denom = x.dtype.type(builtins.max(n - correction, 0))
         d = x - self.mu
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.sum(d * d, axis=axes, keepdims=keepdim) / self.denom
@@ -263,9 +270,10 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (``correction=1``)."""
     if isinstance(dim, bool):
         unbiased, dim = dim, None
-    x = input if input._data.dtype.kind == "f" else cast(input, _dtype.get_default_dtype())
-    return Var.apply(x, axes=_dims(x, dim, "var"), correction=_correction(unbiased, correction, "var"),
-                     keepdim=keepdim)
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"var/std: only floating point dtypes are supported, got {input.dtype}")
+    return Var.apply(input, axes=_dims(input, dim, "var"),
+                     correction=_correction(unbiased, correction, "var"), keepdim=keepdim)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -289,7 +297,8 @@ class LogSumExp(Function):
         self.x, self.axes, self.keepdim = x, axes, keepdim
         m = np.max(x, axis=axes, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
         m = np.where(np.isfinite(m), m, 0)
-        s = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        with np.errstate(divide="ignore"):  # log(0) = -inf for empty or all -inf slices
+            s = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
         self.out = s if keepdim else np.squeeze(s, axes)
         return self.out
 
@@ -392,25 +401,37 @@ def cumsum(input, dim, *, dtype=None):
 
 
 class Cumprod(Function):
+    """``out_j = prod_{k<=j} x_k`` along an axis.
+
+    Backward: ``dx_i = sum_{j>=i} g_j prod_{k<=j, k!=i} x_k``. Before the first zero of a
+    slice this is ``revcumsum(g * out)_i / x_i``; at the first zero ``z`` it is
+    ``revcumsum(g * c)_z`` with ``c`` the cumulative product that skips ``x_z``; after it, 0."""
     saved_inputs = (0,)
+    saves_output = True
 
     def forward(self, x, axis):
         self.x, self.axis = x, axis
-        return np.cumprod(x, axis=axis)
+        self.out = np.cumprod(x, axis=axis)
+        return self.out
 
     def backward(self, grad):
-        # d out_j / d x_i = prod_{k<=j, k!=i} x_k: loop-free via the exclusive products is
-        # awkward with zeros, so use the O(n^2) triangular form along the axis.
         x = np.moveaxis(self.x, self.axis, -1)
+        out = np.moveaxis(self.out, self.axis, -1)
         g = np.moveaxis(grad, self.axis, -1)
         n = x.shape[-1]
-        out = np.zeros_like(x)
-        for i in range(n):
-            xi = x.copy()
-            xi[..., i] = 1
-            cp = np.cumprod(xi, axis=-1)
-            out[..., i] = np.sum((g * cp)[..., i:], axis=-1)
-        return np.moveaxis(out, -1, self.axis)
+        pos = np.arange(n)
+        zero = x == 0
+        first = np.where(zero.any(-1), np.argmax(zero, -1), n)[..., None]
+        at_first = pos == first
+        skipped = np.cumprod(np.where(at_first, 1, x), axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            before = _reverse_cumsum(g * out) / np.where(pos < first, x, 1)
+        dx = np.where(pos < first, before, np.where(at_first, _reverse_cumsum(g * skipped), 0))
+        return np.moveaxis(dx, -1, self.axis)
+
+
+def _reverse_cumsum(a):
+    return np.flip(np.cumsum(np.flip(a, -1), axis=-1), -1)
 
 
 def cumprod(input, dim, *, dtype=None):

@@ -269,14 +269,29 @@ class Cat(Function):
         return tuple(p if need else None for p, need in zip(parts, self.needs_input_grad))
 
 
-def cat(tensors, dim=0):
-    """Concatenate along an existing dim; all other dims must match."""
+def _tensor_list(op, tensors):
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}: expected a sequence of Tensors, got a single Tensor "
+                        f"(shape {tuple(tensors.shape)})")
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("cat: expected a non-empty list of Tensors")
-    tensors = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or tensors[:1]
-    ref = tensors[0]
+        raise RuntimeError(f"{op}: expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a sequence of Tensors, but element {i} is a "
+                            f"{type(t).__name__}")
+    return tensors
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dim; all other dims must match."""
+    tensors = _tensor_list("cat", tensors)
+    # torch's legacy rule: a 1-D empty tensor may be concatenated with tensors of any shape
+    ref = next((t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)), tensors[0])
     axis = ref._wrap_dim(dim, "cat")
+    empty_shape = ref._data.shape[:axis] + (0,) + ref._data.shape[axis + 1:]
+    tensors = [reshape(t, empty_shape) if t._data.ndim == 1 and t._data.shape[0] == 0 else t
+               for t in tensors]
     for i, t in enumerate(tensors):
         if t._data.ndim != ref._data.ndim:
             raise RuntimeError(f"cat: tensors must have the same number of dimensions: got "
@@ -296,9 +311,7 @@ concat = concatenate = cat
 
 def stack(tensors, dim=0):
     """Join tensors of equal shape along a new dim."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("stack: expected a non-empty list of Tensors")
+    tensors = _tensor_list("stack", tensors)
     shp = tensors[0]._data.shape
     for i, t in enumerate(tensors):
         if t._data.shape != shp:
