@@ -1,0 +1,1033 @@
+"""Pooling and resampling: max / average / power-average / adaptive pools, max-unpooling,
+``interpolate`` (nearest, linear, cubic, area, anti-aliased) and pixel (un)shuffle.
+
+Lecture 002 「Pooling池化」 defines the three pools on a window of s×s inputs x_i::
+
+    average  y = (1/s²) Σ x_i        max  y = max{x_i}        L2  y = √((1/s²) Σ x_i²)
+
+applied per channel, with the conv output-size formula. Lecture 002 「残差的反向传播 ■ Pooling层」
+gives the backward routing: average pooling spreads the upstream delta evenly over its window,
+max pooling sends it to the arg-max cell only. Lecture 003 「Unpooling——反池化」 upsamples
+with nearest-neighbour unpooling; max-unpooling puts each value back where the max came from.
+
+Two mechanisms do all the work:
+
+* **Sliding windows** (``max_pool*``, ``avg_pool*``): the input is padded once and split into
+  its stride phases (``_PoolGeometry.split``); the pool is then a reduction over the kernel
+  offsets, each offset being one unit-stride slice (a view) of one phase. Backward adds the
+  (masked or divided) upstream gradient into the same slices and merges the phases back.
+* **Separable resampling** (``interpolate``, ``adaptive_avg_pool*``): along one spatial axis,
+  output position i reads K input positions ``index[i, k]`` with weights ``weight[i, k]``
+  ("taps"). A multi-dimensional resample applies the 1-D one axis by axis, last axis first.
+  The 1-D resample is a small ``(out, in)`` matrix W, so backward is one product with Wᵀ.
+
+All functions accept batched ``(N, C, *spatial)`` and unbatched ``(C, *spatial)`` inputs like
+torch (``interpolate`` needs the batch dimension, as in torch), and keep float32 as float32.
+"""
+import itertools
+import math
+import warnings
+
+import numpy as np
+
+from ember._tensor import Tensor
+from ember.autograd.function import Function
+from ember.autograd.grad_mode import is_grad_enabled
+
+__all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+           "lp_pool1d", "lp_pool2d", "lp_pool3d",
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+           "max_unpool1d", "max_unpool2d", "max_unpool3d",
+           "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
+           "pixel_shuffle", "pixel_unshuffle"]
+
+_SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument checking
+# ----------------------------------------------------------------------------------------------
+
+def _ntuple(value, n, fname, argname, allow_none=False):
+    """An int, or a sequence of 1 or ``n`` ints, as a tuple of ``n`` Python ints."""
+    if allow_none and value is None:
+        return (None,) * n
+    if isinstance(value, Tensor):
+        value = value.tolist()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)) and len(value) in (1, n) and all(
+            (allow_none and v is None) or (isinstance(v, (int, np.integer))
+                                           and not isinstance(v, (bool, np.bool_)))
+            for v in value):
+        vals = tuple(None if v is None else int(v) for v in value)
+        return vals * n if len(vals) == 1 else vals
+    raise TypeError(f"{fname}: {argname} must be an int or a tuple of {n} ints, got {value!r}")
+
+
+def _check_input(input, nd, fname):
+    """``input`` must be a Tensor of shape ``(N, C, *spatial)`` or ``(C, *spatial)``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fname}: expected input to be a Tensor, got {type(input).__name__}")
+    shape = tuple(input._data.shape)
+    if input._data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fname}: expected a {nd + 1}-D or {nd + 2}-D input (N, C, "
+                           f"{_SPATIAL[nd]}) with optional batch dimension, got a "
+                           f"{input._data.ndim}-D input of shape {shape}")
+    if any(s == 0 for s in shape[-nd - 1:]):
+        raise RuntimeError(f"{fname}: expected non-empty channel and spatial dimensions, "
+                           f"got input of shape {shape}")
+
+
+def _check_float(input, fname):
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{fname}: expected a floating-point input, got {input.dtype}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Sliding-window geometry
+# ----------------------------------------------------------------------------------------------
+
+def _pool_output_size(size, k, s, p, d, ceil_mode):
+    """torch's pooling size: ⌊(L + 2p − d(k−1) − 1)/s⌋ + 1 (⌈·⌉ with ``ceil_mode``), except
+    that a last window starting in the right padding is dropped."""
+    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+class _PoolGeometry:
+    """Kernel, stride, padding, dilation, input and output sizes of a sliding-window pool,
+    one entry per spatial dimension, validated like torch."""
+
+    def __init__(self, fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode):
+        self.kernel = _ntuple(kernel_size, nd, fname, "kernel_size")
+        stride = self.kernel if stride is None or (isinstance(stride, (tuple, list))
+                                                   and len(stride) == 0) else stride
+        self.stride = _ntuple(stride, nd, fname, "stride")
+        self.padding = _ntuple(padding, nd, fname, "padding")
+        self.dilation = _ntuple(dilation, nd, fname, "dilation")
+        self.size = tuple(input._data.shape[-nd:])
+        self.nd = nd
+        shape = tuple(input._data.shape)
+        for name, vals in (("kernel_size", self.kernel), ("stride", self.stride),
+                           ("dilation", self.dilation)):
+            if any(v <= 0 for v in vals):
+                raise RuntimeError(f"{fname}: {name} must be greater than zero, got {vals}")
+        if any(p < 0 or p > k // 2 for p, k in zip(self.padding, self.kernel)):
+            raise RuntimeError(f"{fname}: padding should be at most half of the kernel size, "
+                               f"got padding {self.padding} with kernel_size {self.kernel}")
+        self.out = tuple(_pool_output_size(*a, ceil_mode) for a in zip(
+            self.size, self.kernel, self.stride, self.padding, self.dilation))
+        if any(o < 1 for o in self.out):
+            raise RuntimeError(
+                f"{fname}: kernel_size {self.kernel} with dilation {self.dilation} does not fit "
+                f"the input {self.size} padded by {self.padding} (input shape {shape}); the "
+                f"output would be {self.out}. Output size is too small")
+        for o, s, p, d, k, n in zip(self.out, self.stride, self.padding, self.dilation,
+                                    self.kernel, self.size):
+            pos = (np.arange(o) * s - p)[:, None] + np.arange(k) * d
+            if not ((pos >= 0) & (pos < n)).any(axis=1).all():
+                raise RuntimeError(
+                    f"{fname}: with kernel_size {self.kernel}, dilation {self.dilation} and "
+                    f"padding {self.padding}, some windows hold only padding (input shape "
+                    f"{shape})")
+        # Polyphase layout: in padded coordinates q = position + padding, dim i is split into
+        # its ``stride`` phases q % s (each phase is a contiguous sub-grid q // s), so that every
+        # kernel offset reads a unit-stride slice of one phase instead of a stride-s view.
+        self.phase_len = tuple(
+            -(-max((o - 1) * s + d * (k - 1) + 1, p + n) // s) for o, s, d, k, p, n
+            in zip(self.out, self.stride, self.dilation, self.kernel, self.padding, self.size))
+
+    def _phase_blocks(self):
+        """Per phase: (phase index, slices of the input, slices of that phase's grid)."""
+        per_dim = []
+        for s, p, n in zip(self.stride, self.padding, self.size):
+            blocks = []
+            for r in range(s):
+                start = (r - p) % s
+                count = len(range(start, n, s))
+                if count:
+                    t0 = (start + p) // s
+                    blocks.append((r, slice(start, None, s), slice(t0, t0 + count)))
+            per_dim.append(blocks)
+        for combo in itertools.product(*per_dim):
+            yield (tuple(b[0] for b in combo), (Ellipsis,) + tuple(b[1] for b in combo),
+                   (Ellipsis,) + tuple(b[2] for b in combo))
+
+    def split(self, x, fill):
+        """``x`` padded with ``fill`` in polyphase layout: shape ``stride + lead + phase_len``
+        (a view of ``x`` when there is no stride and no padding)."""
+        lead = x.shape[:x.ndim - self.nd]
+        if all(s == 1 for s in self.stride) and self.phase_len == self.size:
+            return x[(None,) * self.nd]
+        phases = np.full(self.stride + lead + self.phase_len, fill, dtype=x.dtype)
+        for r, x_slices, grid_slices in self._phase_blocks():
+            phases[r][grid_slices] = x[x_slices]
+        return phases
+
+    def merge(self, phases, shape):
+        """Inverse of ``split`` for gradients: the input-shaped array (padding dropped)."""
+        if all(s == 1 for s in self.stride) and self.phase_len == self.size:
+            return phases[(0,) * self.nd]
+        out = np.empty(shape, dtype=phases.dtype)
+        for r, x_slices, grid_slices in self._phase_blocks():
+            out[x_slices] = phases[r][grid_slices]
+        return out
+
+    def windows(self):
+        """``(offset_number, key)`` per kernel offset in row-major kernel order; ``key`` picks
+        from the polyphase array the element at that offset of every window (offset j of
+        output o sits at q = o·s + j·d: phase (j·d) % s, grid index o + (j·d) // s)."""
+        ranges = [range(k) for k in self.kernel]
+        for number, offsets in enumerate(itertools.product(*ranges)):
+            steps = [j * d for j, d in zip(offsets, self.dilation)]
+            yield number, (tuple(q % s for q, s in zip(steps, self.stride)) + (Ellipsis,) + tuple(
+                slice(q // s, q // s + o) for q, s, o in zip(steps, self.stride, self.out)))
+
+    def axis_shape(self, i):
+        """Shape that puts a 1-D array along spatial dim ``i`` of the output."""
+        return tuple(-1 if j == i else 1 for j in range(self.nd))
+
+
+def _lowest(dtype):
+    if dtype.kind == "f":
+        return -np.inf
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).min
+    raise RuntimeError(f"max pooling: unsupported dtype {dtype}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Max pooling
+# ----------------------------------------------------------------------------------------------
+
+def _running_max(windows, need_argmax, check_nan, label_dtype):
+    """Max over ``(label, values)`` windows and, if asked, the label of the first maximum in
+    scan order (torch's tie rule). Labels must not decrease along the scan (so the newest
+    strictly-greater label is also the largest: ``arg = max(arg, label·better)``). A NaN wins
+    over every number, the last NaN over earlier ones, as torch's ``val > max || isnan(val)``."""
+    best = arg = better = None
+    for label, v in windows:
+        if best is None:
+            best = np.array(v, copy=True)
+            if need_argmax:
+                arg = np.empty(best.shape, dtype=label_dtype)
+                arg[...] = label
+                better = np.empty(best.shape, dtype=bool)
+                scratch = np.empty(best.shape, dtype=label_dtype)
+            continue
+        if need_argmax:
+            np.greater(v, best, out=better)
+            if check_nan:
+                better |= np.isnan(v)
+            np.multiply(better, label, out=scratch)
+            np.maximum(arg, scratch, out=arg)
+        np.maximum(best, v, out=best)
+    return best, arg
+
+
+def _offset_dtype(g):
+    return np.uint8 if math.prod(g.kernel) <= 256 else np.int32
+
+
+def max_pool_forward(x, g, need_argmax):
+    """Max over the kernel offsets of the (−∞-padded, polyphase) input ``x``.
+
+    Returns ``(out, argmax)``; ``argmax`` is the row-major kernel-offset number of the chosen
+    element of each window (``None`` unless ``need_argmax``).
+    """
+    phases = g.split(x, _lowest(x.dtype))
+    check_nan = x.dtype.kind == "f" and need_argmax and bool(np.isnan(np.max(x)))
+    label = _offset_dtype(g)
+    out, argmax = _running_max(((label(n), phases[key]) for n, key in g.windows()),
+                               need_argmax, check_nan, label)
+    if need_argmax and x.dtype.kind == "f" and any(g.padding) and np.isneginf(out).any():
+        # a window of -inf (or padding) only: torch reports its first in-bounds element
+        np.copyto(argmax, _first_valid_offset(g), where=np.isneginf(out), casting="unsafe")
+    return out, argmax
+
+
+def _first_valid_offset(g):
+    """Row-major offset number of the first in-bounds element of every window."""
+    number = 0
+    for i, (o, s, p, d, k) in enumerate(zip(g.out, g.stride, g.padding, g.dilation, g.kernel)):
+        start = np.arange(o) * s - p
+        j = np.where(start < 0, (-start + d - 1) // d, 0)
+        number = number * k + j.reshape(g.axis_shape(i))
+    return number
+
+
+def max_pool_backward(grad, argmax, g, input_shape):
+    """Route each output gradient to the arg-max cell of its window (lecture 002: the
+    non-maximum cells get 0). One masked slice-add per kernel offset, in polyphase layout."""
+    phases = np.zeros(g.stride + grad.shape[:grad.ndim - g.nd] + g.phase_len, dtype=grad.dtype)
+    chosen = np.empty(grad.shape, dtype=bool)
+    routed = np.empty(grad.shape, dtype=grad.dtype)
+    for number, key in g.windows():
+        np.equal(argmax, number, out=chosen)
+        np.multiply(grad, chosen, out=routed)
+        phases[key] += routed
+    return g.merge(phases, input_shape)
+
+
+def _argmax_to_flat_index(argmax, g):
+    """Kernel-offset numbers -> torch's indices: the flat position in the unpadded input plane
+    (``h * W + w`` in 2-D)."""
+    offsets = np.unravel_index(argmax, g.kernel)
+    flat = np.zeros(argmax.shape, dtype=np.int64)
+    for i, (j, o, s, p, d, n) in enumerate(zip(offsets, g.out, g.stride, g.padding,
+                                               g.dilation, g.size)):
+        pos = np.arange(o, dtype=np.int64).reshape(g.axis_shape(i)) * s - p + j.astype(
+            np.int64) * d
+        flat = flat * n + pos
+    return flat
+
+
+class MaxPool(Function):
+    """Max pooling. ``max_pool_forward`` runs before ``apply`` because the arg-max is also an
+    output (``return_indices``); this node keeps it for ``max_pool_backward``."""
+
+    def forward(self, x, pooled, argmax, geometry):
+        self.argmax, self.geometry = argmax, geometry
+        return pooled
+
+    def backward(self, grad):
+        return max_pool_backward(grad, self.argmax, self.geometry, self._input_meta[0][0])
+
+
+def _max_pool(fname, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
+              return_indices):
+    _check_input(input, nd, fname)
+    if input._data.dtype.kind not in "fiu":
+        raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
+                           f"{input.dtype}")
+    g = _PoolGeometry(fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    need_grad = is_grad_enabled() and input.requires_grad
+    pooled, argmax = max_pool_forward(input._data, g, return_indices or need_grad)
+    out = MaxPool.apply(input, pooled=pooled, argmax=argmax, geometry=g)
+    if return_indices:
+        return out, Tensor._wrap(_argmax_to_flat_index(argmax, g))
+    return out
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """1-D max pooling: ``(N, C, L) -> (N, C, L_out)`` (or unbatched ``(C, L)``),
+    ``y[l] = max_j x[l·s − p + j·d]`` over ``j < k``, with
+    ``L_out = ⌊(L + 2p − d(k−1) − 1)/s⌋ + 1`` (``⌈·⌉`` if ``ceil_mode``). ``stride`` defaults
+    to ``kernel_size``. With ``return_indices`` also returns the int64 position of each maximum
+    in its input row (first maximum on ties, like torch), for ``max_unpool1d``."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling (lecture 002 「Pooling池化」, ``y = max{x_i}`` per window and channel):
+    ``(N, C, H, W) -> (N, C, H_out, W_out)`` (or unbatched ``(C, H, W)``), each output size
+    ``⌊(n + 2p − d(k−1) − 1)/s⌋ + 1`` (``⌈·⌉`` if ``ceil_mode``); ``stride`` defaults to
+    ``kernel_size``; padding is −∞ and at most half the kernel. ``return_indices`` also returns
+    the int64 flat index ``h·W + w`` of each maximum in its input plane (the first maximum in
+    row-major order on ties). Backward routes each gradient to its arg-max cell only.
+
+    Example (lecture 003 「Pooling 前后对比」): 2×2 stride 2 on
+    ``[[1,1,2,4],[5,6,7,8],[3,2,1,0],[1,1,3,4]]`` gives ``[[6,8],[3,4]]``."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """3-D max pooling (lecture 003 「视频分类: 3D CNN」): ``(N, C, D, H, W) ->
+    (N, C, D_out, H_out, W_out)`` (or unbatched ``(C, D, H, W)``), sizes as in ``max_pool2d``;
+    indices are flat ``(d·H + h)·W + w`` positions in the input volume."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+# ----------------------------------------------------------------------------------------------
+# Average pooling
+# ----------------------------------------------------------------------------------------------
+
+def _avg_pool_divisor(g, count_include_pad, divisor_override, dtype):
+    """The divisor of every window, as torch: the window clipped to the padded input
+    (``count_include_pad``) or to the input itself, or ``divisor_override``."""
+    if divisor_override is not None:
+        return dtype.type(divisor_override)
+    div = 1
+    for i, (o, s, p, k, n) in enumerate(zip(g.out, g.stride, g.padding, g.kernel, g.size)):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        count = end - start if count_include_pad else (np.minimum(end, n)
+                                                       - np.maximum(start, 0))
+        div = div * count.reshape(g.axis_shape(i))
+    div = np.asarray(div)
+    return dtype.type(div.flat[0]) if np.all(div == div.flat[0]) else div.astype(dtype)
+
+
+class AvgPool(Function):
+    """Average pooling: the window sums over kernel offsets divided by the window divisor."""
+
+    def forward(self, x, geometry, divisor):
+        self.geometry, self.divisor = geometry, divisor
+        phases = geometry.split(x, 0)
+        total = None
+        for _, key in geometry.windows():
+            if total is None:
+                total = np.array(phases[key], copy=True)
+            else:
+                total += phases[key]
+        return total / divisor
+
+    def backward(self, grad):
+        """Spread each gradient evenly over its window: every cell gets ``grad / divisor``
+        (lecture 002: a 2×2 average pool passes 1/4 of the delta to each of the 4 cells)."""
+        g = self.geometry
+        share = grad / self.divisor
+        phases = np.zeros(g.stride + grad.shape[:grad.ndim - g.nd] + g.phase_len,
+                          dtype=grad.dtype)
+        for _, key in g.windows():
+            phases[key] += share
+        return g.merge(phases, self._input_meta[0][0])
+
+
+def _avg_pool(fname, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    _check_input(input, nd, fname)
+    _check_float(input, fname)
+    g = _PoolGeometry(fname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
+    if nd == 3 and any(n < k for n, k in zip(g.size, g.kernel)):
+        raise RuntimeError(f"{fname}: input {g.size} (shape {tuple(input._data.shape)}) is "
+                           f"smaller than kernel_size {g.kernel}")
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError(f"{fname}: divisor_override must be non-zero, got 0")
+    divisor = _avg_pool_divisor(g, count_include_pad, divisor_override, input._data.dtype)
+    return AvgPool.apply(input, geometry=g, divisor=divisor)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """1-D average pooling: ``(N, C, L) -> (N, C, L_out)`` (or ``(C, L)``), ``y = Σ x / n``
+    over each window, ``n`` counting the zero padding if ``count_include_pad``. Output size as
+    in ``max_pool1d`` (no dilation). torch's ``avg_pool1d`` has no ``divisor_override``."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """2-D average pooling (lecture 002 「Pooling池化」: ``y = (1/s²) Σ x_i``):
+    ``(N, C, H, W) -> (N, C, H_out, W_out)`` (or ``(C, H, W)``), sizes as in ``max_pool2d``.
+    The divisor is ``divisor_override`` if given, else the window size clipped to the padded
+    input (``count_include_pad=True``) or to the input. Backward spreads ``grad / divisor``
+    over the window."""
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """3-D average pooling: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)`` (or unbatched),
+    as ``avg_pool2d``."""
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+# ----------------------------------------------------------------------------------------------
+# Power-average (Lp) pooling
+# ----------------------------------------------------------------------------------------------
+
+def _lp_pool(fname, nd, input, norm_type, kernel_size, stride, ceil_mode):
+    from ember.ops.elementwise import abs as abs_, relu, sign
+    _check_input(input, nd, fname)
+    _check_float(input, fname)
+    kernel = _ntuple(kernel_size, nd, fname, "kernel_size")
+    max_pool = (max_pool1d, max_pool2d, max_pool3d)[nd - 1]
+    avg_pool = (avg_pool1d, avg_pool2d, avg_pool3d)[nd - 1]
+    if norm_type == math.inf:
+        return max_pool(abs_(input), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -math.inf:
+        return -max_pool(-abs_(input), kernel_size, stride, 0, 1, ceil_mode)
+    mean = avg_pool(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (sign(mean) * relu(abs_(mean))).mul(math.prod(kernel)).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """1-D power-average pooling: ``y = (Σ_window x^p)^(1/p)`` (no padding), ``(N, C, L) ->
+    (N, C, L_out)``; ``p = inf`` is max pooling of ``|x|``. As in torch, a window whose sum of
+    powers is ≤ 0 gives 0 (odd ``p``) and the gradient there is 0."""
+    return _lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """2-D power-average pooling ``y = (Σ_window x^p)^(1/p)``: ``(N, C, H, W) ->
+    (N, C, H_out, W_out)``. Lecture 002 「Pooling池化」's L2 pool ``√((1/s²) Σ x_i²)`` is
+    ``lp_pool2d(x, 2, s) / s`` (torch's Lp pool, like ours, does not divide by the window
+    size)."""
+    return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """3-D power-average pooling ``y = (Σ_window x^p)^(1/p)``: ``(N, C, D, H, W) -> (N, C,
+    D_out, H_out, W_out)``."""
+    return _lp_pool("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+# ----------------------------------------------------------------------------------------------
+# Separable resampling along one axis (interpolate, adaptive average pooling)
+# ----------------------------------------------------------------------------------------------
+
+class Resample(Function):
+    """``y[..., i, ...] = Σ_k weight[i, k] · x[..., index[i, k], ...]`` along ``axis``.
+
+    ``index``/``weight`` have shape ``(out_size, K)``; ``weight`` None means 1 (nearest).
+    The map is linear, ``y = W x`` along the axis with the ``(out_size, in_size)`` matrix
+    ``W[i, index[i, k]] += weight[i, k]``; backward multiplies by ``Wᵀ`` (one matrix product,
+    which sums the many outputs that read the same input without a scatter).
+    """
+
+    def forward(self, x, axis, index, weight):
+        self.axis, self.index, self.weight, self.size = axis, index, weight, x.shape[axis]
+        bshape = [1] * x.ndim
+        bshape[axis] = -1
+        out = None
+        for k in range(index.shape[1]):
+            term = np.take(x, index[:, k], axis=axis)
+            if weight is not None:
+                term *= weight[:, k].reshape(bshape)
+            if out is None:
+                out = term
+            else:
+                out += term
+        if out is None:
+            shape = list(x.shape)
+            shape[axis] = index.shape[0]
+            out = np.zeros(shape, dtype=x.dtype)
+        return out
+
+    def backward(self, grad):
+        out_size, taps = self.index.shape
+        matrix = np.zeros((out_size, self.size), dtype=grad.dtype)
+        rows = np.repeat(np.arange(out_size), taps)
+        np.add.at(matrix, (rows, self.index.ravel()),
+                  1 if self.weight is None else self.weight.ravel())
+        axis = self.axis - grad.ndim
+        if axis == -1:
+            return grad @ matrix
+        if axis == -2:
+            return matrix.T @ grad
+        return np.moveaxis(np.moveaxis(grad, axis, -1) @ matrix, -1, axis)
+
+
+def _resample(input, taps):
+    """Apply one ``(index, weight)`` pair per spatial dim, last dim first (so that bilinear
+    sums in the same nesting as torch: ``h0·(w0·x00 + w1·x01) + h1·(…)``)."""
+    nd = len(taps)
+    first = input._data.ndim - nd
+    moved = [i for i, (index, weight) in enumerate(taps) if not (
+        weight is None and index.shape[1] == 1 and np.array_equal(
+            index[:, 0], np.arange(input._data.shape[first + i])))]
+    out = input
+    for i in reversed(moved or [nd - 1]):     # an identity resample still returns a new tensor
+        index, weight = taps[i]
+        out = Resample.apply(out, axis=first + i, index=index, weight=weight)
+    return out
+
+
+def _adaptive_bounds(size, out):
+    """torch's adaptive windows: ``[⌊i·L/out⌋, ⌈(i+1)·L/out⌉)``."""
+    i = np.arange(out, dtype=np.int64)
+    return (i * size) // out, -((-(i + 1) * size) // out)
+
+
+def _area_taps(size, out, dtype):
+    """Adaptive-average taps: window ``[start, end)`` with weights ``1/(end − start)``."""
+    if out == size:
+        return np.arange(out)[:, None], None
+    start, end = _adaptive_bounds(size, out)
+    width = end - start
+    k = np.arange(int(width.max(initial=0)))
+    index = np.minimum(start[:, None] + k, end[:, None] - 1)
+    weight = np.where(k < width[:, None], 1.0 / width[:, None], 0.0).astype(dtype)
+    return index, weight
+
+
+# ----------------------------------------------------------------------------------------------
+# Adaptive pooling
+# ----------------------------------------------------------------------------------------------
+
+def _adaptive_output(fname, input, nd, output_size):
+    sizes = _ntuple(output_size, nd, fname, "output_size", allow_none=True)
+    sizes = tuple(n if o is None else o for o, n in zip(sizes, input._data.shape[-nd:]))
+    if any(o < 0 for o in sizes):
+        raise RuntimeError(f"{fname}: output_size must be non-negative, got {sizes}")
+    return sizes
+
+
+class GlobalAvgPool(Function):
+    """Mean over the trailing ``nd`` axes, kept as size-1 dims (global average pooling)."""
+
+    def forward(self, x, nd):
+        self.axes = tuple(range(x.ndim - nd, x.ndim))
+        self.shape, self.count = x.shape, math.prod(x.shape[-nd:])
+        return x.mean(axis=self.axes, keepdims=True, dtype=x.dtype)
+
+    def backward(self, grad):
+        return np.broadcast_to(grad / grad.dtype.type(self.count), self.shape).copy()
+
+
+def _adaptive_avg_pool(fname, nd, input, output_size):
+    _check_input(input, nd, fname)
+    _check_float(input, fname)
+    sizes = _adaptive_output(fname, input, nd, output_size)
+    if all(o == 1 for o in sizes):
+        return GlobalAvgPool.apply(input, nd=nd)
+    dtype = input._data.dtype
+    return _resample(input, [_area_taps(n, o, dtype) for n, o in
+                             zip(input._data.shape[-nd:], sizes)])
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Adaptive average pooling to ``L_out`` positions: ``(N, C, L) -> (N, C, L_out)``;
+    output i averages ``x[⌊i·L/L_out⌋ : ⌈(i+1)·L/L_out⌉]``."""
+    return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive average pooling: ``(N, C, H, W) -> (N, C, H_out, W_out)``, the window of output
+    ``(i, j)`` being rows ``[⌊i·H/H_out⌋, ⌈(i+1)·H/H_out⌉)`` × the same for columns. A ``None``
+    entry keeps that size. ``output_size=1`` is the global average pool (lecture 003
+    「特征转化为向量 —— Pooling」: H×W×C -> 1×1×C); AlexNet uses ``(6, 6)`` (lecture 004)."""
+    return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Adaptive average pooling: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
+    return _adaptive_avg_pool("adaptive_avg_pool3d", 3, input, output_size)
+
+
+def _scatter_to_planes(grad, positions, shape, nd):
+    """Sum ``grad`` into a zero array of ``shape`` at the flat per-plane ``positions`` (shaped
+    like ``grad``); repeated positions add up (``np.bincount``)."""
+    plane = math.prod(shape[len(shape) - nd:])
+    batch = math.prod(shape[:len(shape) - nd])
+    flat = positions.reshape(batch, -1) + (np.arange(batch, dtype=np.int64) * plane)[:, None]
+    summed = np.bincount(flat.ravel(), weights=grad.ravel(), minlength=batch * plane)
+    return summed.astype(grad.dtype).reshape(shape)
+
+
+def adaptive_max_pool_forward(x, sizes):
+    """Max over torch's adaptive windows. The loop runs over the offsets inside the widest
+    window; shorter windows repeat their last element, which never changes a maximum.
+    Returns ``(out, positions)``, positions being flat indices in the input plane."""
+    nd = len(sizes)
+    spatial = x.shape[x.ndim - nd:]
+    if any(o == 0 for o in sizes):
+        shape = x.shape[:x.ndim - nd] + tuple(sizes)
+        return np.zeros(shape, dtype=x.dtype), np.zeros(shape, dtype=np.int64)
+    bounds = [_adaptive_bounds(n, o) for n, o in zip(spatial, sizes)]
+    widths = [int((end - start).max()) for start, end in bounds]
+
+    def windows():
+        for offsets in itertools.product(*(range(w) for w in widths)):
+            grids = np.ix_(*[np.minimum(start + j, end - 1)
+                             for (start, end), j in zip(bounds, offsets)])
+            position = 0
+            for grid, n in zip(grids, spatial):
+                position = position * n + grid
+            yield position, x[(Ellipsis,) + grids]
+
+    check_nan = x.dtype.kind == "f" and bool(np.isnan(np.max(x)))
+    return _running_max(windows(), True, check_nan, np.int64)
+
+
+class AdaptiveMaxPool(Function):
+    """Adaptive max pooling. ``adaptive_max_pool_forward`` runs before ``apply`` (the arg-max
+    positions are also an output); windows may overlap, so backward sums per position."""
+
+    def forward(self, x, pooled, positions, nd):
+        self.positions, self.nd = positions, nd
+        return pooled
+
+    def backward(self, grad):
+        shape, _ = self._input_meta[0]
+        return _scatter_to_planes(grad, self.positions, shape, self.nd)
+
+
+def _adaptive_max_pool(fname, nd, input, output_size, return_indices):
+    _check_input(input, nd, fname)
+    if input._data.dtype.kind not in "fiu":
+        raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
+                           f"{input.dtype}")
+    sizes = _adaptive_output(fname, input, nd, output_size)
+    pooled, positions = adaptive_max_pool_forward(input._data, sizes)
+    out = AdaptiveMaxPool.apply(input, pooled=pooled, positions=positions, nd=nd)
+    return (out, Tensor._wrap(positions)) if return_indices else out
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Adaptive max pooling: ``(N, C, L) -> (N, C, L_out)``, output i being the max of
+    ``x[⌊i·L/L_out⌋ : ⌈(i+1)·L/L_out⌉]``; ``return_indices`` also gives the int64 positions."""
+    return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Adaptive max pooling: ``(N, C, H, W) -> (N, C, H_out, W_out)`` over torch's windows
+    ``[⌊i·H/H_out⌋, ⌈(i+1)·H/H_out⌉)`` × (same for W); ``None`` keeps a size. Indices are
+    flat ``h·W + w`` positions (first maximum in row-major order on ties)."""
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Adaptive max pooling: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
+    return _adaptive_max_pool("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+# ----------------------------------------------------------------------------------------------
+# Max unpooling
+# ----------------------------------------------------------------------------------------------
+
+class MaxUnpool(Function):
+    """Max-unpooling: a zero output plane with each input value written at its index."""
+
+    def forward(self, x, indices, plane_shape, nd):
+        lead = x.shape[:x.ndim - nd]
+        batch, count = math.prod(lead), math.prod(x.shape[x.ndim - nd:])
+        self.indices = indices.reshape(batch, count)
+        self.in_shape = x.shape
+        out = np.zeros((batch, math.prod(plane_shape)), dtype=x.dtype)
+        np.put_along_axis(out, self.indices, x.reshape(batch, count), axis=1)
+        return out.reshape(lead + tuple(plane_shape))
+
+    def backward(self, grad):
+        """Each input reads the gradient at the cell it was written to."""
+        planes = grad.reshape(self.indices.shape[0], -1)
+        return np.take_along_axis(planes, self.indices, axis=1).reshape(self.in_shape)
+
+
+def _max_unpool(fname, nd, input, indices, kernel_size, stride, padding, output_size):
+    _check_input(input, nd, fname)
+    if not isinstance(indices, Tensor) or indices._data.dtype.kind not in "iu":
+        raise TypeError(f"{fname}: expected indices to be an integer Tensor (from max_pool with "
+                        f"return_indices=True), got "
+                        f"{indices.dtype if isinstance(indices, Tensor) else type(indices)}")
+    if indices._data.shape != input._data.shape:
+        raise RuntimeError(f"{fname}: expected indices of the input's shape "
+                           f"{tuple(input._data.shape)}, got {tuple(indices._data.shape)}")
+    kernel = _ntuple(kernel_size, nd, fname, "kernel_size")
+    stride = kernel if stride is None else _ntuple(stride, nd, fname, "stride")
+    padding = _ntuple(padding, nd, fname, "padding")
+    spatial = input._data.shape[-nd:]
+    default = tuple((n - 1) * s + k - 2 * p for n, s, k, p in zip(spatial, stride, kernel,
+                                                                  padding))
+    if output_size is None:
+        plane = default
+    else:
+        requested = tuple(int(v) for v in (output_size.tolist() if isinstance(output_size, Tensor)
+                                           else output_size))
+        plane = requested[2:] if len(requested) == nd + 2 else requested
+        if len(plane) != nd:
+            raise ValueError(f"{fname}: output_size should have {nd} or {nd + 2} elements, got "
+                             f"{requested}")
+        for d, (o, m, s) in enumerate(zip(plane, default, stride)):
+            if not m - s < o < m + s:
+                raise ValueError(f"{fname}: invalid output_size {requested}: dim {d} must be "
+                                 f"between {m - s} and {m + s} (exclusive) for input of shape "
+                                 f"{tuple(input._data.shape)}, kernel_size {kernel}, stride "
+                                 f"{stride} and padding {padding}")
+    if any(o < 0 for o in plane):
+        raise ValueError(f"{fname}: output_size must be non-negative, got {plane}")
+    idx = indices._data
+    size = math.prod(plane)
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise RuntimeError(f"{fname}: found an invalid max index {bad} (the output planes "
+                           f"{plane} have {size} elements)")
+    return MaxUnpool.apply(input, indices=idx.astype(np.int64, copy=False), plane_shape=plane,
+                           nd=nd)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool1d``: ``(N, C, L_in) -> (N, C, L_out)`` with
+    ``L_out = (L_in − 1)·s − 2p + k`` (or ``output_size``); each value goes back to the position
+    its ``indices`` entry names, everything else is 0."""
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Max-unpooling (the decoder half of lecture 003 「Unpooling——反池化」): ``(N, C, H_in,
+    W_in) -> (N, C, H_out, W_out)``, ``H_out = (H_in − 1)·s − 2p + k`` unless ``output_size``
+    (which may differ from it by less than the stride) is given. Values return to the flat
+    positions ``indices`` (from ``max_pool2d(..., return_indices=True)``); other cells are 0.
+    Backward reads the gradient at those positions."""
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool3d``: ``(N, C, D, H, W)`` in, sizes as ``max_unpool2d``."""
+    return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# interpolate
+# ----------------------------------------------------------------------------------------------
+
+_MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
+def _source_scale(size, out, align_corners, scale, t):
+    """torch's ``area_pixel_compute_scale``: input pixels per output pixel."""
+    if align_corners:
+        return t(size - 1) / t(out - 1) if out > 1 else t(0)
+    return t(1.0 / scale) if scale is not None and scale > 0 else t(size) / t(out)
+
+
+def _source_index(ratio, out, align_corners, t, cubic=False):
+    """Continuous source coordinate of every output position (half-pixel centres unless
+    ``align_corners``); non-cubic modes clamp negative coordinates to 0."""
+    dst = np.arange(out).astype(t)
+    if align_corners:
+        return ratio * dst
+    real = ratio * (dst + t(0.5)) - t(0.5)
+    return real if cubic else np.maximum(real, t(0))
+
+
+def _floor_and_fraction(real, size, t):
+    index = np.minimum(np.floor(real).astype(np.int64), size - 1)
+    return index, np.clip(real - index.astype(t), t(0), t(1)).astype(t)
+
+
+def _nearest_taps(size, out, scale, exact, shortcuts):
+    """``src = ⌊dst·scale⌋`` (``⌊(dst + ½)·scale⌋`` if ``exact``). torch's 2-D 'nearest' kernel
+    copies a dim whose size is unchanged and uses ``dst // 2`` for a doubled one, whatever the
+    ``scale_factor`` (``shortcuts``); its 1-D and 3-D kernels do not."""
+    if shortcuts and out == size:
+        index = np.arange(out)
+    elif shortcuts and out == 2 * size:
+        index = np.arange(out) >> 1
+    else:
+        ratio = _source_scale(size, out, False, scale, np.float32)
+        dst = np.arange(out).astype(np.float32)
+        src = np.floor((dst + np.float32(0.5)) * ratio if exact else dst * ratio)
+        index = np.minimum(src.astype(np.int64), size - 1)
+    return index[:, None], None
+
+
+def _linear_taps(size, out, scale, align_corners, t):
+    if out == size:
+        return np.arange(out)[:, None], None
+    real = _source_index(_source_scale(size, out, align_corners, scale, t), out, align_corners, t)
+    i0, lam1 = _floor_and_fraction(real, size, t)
+    i1 = i0 + (i0 < size - 1)
+    return np.stack([i0, i1], 1), np.stack([t(1) - lam1, lam1], 1)
+
+
+def _cubic_weights(x, a, t):
+    """Keys' cubic convolution kernel W(|x|) (a = −0.75 as torch, −0.5 for anti-aliasing)."""
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0)).astype(t)
+
+
+def _cubic_taps(size, out, scale, align_corners, t):
+    real = _source_index(_source_scale(size, out, align_corners, scale, t), out, align_corners, t,
+                         cubic=True)
+    i0, lam = _floor_and_fraction(real, size, t)
+    one, two = t(1), t(2)
+    weight = _cubic_weights(np.stack([lam + one, lam, one - lam, two - lam], 1), t(-0.75), t)
+    index = np.clip(i0[:, None] + np.arange(-1, 3), 0, size - 1)
+    return index, weight
+
+
+def _antialias_taps(size, out, scale, align_corners, t, cubic):
+    """torch's anti-aliased resampling (PIL's): when shrinking, the filter (triangle, or cubic
+    with a = −0.5) is stretched by the scale, and each output's weights are normalised."""
+    ratio = _source_scale(size, out, align_corners, scale, t)
+    half = t(2.0 if cubic else 1.0)
+    support = half * ratio if ratio >= 1 else half
+    width = int(math.ceil(support)) * 2 + 1
+    center = ratio * (np.arange(out).astype(t) + t(0.5))
+    invscale = t(1) / ratio if ratio >= 1 else t(1)
+    xmin = np.maximum(np.trunc(center - support + t(0.5)).astype(np.int64), 0)
+    xsize = np.clip(np.minimum(np.trunc(center + support + t(0.5)).astype(np.int64), size)
+                    - xmin, 0, width)
+    j = np.arange(width)
+    x = ((j + xmin[:, None]).astype(t) - center[:, None] + t(0.5)) * invscale
+    weight = (_cubic_weights(x, t(-0.5), t) if cubic
+              else np.maximum(t(1) - np.abs(x), t(0)).astype(t))
+    weight = np.where(j < xsize[:, None], weight, t(0))
+    total = weight.sum(axis=1, keepdims=True)
+    weight = np.where(total != 0, weight / np.where(total != 0, total, t(1)), weight).astype(t)
+    return np.minimum(xmin[:, None] + j, size - 1), weight
+
+
+def _interpolate_sizes(input, nd, size, scale_factor, recompute_scale_factor, mode):
+    """Output sizes and the per-dim scales handed to the kernels (None: use in/out)."""
+    spatial = tuple(input._data.shape[2:])
+    if size is not None and scale_factor is not None:
+        raise ValueError("interpolate: only one of size or scale_factor should be defined, got "
+                         f"size={size} and scale_factor={scale_factor}")
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
+                             "explicit size")
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
+        if len(sizes) != nd or not all(isinstance(v, (int, np.integer)) for v in sizes):
+            raise ValueError(f"interpolate: size must be an int or {nd} ints for an input with "
+                             f"spatial dimensions {list(spatial)}, got {size}")
+        return tuple(int(v) for v in sizes), (None,) * nd
+    if scale_factor is None:
+        raise ValueError("interpolate: either size or scale_factor should be defined")
+    scales = (tuple(scale_factor) if isinstance(scale_factor, (tuple, list))
+              else (scale_factor,) * nd)
+    if len(scales) != nd:
+        raise ValueError(f"interpolate: scale_factor must be a number or {nd} numbers for an input "
+                         f"with spatial dimensions {list(spatial)}, got {scale_factor}")
+    scales = tuple(float(s) for s in scales)
+    sizes = tuple(int(math.floor(n * s)) for n, s in zip(spatial, scales))
+    if recompute_scale_factor or mode == "area":
+        scales = (None,) * nd
+    return sizes, scales
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize ``(N, C, *spatial) -> (N, C, *size)`` with 1, 2 or 3 spatial dims.
+
+    Exactly one of ``size`` (ints) and ``scale_factor`` (output = ⌊n·scale⌋) is given; the
+    scale itself sets the sampling positions unless ``recompute_scale_factor``. Modes:
+
+    * ``'nearest'``: ``src = ⌊dst·in/out⌋`` (lecture 003 「Unpooling」's "Nearest Neighbor
+      Unpool x2": ``[[8,6],[4,3]]`` -> ``[[8,8,6,6],[8,8,6,6],[4,4,3,3],[4,4,3,3]]``);
+      ``'nearest-exact'``: ``src = ⌊(dst + ½)·in/out⌋`` (pixel centres, like PIL).
+    * ``'linear'`` (3-D input), ``'bilinear'`` (4-D), ``'trilinear'`` (5-D): separable linear
+      interpolation at ``src = (dst + ½)·in/out − ½`` (clamped at 0), or ``dst·(in−1)/(out−1)``
+      with ``align_corners=True`` (corner pixels aligned).
+    * ``'bicubic'`` (4-D): Keys' cubic convolution with a = −0.75, borders replicated; the
+      result can overshoot the input range, as in torch.
+    * ``'area'``: ``adaptive_avg_pool`` to ``size``.
+
+    ``antialias=True`` (bilinear/bicubic, 4-D) low-pass filters when shrinking, as torch/PIL.
+    Integer inputs are supported by the nearest modes only.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"interpolate: expected input to be a Tensor, got {type(input).__name__}")
+    if mode not in _MODES:
+        raise ValueError(f"interpolate: unknown mode {mode!r}; expected one of {', '.join(_MODES)}")
+    if mode in ("nearest", "nearest-exact", "area"):
+        if align_corners is not None:
+            raise ValueError("interpolate: align_corners option can only be set with the "
+                             "interpolating modes: linear | bilinear | bicubic | trilinear, got "
+                             f"mode {mode!r}")
+    else:
+        align_corners = bool(align_corners)
+    shape = tuple(input._data.shape)
+    if input._data.ndim not in (3, 4, 5):
+        raise ValueError(f"interpolate: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got "
+                         f"a {input._data.ndim}-D input of shape {shape}")
+    nd = input._data.ndim - 2
+    if _MODE_DIMS.get(mode, nd) != nd:
+        need = _MODE_DIMS[mode] + 2
+        raise ValueError(f"interpolate: mode {mode!r} needs a {need}-D input, got a "
+                         f"{input._data.ndim}-D input of shape {shape}")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolate: antialias is restricted to the bilinear and bicubic "
+                         f"modes with 4-D input, got mode {mode!r}")
+    sizes, scales = _interpolate_sizes(input, nd, size, scale_factor, recompute_scale_factor,
+                                       mode)
+    spatial = shape[2:]
+    if any(n <= 0 for n in spatial) or any(o <= 0 for o in sizes):
+        raise ValueError(f"interpolate: input and output sizes should be greater than 0, got "
+                         f"input {spatial} (shape {shape}) and output {sizes}")
+    if mode == "area":
+        return _adaptive_avg_pool("interpolate", nd, input, sizes)
+    if mode.startswith("nearest"):
+        shortcuts = mode == "nearest" and nd == 2
+        taps = [_nearest_taps(n, o, s, mode == "nearest-exact", shortcuts)
+                for n, o, s in zip(spatial, sizes, scales)]
+        return _resample(input, taps)
+    _check_float(input, f"interpolate (mode {mode!r})")
+    t = input._data.dtype.type
+    if antialias:
+        taps = [_antialias_taps(n, o, s, align_corners, t, mode == "bicubic")
+                for n, o, s in zip(spatial, sizes, scales)]
+    elif mode == "bicubic":
+        taps = [_cubic_taps(n, o, s, align_corners, t) for n, o, s in zip(spatial, sizes, scales)]
+    else:
+        taps = [_linear_taps(n, o, s, align_corners, t) for n, o, s in zip(spatial, sizes, scales)]
+    return _resample(input, taps)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated alias of :func:`interpolate` (warns, like torch)."""
+    warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(input, size, scale_factor, mode='nearest')`` (warns)."""
+    warnings.warn("nn.functional.upsample_nearest is deprecated. Use nn.functional.interpolate "
+                  "instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(..., mode='bilinear', align_corners=True)`` (warns)."""
+    warnings.warn("nn.functional.upsample_bilinear is deprecated. Use nn.functional.interpolate "
+                  "instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pixel shuffle
+# ----------------------------------------------------------------------------------------------
+
+def _check_factor(fname, factor, argname):
+    if not isinstance(factor, (int, np.integer)) or isinstance(factor, bool) or factor <= 0:
+        raise ValueError(f"{fname}: {argname} must be a positive int, got {factor!r}")
+    return int(factor)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Sub-pixel upsampling: ``(*, C·r², H, W) -> (*, C, H·r, W·r)`` with
+    ``y[c, h·r + i, w·r + j] = x[c·r² + i·r + j, h, w]``. A reshape and a transpose, so the
+    gradient is the inverse rearrangement (``pixel_unshuffle``)."""
+    r = _check_factor("pixel_shuffle", upscale_factor, "upscale_factor")
+    shape = tuple(input.shape)
+    if len(shape) < 3:
+        raise RuntimeError(f"pixel_shuffle: expected an input with at least 3 dimensions "
+                           f"(*, C, H, W), got shape {shape}")
+    *lead, c, h, w = shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle: the channel dimension {c} of the input (shape "
+                           f"{shape}) is not divisible by upscale_factor² = {r * r}")
+    k = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """Inverse of ``pixel_shuffle``: ``(*, C, H·r, W·r) -> (*, C·r², H, W)``."""
+    r = _check_factor("pixel_unshuffle", downscale_factor, "downscale_factor")
+    shape = tuple(input.shape)
+    if len(shape) < 3:
+        raise RuntimeError(f"pixel_unshuffle: expected an input with at least 3 dimensions "
+                           f"(*, C, H, W), got shape {shape}")
+    *lead, c, h, w = shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle: the spatial size ({h}, {w}) of the input (shape "
+                           f"{shape}) is not divisible by downscale_factor = {r}")
+    k = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
