@@ -77,7 +77,7 @@ class Tensor:
     ``Tensor(data)`` builds a float32 tensor from data (like ``torch.Tensor``);
     ``Tensor(2, 3)`` an uninitialised one of that shape. Prefer ``ember.tensor``.
     """
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_vc", "_base", "_base_fn", "_hooks",
+    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_vc", "_base", "_base_fn", "_view_fn", "_hooks",
                  "_accum", "_retains_grad", "__weakref__", "__dict__")
     __array_priority__ = 1000
 
@@ -101,6 +101,7 @@ class Tensor:
         self._vc = _VersionCounter()
         self._base = None
         self._base_fn = None
+        self._view_fn = None
         self._hooks = None
         self._accum = None
         self._retains_grad = False
@@ -116,6 +117,7 @@ class Tensor:
         t._vc = _VersionCounter()
         t._base = None
         t._base_fn = None
+        t._view_fn = None
         t._hooks = None
         t._accum = None
         t._retains_grad = False
@@ -281,7 +283,6 @@ class Tensor:
         """A tensor sharing storage and version counter, with no history."""
         t = Tensor._wrap(self._data)
         t._vc = self._vc
-        t._base = self if self._base is None else self._base
         return t
 
     def detach_(self):

@@ -181,11 +181,67 @@ def _check_inplace(self, op):
         raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place "
                            f"operation. Wrap it in `with ember.no_grad():` or use an out-of-place op.")
     base = self._base
-    if base is not None and (base._requires_grad or self._requires_grad):
-        raise RuntimeError(f"{op}: in-place modification of a view of a tensor that takes part in "
-                           f"autograd is not supported by Ember (the base's gradient would be "
-                           f"wrong); use an out-of-place op or .clone() the view first")
+    if base is not None and base._requires_grad:
+        if base.is_leaf:
+            raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is being used "
+                               f"in an in-place operation. Wrap it in `with ember.no_grad():`.")
+        if not self._requires_grad or self._view_fn is None:
+            raise RuntimeError(f"{op}: a view created in no_grad mode (or by detach) is being "
+                               f"modified in-place with grad mode enabled; the base's gradient "
+                               f"would be wrong. Take the view with grad mode enabled, or clone it.")
+        if base.grad_fn is not self._base_fn:
+            raise RuntimeError(f"{op}: this view's base was modified in place after the view was "
+                               f"taken; take the view again before modifying it.")
     return True
+
+
+class CopySlices(Function):
+    """The base of a view after an in-place op on the view: ``base[view] = value``.
+
+    Built by ``_commit`` (the data was already written through the view); backward routes
+    the view's part of the gradient to the new value and the rest to the old base."""
+
+    def backward(self, grad):
+        view_fn = self.view_fn
+        g_base = g_value = None
+        if self.needs_input_grad[1]:
+            g_value = E.unbroadcast(np.array(view_fn(grad)), self._input_meta[1][0])
+        if self.needs_input_grad[0]:
+            g_base = np.array(grad, copy=True, order="C")
+            view_fn(g_base)[...] = 0
+        return g_base, g_value
+
+
+class _AsView(Function):
+    """The view, recomputed from its base's new node, so later uses see the new history."""
+
+    def backward(self, grad):
+        g = np.zeros(self._input_meta[0][0], dtype=grad.dtype)
+        self.view_fn(g)[...] = grad
+        return g
+
+
+def _rebase_view(view, result):
+    """After writing ``result`` into ``view``, make the base's graph include the write."""
+    base = view._base
+    needs = (base._requires_grad, result._requires_grad)
+    node = CopySlices()
+    node.view_fn = view._view_fn
+    node.needs_input_grad = needs
+    node.next_functions = (base._edge() if needs[0] else None,
+                           result._edge() if needs[1] else None)
+    node._input_meta = ((base._data.shape, base._data.dtype),
+                        (result._data.shape, result._data.dtype))
+    base.grad_fn = node
+    base._requires_grad = True
+    as_view = _AsView()
+    as_view.view_fn = view._view_fn
+    as_view.needs_input_grad = (True,)
+    as_view.next_functions = (node,)
+    as_view._input_meta = ((base._data.shape, base._data.dtype),)
+    view.grad_fn = as_view
+    view._requires_grad = True
+    view._base_fn = node
 
 
 def _commit(self, result, op):
@@ -204,6 +260,10 @@ def _commit(self, result, op):
                                f"the desired output type {self.dtype}")
     np.copyto(self._data, r, casting="unsafe")
     self._bump_version()
+    if self._base is not None and self._view_fn is not None and is_grad_enabled() and (
+            result._requires_grad or self._base._requires_grad):
+        _rebase_view(self, result)
+        return self
     if result._requires_grad and result.grad_fn is not None:
         self.grad_fn = result.grad_fn
         self._requires_grad = True

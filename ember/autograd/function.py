@@ -17,6 +17,9 @@ from ember.autograd.grad_mode import is_grad_enabled
 
 # bound by ember/_tensor.py once the class exists (the tensor module imports this one)
 Tensor = as_tensor_arg = None
+# set by ember.profiler while a profile() block is active: it times Function.apply and each
+# node's backward; None (one global test per op) costs nothing measurable when off
+profiler_hook = None
 
 _BASE_ATTRS = frozenset(("next_functions", "needs_input_grad", "_input_meta", "_saved_versions",
                          "_pre_hooks", "_freed", "_had_saved", "__weakref__"))
@@ -84,6 +87,19 @@ class AccumulateGrad(Node):
             var.grad._bump_version()
 
 
+class ViewFn:
+    """Recomputes a view from its base: the chain of view ops (slicing, reshape, permute, ...)
+    that produced it. In-place ops on views use it to route gradients through the base."""
+    __slots__ = ("prev", "cls", "config")
+
+    def __init__(self, prev, cls, config):
+        self.prev, self.cls, self.config = prev, cls, config
+
+    def __call__(self, base_array):
+        a = base_array if self.prev is None else self.prev(base_array)
+        return self.cls().forward(a, **self.config)
+
+
 class Function(Node):
     """Base of differentiable primitives. See the module docstring and ``ember/ops`` for examples.
 
@@ -104,6 +120,9 @@ class Function(Node):
     @classmethod
     def apply(cls, *inputs, **config):
         # the hot path of every op: keep it free of imports, generators and repeated lookups
+        prof = profiler_hook
+        if prof is not None:
+            start = prof.clock()
         tensors = [x if isinstance(x, Tensor) else as_tensor_arg(x) for x in inputs]
         fn = cls()
         need = False
@@ -124,6 +143,8 @@ class Function(Node):
                     base = result._base = t._base if t._base is not None else t
                     result._base_fn = base.grad_fn
                     result._vc = t._vc
+                    if len(tensors) == 1:
+                        result._view_fn = ViewFn(t._view_fn, cls, config)
                     break
         if need and out.dtype.kind == "f":
             for t in tensors:
@@ -141,6 +162,8 @@ class Function(Node):
                 fn._saved_versions = saved
             result._requires_grad = True
             result.grad_fn = fn
+        if prof is not None:
+            prof.forward_done(cls, inputs, start)
         return result
 
     def _check_versions(self):
@@ -224,7 +247,7 @@ def run_backward(roots, retain_graph=False, capture=None):
                 f"retain_graph=True if you need to backward through the graph a second time.")
         if "_saved_versions" in attrs:
             node._check_versions()
-        in_grads = node.backward(g)
+        in_grads = node.backward(g) if profiler_hook is None else profiler_hook.backward(node, g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if len(in_grads) != len(nexts):

@@ -86,8 +86,15 @@ class Index(Function):
 
 
 def index(input, idx):
-    """``input[idx]`` with torch/NumPy indexing semantics."""
+    """``input[idx]`` with torch/NumPy indexing semantics.
+
+    Basic indexing (ints, slices, None, ...) returns a view, even of a single element: like
+    torch, ``x[0].mul_(2)`` changes ``x``."""
     conv = _convert_index(idx)
+    if _is_basic(conv):
+        items = conv if isinstance(conv, tuple) else (conv,)
+        if not any(i is Ellipsis for i in items):
+            conv = items + (Ellipsis,)
     try:
         return Index.apply(input, idx=conv, basic=_is_basic(conv))
     except (IndexError, ValueError, TypeError) as e:
