@@ -5,14 +5,17 @@ augmentation reproducible however the threads are scheduled, every batch is fetc
 its own random stream, seeded from ``(base_seed, batch_index)``; ``base_seed`` is drawn from
 the loader's generator (or ember's default one) when an epoch's iterator is created.
 Random transforms draw from ``fetch_rng()``, which is that stream while a batch is being
-fetched and ember's default generator otherwise. The batches are therefore the same for
-every ``num_workers``.
+fetched and ember's default generator otherwise. While a batch is fetched, ember's own
+random functions (``ember.rand``, ``randn``, ``randint``, ...) that name no generator draw
+from the same stream too (through ``ember._random.use_generator``), so a user dataset
+calling them is reproducible and never consumes the main thread's generator (dropout,
+init). The batches are therefore the same for every ``num_workers``.
 """
 import threading
 
 import numpy as np
 
-from ember._random import rng
+from ember._random import Generator, rng, use_generator
 
 _state = threading.local()
 
@@ -51,18 +54,28 @@ def batch_stream(base_seed, batch_index):
     return np.random.default_rng([base_seed, batch_index])
 
 
+def _stream_generator(stream):
+    """An ``ember.Generator`` drawing from the NumPy generator ``stream`` (shared, not copied)."""
+    generator = Generator()
+    generator.np = stream
+    return generator
+
+
 class fetching_with:
     """``with fetching_with(stream):`` makes ``fetch_rng()`` return ``stream`` in this thread
-    for the duration of the block."""
+    for the duration of the block, and makes ember's random functions draw from it."""
 
     def __init__(self, stream):
         self._stream = stream
+        self._use_generator = use_generator(_stream_generator(stream))
 
     def __enter__(self):
         self._previous = getattr(_state, "stream", None)
         _state.stream = self._stream
+        self._use_generator.__enter__()
 
     def __exit__(self, *exc_info):
+        self._use_generator.__exit__(*exc_info)
         _state.stream = self._previous
 
 

@@ -1,0 +1,20 @@
+"""``ember.train``: the training loop, its callbacks, metrics, checkpoints, plots and recipes
+(what ``ember train`` / ``eval`` / ``predict`` run).
+
+    from ember.train import Trainer, callbacks
+    trainer = Trainer(model, optimizer, scheduler=sched, scheduler_interval="step",
+                      callbacks=[callbacks.ProgressBar(), callbacks.ModelCheckpoint("ckpt")])
+    trainer.fit(train_loader, val_loader, epochs=15)
+    print(trainer.evaluate(test_loader, "test"))
+"""
+from ember.train import callbacks, checkpoint, metrics, recipes
+from ember.train.callbacks import (Callback, EarlyStopping, MetricLogger, ModelCheckpoint,
+                                   ProgressBar)
+from ember.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ember.train.recipes import MAIN_JOB, Recipe
+from ember.train.trainer import Trainer, TrainingError
+
+__all__ = ["Trainer", "TrainingError", "Callback", "ProgressBar", "MetricLogger",
+           "EarlyStopping", "ModelCheckpoint", "CheckpointError", "save_checkpoint",
+           "load_checkpoint", "Recipe", "MAIN_JOB", "callbacks", "checkpoint", "metrics",
+           "recipes"]

@@ -1,0 +1,254 @@
+"""Data for ``ember train`` / ``eval`` / ``predict``: datasets by name, seeded splits, the
+preprocessing every image goes through, and fast in-memory batches.
+
+Every dataset is read once into a uint8 array ``(N, H, W, C)``. The preprocessing — stored
+in the run's config and in every checkpoint, so ``ember predict`` treats a new picture the
+way training treated the data — is::
+
+    {"channels": C, "size": [H, W], "mean": [...], "std": [...]}
+
+    image -> grey ("L") or RGB with C channels -> H x W (bilinear, only if the size differs)
+          -> x / 255 -> (x - mean[c]) / std[c]       (per channel; mean/std of the TRAIN split)
+
+Splits are seeded by ``split_seed`` (0 by default; independent of ``--seed``, so runs with
+different seeds are evaluated on the same held-out images). Bundled data sets without a
+test split (``mnist-sample``, ``digits``, image folders) are permuted with
+``numpy.random.default_rng(split_seed)``: the first ``test_fraction`` of the permutation is
+the test set, the next ``val_split`` the validation set, the rest the training set (for
+``mnist-sample``: 500 / 500 / 4,000). Data sets with a test split (MNIST, CIFAR) take the
+validation set from the end of a permutation of their training split.
+"""
+import os
+
+import numpy as np
+
+import ember
+from ember.utils.data import Dataset
+from ember.utils.data.worker import fetch_rng
+
+__all__ = ["DATASETS", "DataError", "ArrayDataset", "collate_batch", "load_arrays", "split_indices",
+           "fit_preprocessing", "preprocess_arrays", "preprocess_image", "check_image_size",
+           "load_splits"]
+
+DATASETS = ("mnist-sample", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
+            "folder")
+_NEEDS_ROOT = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "folder")
+
+
+class DataError(RuntimeError):
+    """The requested data cannot be used (missing path, unknown name, wrong image size); the
+    message is one line."""
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _to_hwc(images):
+    images = images._data if hasattr(images, "_data") else np.asarray(images)
+    return images[..., None] if images.ndim == 3 else images
+
+
+def load_arrays(name, root=None, train=True):
+    """``(images uint8 (N, H, W, C), labels int64 (N,), class names, has_test_split)``.
+
+    ``train`` selects the training or test files of data sets that have both (MNIST, CIFAR);
+    bundled data sets and image folders return every image (split by ``split_indices``)."""
+    from ember.vision import datasets
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if name in _NEEDS_ROOT:
+        if root is None:
+            raise DataError(f"dataset {name} needs --data-root (the folder holding its files; "
+                            f"Ember never downloads)")
+        if not os.path.exists(root):
+            raise DataError(f"dataset path {root} does not exist")
+    try:
+        if name in ("mnist-sample", "digits"):
+            cls = datasets.MNISTSample if name == "mnist-sample" else datasets.Digits
+            ds = cls(train=None)
+            images = ds.data.numpy()
+            if name == "digits":              # 0..16 -> 0..255, as Digits' PIL images
+                images = np.floor(images * (255.0 / 16.0) + 0.5).astype(np.uint8)
+            return _to_hwc(images), ds.targets.numpy(), list(ds.classes), False
+        if name == "folder":
+            return _load_folder(root) + (False,)
+        cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST,
+               "kmnist": datasets.KMNIST, "cifar10": datasets.CIFAR10,
+               "cifar100": datasets.CIFAR100}[name]
+        ds = cls(root, train=train)
+    except (datasets.DatasetNotFoundError, datasets.DatasetFormatError, ImportError) as e:
+        raise DataError(_first_line(e)) from None
+    labels = ds.targets.numpy() if hasattr(ds.targets, "numpy") else np.asarray(ds.targets)
+    return _to_hwc(ds.data), labels.astype(np.int64), list(ds.classes), True
+
+
+def _load_folder(root):
+    """An ``ImageFolder``'s images, all converted to the first image's mode and size."""
+    from ember.vision import datasets
+    try:
+        folder = datasets.ImageFolder(root, loader=_open_image)
+    except (datasets.DatasetNotFoundError, datasets.DatasetFormatError) as e:
+        raise DataError(_first_line(e)) from None
+    first = _open_image(folder.samples[0][0])
+    mode = "L" if first.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
+    size = first.size
+    images = np.stack([np.asarray(_open_image(path).convert(mode).resize(size))
+                       for path, _ in folder.samples])
+    return _to_hwc(images), np.asarray(folder.targets, dtype=np.int64), list(folder.classes)
+
+
+def _open_image(path):
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except FileNotFoundError:
+        raise DataError(f"image {path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"cannot read image {path}: {_first_line(e)}") from None
+
+
+def split_indices(n, val_split, test_fraction, split_seed, has_test_split):
+    """``(train, val, test)`` index arrays into the ``n`` images (``test`` is None when the
+    data set has its own test split)."""
+    if not 0.0 <= val_split < 1.0:
+        raise DataError(f"--val-split must lie in [0, 1), got {val_split}")
+    perm = np.random.default_rng(split_seed).permutation(n)
+    n_test = 0 if has_test_split else int(round(test_fraction * n))
+    n_val = int(round(val_split * n))
+    if n - n_test - n_val < 1:
+        raise DataError(f"the splits leave no training images ({n} images, {n_test} test, "
+                        f"{n_val} validation)")
+    test = None if has_test_split else perm[:n_test]
+    return perm[n_test + n_val:], perm[n_test:n_test + n_val], test
+
+
+def fit_preprocessing(train_images, channels=None):
+    """The preprocessing dict (see the module docstring) for ``train_images`` uint8
+    ``(N, H, W, C)``: per-channel mean and std of ``x / 255`` over the training split.
+    ``channels`` (default: the data's) may turn grey data into 3 equal RGB channels."""
+    data_channels = train_images.shape[-1]
+    channels = data_channels if channels is None else channels
+    if channels not in (1, 3) or (channels == 1 and data_channels == 3):
+        raise DataError(f"cannot feed {data_channels}-channel images to a model expecting "
+                        f"{channels} channel(s)")
+    x = train_images.astype(np.float64) / 255.0
+    mean = x.mean(axis=(0, 1, 2))
+    std = x.std(axis=(0, 1, 2))
+    if channels != data_channels:
+        mean, std = np.repeat(mean, channels), np.repeat(std, channels)
+    return {"channels": int(channels), "size": [int(s) for s in train_images.shape[1:3]],
+            "mean": [float(m) for m in mean], "std": [float(max(s, 1e-8)) for s in std]}
+
+
+def check_image_size(images, preprocessing, what):
+    """Raise a one-line ``DataError`` unless the uint8 ``(N, H, W, C)`` images have the size
+    the model was trained on."""
+    h, w = preprocessing["size"]
+    if images.shape[-1] > preprocessing["channels"]:
+        raise DataError(f"{what} has {images.shape[-1]}-channel images but the model expects "
+                        f"{preprocessing['channels']} channel(s)")
+    if tuple(images.shape[1:3]) != (h, w):
+        raise DataError(f"{what} has {images.shape[1]}x{images.shape[2]} images but the model "
+                        f"expects {h}x{w} inputs ({preprocessing['channels']} channel(s))")
+
+
+def preprocess_arrays(images, preprocessing):
+    """uint8 ``(N, H, W, C)`` -> normalised float32 ``(N, C, H, W)`` (sizes must match)."""
+    x = images.astype(np.float32) / np.float32(255.0)
+    if x.shape[-1] != preprocessing["channels"]:
+        x = np.repeat(x, preprocessing["channels"], axis=-1)
+    mean = np.asarray(preprocessing["mean"], dtype=np.float32)
+    std = np.asarray(preprocessing["std"], dtype=np.float32)
+    return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
+
+
+def preprocess_image(image, preprocessing):
+    """A PIL image -> the model's normalised float32 input ``(1, C, H, W)``: converted to grey
+    or RGB, resized (bilinear) to the training size if it differs."""
+    from PIL import Image
+    image = image.convert("L" if preprocessing["channels"] == 1 else "RGB")
+    h, w = preprocessing["size"]
+    if image.size != (w, h):
+        image = image.resize((w, h), Image.BILINEAR)
+    pixels = np.asarray(image)
+    return preprocess_arrays(_to_hwc(pixels[None]), preprocessing)
+
+
+class ArrayDataset(Dataset):
+    """Preprocessed images ``(N, C, H, W)`` float32 and labels ``(N,)`` held in memory, with an
+    optional random augmentation applied to whole batches (``__getitems__``).
+
+    ``augment="basic"``: a random crop with zero padding — every image is shifted by up to
+    ``shift`` pixels in each direction (independently per image; the uncovered border is the
+    normalised value of a black pixel) — the classic MNIST/CIFAR augmentation. The offsets
+    come from ``fetch_rng()``: reproducible, and never drawn from the training thread's
+    generator (see ``ember.utils.data.worker``)."""
+
+    def __init__(self, images, labels, augment="none", shift=2, background=None):
+        if augment not in ("none", "basic"):
+            raise ValueError(f"ArrayDataset: augment must be 'none' or 'basic', got {augment!r}")
+        self.images = images
+        self.labels = labels
+        self.augment = augment
+        self.shift = int(shift)
+        c = images.shape[1]
+        self.background = (np.zeros((1, c, 1, 1), np.float32) if background is None
+                           else np.asarray(background, np.float32).reshape(1, c, 1, 1))
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        images, labels = self.__getitems__([index])
+        return images[0], int(labels[0].item())
+
+    def _shifted(self, x):
+        s = self.shift
+        n, c, h, w = x.shape
+        padded = np.empty((n, c, h + 2 * s, w + 2 * s), np.float32)
+        padded[...] = self.background
+        padded[:, :, s:s + h, s:s + w] = x
+        dy, dx = fetch_rng().integers(0, 2 * s + 1, size=(2, n))
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
+        return np.ascontiguousarray(windows[np.arange(n), :, dy, dx])     # (n, c, h, w)
+
+    def __getitems__(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        x = self.images[indices]
+        if self.augment == "basic":
+            x = self._shifted(x)
+        return ember.from_numpy(x), ember.from_numpy(self.labels[indices])
+
+
+def collate_batch(batch):
+    """The ``DataLoader`` ``collate_fn`` for an ``ArrayDataset``, whose ``__getitems__``
+    already returns the batch as ``(images, labels)`` tensors."""
+    return batch
+
+
+def load_splits(name, root=None, val_split=0.1, test_fraction=0.1, split_seed=0,
+                preprocessing=None, channels=None):
+    """The three splits of data set ``name`` as preprocessed ``(images, labels)`` pairs:
+    ``{"train": ..., "val": ..., "test": ..., "classes": [...], "preprocessing": {...},
+    "raw_test": uint8 test images (N, H, W, C)}``. ``preprocessing`` (from a checkpoint)
+    is reused as it is; otherwise it is fitted on the training split."""
+    images, labels, classes, has_test = load_arrays(name, root, train=True)
+    train_idx, val_idx, test_idx = split_indices(len(labels), val_split, test_fraction,
+                                                 split_seed, has_test)
+    if has_test:
+        test_images, test_labels, _, _ = load_arrays(name, root, train=False)
+    else:
+        test_images, test_labels = images[test_idx], labels[test_idx]
+    if preprocessing is None:
+        preprocessing = fit_preprocessing(images[train_idx], channels)
+    check_image_size(images, preprocessing, f"dataset {name}")
+    out = {"classes": classes, "preprocessing": preprocessing, "raw_test": test_images}
+    for split, (x, y) in (("train", (images[train_idx], labels[train_idx])),
+                          ("val", (images[val_idx], labels[val_idx])),
+                          ("test", (test_images, test_labels))):
+        out[split] = (preprocess_arrays(x, preprocessing), y)
+    return out
