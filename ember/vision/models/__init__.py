@@ -1,0 +1,53 @@
+"""``ember.vision.models`` (``torchvision.models``): the classic networks of the lectures.
+
+torchvision's names, constructor arguments, module structure and ``state_dict`` keys —
+``alexnet``, ``vgg11..19(_bn)``, ``resnet18..152``, ``resnext50_32x4d``,
+``wide_resnet50_2``, ``googlenet``, ``densenet121/161/169/201``, ``mobilenet_v2`` — so a
+``state_dict`` converted from torchvision loads as it is. Ember never downloads weights:
+every builder takes ``weights=None`` and raises for anything else.
+
+The lectures' own networks: ``lenet5`` (004's ``Net``), ``alexnet_paper`` (single-tower
+AlexNet with LRN, 001/003), ``mobilenet_v1`` (003's tables), the CIFAR ``resnet20/32/56``,
+``sample_cnn`` (003 "样例卷积网络") and ``one_vs_seven`` (000).
+
+Transfer learning (003 "微调"): ``freeze``, ``unfreeze``, ``replace_head``,
+``create_feature_extractor``, ``IntermediateLayerGetter``; ``get_model`` / ``list_models``
+build by name.
+"""
+from ember.vision.models._utils import (IntermediateLayerGetter, create_feature_extractor,
+                                        freeze, get_graph_node_names, get_model, list_models,
+                                        replace_head, unfreeze)
+from ember.vision.models.alexnet import AlexNet, AlexNetPaper, alexnet, alexnet_paper
+from ember.vision.models.densenet import (DenseNet, densenet121, densenet161, densenet169,
+                                          densenet201)
+from ember.vision.models.googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
+from ember.vision.models.lecture import (OneVsSevenNet, SampleCNN, one_vs_seven,
+                                         sample_cnn)
+from ember.vision.models.lenet import LeNet5, lenet5
+from ember.vision.models.mobilenet import (MobileNetV1, MobileNetV2, mobilenet_v1,
+                                           mobilenet_v2)
+from ember.vision.models.resnet import (BasicBlock, Bottleneck, CifarResNet, ResNet,
+                                        resnet18, resnet20, resnet32, resnet34, resnet50,
+                                        resnet56, resnet101, resnet152, resnext50_32x4d,
+                                        wide_resnet50_2)
+from ember.vision.models.vgg import (VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn,
+                                     vgg19, vgg19_bn)
+
+_BUILDERS = (
+    "alexnet", "alexnet_paper",
+    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+    "wide_resnet50_2", "resnet20", "resnet32", "resnet56",
+    "googlenet", "densenet121", "densenet161", "densenet169", "densenet201",
+    "mobilenet_v1", "mobilenet_v2",
+    "lenet5", "sample_cnn", "one_vs_seven",
+)
+
+__all__ = [
+    "AlexNet", "AlexNetPaper", "VGG", "ResNet", "BasicBlock", "Bottleneck", "CifarResNet",
+    "GoogLeNet", "GoogLeNetOutputs", "DenseNet", "MobileNetV1", "MobileNetV2", "LeNet5",
+    "SampleCNN", "OneVsSevenNet",
+    "IntermediateLayerGetter", "create_feature_extractor", "get_graph_node_names", "freeze",
+    "unfreeze", "replace_head", "get_model", "list_models",
+    *_BUILDERS,
+]
