@@ -1,0 +1,345 @@
+"""Normalization layers (``torch.nn``): ``BatchNorm1d/2d/3d``, ``InstanceNorm1d/2d/3d``,
+``LayerNorm``, ``GroupNorm``, ``LocalResponseNorm``, and the lectures' ``LocalContrastNorm``.
+
+Lecture 003 "Batch normalization" (B27): per channel, ``x̂ = (x − μ_B) / sqrt(σ²_B + eps)``,
+``y = γ x̂ + β``, with running averages of μ and σ² used at test time. Shapes: ``(N, C, *) ->
+(N, C, *)``.
+"""
+import numbers
+import warnings
+
+import ember
+from ember.autograd.grad_mode import no_grad
+from ember.nn import functional as F
+from ember.nn import init
+from ember.nn.modules.module import Module
+from ember.nn.parameter import Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+           "InstanceNorm3d", "LayerNorm", "GroupNorm", "LocalResponseNorm", "LocalContrastNorm"]
+
+
+class _NormBase(Module):
+    """Parameters and running statistics shared by BatchNorm and InstanceNorm."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        ember.device(device or "cpu")
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(ember.empty(num_features, dtype=dtype))
+            if bias:
+                self.bias = Parameter(ember.empty(num_features, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", ember.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", ember.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", ember.tensor(0, dtype=ember.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        """running_mean = 0, running_var = 1, num_batches_tracked = 0."""
+        if self.track_running_stats:
+            with no_grad():
+                self.running_mean.zero_()
+                self.running_var.fill_(1)
+                self.num_batches_tracked.zero_()
+
+    def reset_parameters(self):
+        """Running statistics reset; weight (γ) = 1, bias (β) = 0."""
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing_keys, unexpected_keys,
+                              error_msgs, assign):
+        # Checkpoints from before num_batches_tracked existed (and, as in torch, any state
+        # dict without version metadata -- all of Ember's) may lack it: keep the current count.
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked
+        super()._load_from_state_dict(state_dict, prefix, strict, missing_keys, unexpected_keys,
+                                      error_msgs, assign)
+
+    def _check_channels(self, input, channel_dim=1):
+        c = input.shape[channel_dim]
+        if c != self.num_features:
+            raise ValueError(f"{self._get_name()}({self.num_features}): expected input with "
+                             f"{self.num_features} channels at dim {channel_dim}, got {c} (shape "
+                             f"{tuple(input.shape)})")
+
+    def extra_repr(self):
+        return ("{num_features}, eps={eps}, momentum={momentum}, affine={affine}, "
+                "bias={use_bias}, track_running_stats={track_running_stats}".format(
+                    **self.__dict__, use_bias=self.bias is not None))
+
+
+class _BatchNorm(_NormBase):
+    _dims = (4,)
+    _dims_text = "4D"
+
+    def forward(self, input):
+        if input.dim() not in self._dims:
+            raise ValueError(f"{self._get_name()}: expected {self._dims_text} input (got "
+                             f"{input.dim()}D input of shape {tuple(input.shape)})")
+        self._check_channels(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        if self.training:
+            bn_training = True
+        else:
+            bn_training = self.running_mean is None and self.running_var is None
+        use_buffers = not self.training or self.track_running_stats
+        return F.batch_norm(input, self.running_mean if use_buffers else None,
+                            self.running_var if use_buffers else None, self.weight, self.bias,
+                            bn_training, factor, self.eps)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over ``(N, C)`` or ``(N, C, L)`` (statistics per channel over N and L).
+
+    ``momentum``: ``running = (1 − momentum)·running + momentum·batch`` (the unbiased batch
+    variance); ``momentum=None`` keeps a cumulative average ``1 / num_batches_tracked``.
+    In eval mode the running statistics normalize (unless ``track_running_stats=False``).
+    Parameters: ``weight (C,) = 1``, ``bias (C,) = 0``; buffers ``running_mean (C,) = 0``,
+    ``running_var (C,) = 1``, ``num_batches_tracked`` (int64) ``= 0``.
+    """
+    _dims = (2, 3)
+    _dims_text = "2D or 3D"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over ``(N, C, H, W)`` (statistics per channel over N, H, W; lecture 003).
+    See :class:`BatchNorm1d` for momentum, parameters and buffers."""
+    _dims = (4,)
+    _dims_text = "4D"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over ``(N, C, D, H, W)``. See :class:`BatchNorm1d`."""
+    _dims = (5,)
+    _dims_text = "5D"
+
+
+class _InstanceNorm(_NormBase):
+    _no_batch_dim = 3
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing_keys, unexpected_keys,
+                              error_msgs, assign):
+        if not self.track_running_stats:
+            stats = [prefix + n for n in ("running_mean", "running_var")
+                     if prefix + n in state_dict]
+            if stats:
+                klass = self._get_name()
+                error_msgs.append(
+                    "Unexpected running stats buffer(s) {} for {} with track_running_stats=False. "
+                    "If the running stats are actually needed, instead set "
+                    "track_running_stats=True in {}.".format(
+                        " and ".join(f'"{k}"' for k in stats), klass, klass))
+                for k in stats:
+                    state_dict.pop(k)
+        super()._load_from_state_dict(state_dict, prefix, strict, missing_keys, unexpected_keys,
+                                      error_msgs, assign)
+
+    def _apply_instance_norm(self, input):
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight,
+                               self.bias, self.training or not self.track_running_stats,
+                               self.momentum if self.momentum is not None else 0.0, self.eps)
+
+    def forward(self, input):
+        nb = self._no_batch_dim
+        if input.dim() not in (nb, nb + 1):
+            raise ValueError(f"{self._get_name()}: expected {nb}D or {nb + 1}D input (got "
+                             f"{input.dim()}D input of shape {tuple(input.shape)})")
+        feature_dim = input.dim() - nb
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                self._check_channels(input, feature_dim)
+            warnings.warn(f"{self._get_name()}: input's size at dim={feature_dim} does not match "
+                          f"num_features. You can silence this warning by not passing in "
+                          f"num_features, which is not used because affine=False", stacklevel=2)
+        if input.dim() == nb:
+            return self._apply_instance_norm(input.unsqueeze(0)).squeeze(0)
+        return self._apply_instance_norm(input)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm of ``(N, C, L)`` or ``(C, L)``: each (sample, channel) standardized over
+    L. Defaults: no affine parameters, no running statistics."""
+    _no_batch_dim = 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm of ``(N, C, H, W)`` or ``(C, H, W)``: each (sample, channel) standardized
+    over H, W."""
+    _no_batch_dim = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance norm of ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
+    _no_batch_dim = 4
+
+
+class LayerNorm(Module):
+    """Standardize over the last ``len(normalized_shape)`` dims of each sample:
+    ``y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β``.
+
+    Parameters (``elementwise_affine``): ``weight = 1`` and ``bias = 0`` of shape
+    ``normalized_shape``.
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        ember.device(device or "cpu")
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(ember.empty(*self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(ember.empty(*self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input):
+        n = len(self.normalized_shape)
+        if tuple(input.shape[input.dim() - n:]) != self.normalized_shape or input.dim() < n:
+            raise RuntimeError(f"{self._get_name()}({self.normalized_shape}): expected input "
+                               f"whose last {n} dimension(s) are {self.normalized_shape}, got "
+                               f"shape {tuple(input.shape)}")
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return ("{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}, "
+                "bias={use_bias}".format(**self.__dict__, use_bias=self.bias is not None))
+
+
+class GroupNorm(Module):
+    """Split the C channels into ``num_groups`` groups and standardize each (sample, group)
+    over its channels and positions; then a per-channel affine.
+
+    Parameters (``affine``): ``weight (C,) = 1``, ``bias (C,) = 0``.
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__()
+        ember.device(device or "cpu")
+        if num_channels % num_groups != 0:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = Parameter(ember.empty(num_channels, dtype=dtype))
+            if bias:
+                self.bias = Parameter(ember.empty(num_channels, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input):
+        if input.dim() < 2 or input.shape[1] != self.num_channels:
+            raise RuntimeError(f"{self._get_name()}({self.num_groups}, {self.num_channels}): "
+                               f"expected input of shape (N, {self.num_channels}, *), got shape "
+                               f"{tuple(input.shape)}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return ("{num_groups}, {num_channels}, eps={eps}, affine={affine}, "
+                "bias={use_bias}".format(**self.__dict__, use_bias=self.bias is not None))
+
+
+class LocalResponseNorm(Module):
+    """Normalization across neighbouring channels (AlexNet's "NORM" layers, lecture 001):
+    ``b_c = a_c / (k + alpha/size · Σ_{c' in window} a_{c'}^2)^beta``."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return "{size}, alpha={alpha}, beta={beta}, k={k}".format(**self.__dict__)
+
+
+class LocalContrastNorm(Module):
+    """Local contrast normalization (lecture 002 "CNN的改进", Jarrett et al. 2009; not in
+    torch): subtract a Gaussian-weighted local mean, then divide by the local standard
+    deviation floored at ``c``. Calls ``F.local_contrast_norm`` (see it for the formula).
+
+    Args:
+        size (int): odd side of the Gaussian window (default 9).
+        sigma (float): the window's standard deviation (default ``size / 4``).
+        across_channels (bool): one mean and σ shared by all channels (Jarrett's form, the
+            lecture's Σ over i) or each channel on its own.
+        c (float): the divisive floor; ``None`` uses the mean σ of each image (Jarrett).
+        eps (float): added under the square root.
+
+    Shapes: ``(N, C, H, W) -> (N, C, H, W)``. No parameters.
+    """
+
+    def __init__(self, size=9, sigma=None, across_channels=True, c=None, eps=1e-8):
+        super().__init__()
+        if int(size) < 1 or int(size) % 2 == 0:
+            raise ValueError(f"LocalContrastNorm: expected an odd window size >= 1, got {size}")
+        self.size, self.sigma, self.across_channels, self.c, self.eps = (
+            size, sigma, across_channels, c, eps)
+
+    def forward(self, input):
+        return F.local_contrast_norm(input, self.size, self.sigma, self.across_channels, self.c,
+                                     self.eps)
+
+    def extra_repr(self):
+        return ("{size}, sigma={sigma}, across_channels={across_channels}, c={c}, "
+                "eps={eps}".format(**self.__dict__))

@@ -1,0 +1,249 @@
+"""Pooling layers (``torch.nn``): max, average, power-average (LP), adaptive and max-unpool.
+
+Lectures 002/003 "Pooling池化": a window of ``kernel_size`` slides with ``stride`` (default:
+the kernel size, non-overlapping) and keeps the max (or mean) of each window; lecture 004's
+LeNet uses ``F.max_pool2d(x, (2, 2))`` and AlexNet ``nn.MaxPool2d(kernel_size=3, stride=2)``
+and ``nn.AdaptiveAvgPool2d((6, 6))``. Shapes: ``(N, C, *in) -> (N, C, *out)`` with
+``out = floor((in + 2·padding − dilation·(k − 1) − 1) / stride) + 1`` (``ceil`` with
+``ceil_mode``).
+"""
+from ember.nn import functional as F
+from ember.nn.modules.module import Module
+
+__all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+           "LPPool1d", "LPPool2d", "LPPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+           "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+           "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]
+
+
+def _tuple(n, v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+class _MaxPoolNd(Module):
+    _functional = None
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input):
+        return getattr(F, self._functional)(
+            input, self.kernel_size, self.stride, self.padding, self.dilation,
+            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+    def extra_repr(self):
+        return ("kernel_size={kernel_size}, stride={stride}, padding={padding}, "
+                "dilation={dilation}, ceil_mode={ceil_mode}".format(**self.__dict__))
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max over windows of length ``kernel_size``: ``(N, C, L) -> (N, C, L_out)``.
+    With ``return_indices`` also returns the flat argmax indices (for ``MaxUnpool1d``)."""
+    _functional = "max_pool1d"
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max over ``kH × kW`` windows: ``(N, C, H, W) -> (N, C, H_out, W_out)`` (lecture 002
+    "Max Pooling"). With ``return_indices`` also returns the argmax indices into each
+    ``H × W`` plane (for ``MaxUnpool2d``)."""
+    _functional = "max_pool2d"
+
+
+class MaxPool3d(_MaxPoolNd):
+    """Max over ``kD × kH × kW`` windows: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
+    _functional = "max_pool3d"
+
+
+class AvgPool1d(Module):
+    """Mean over windows: ``(N, C, L) -> (N, C, L_out)``. ``count_include_pad`` counts the
+    zero padding in the divisor."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        self.kernel_size = _tuple(1, kernel_size)
+        self.stride = _tuple(1, stride if stride is not None else kernel_size)
+        self.padding = _tuple(1, padding)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input):
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _AvgPoolNd(Module):
+    _functional = None
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input):
+        return getattr(F, self._functional)(input, self.kernel_size, self.stride, self.padding,
+                                            self.ceil_mode, self.count_include_pad,
+                                            self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPoolNd):
+    """Mean over ``kH × kW`` windows (lecture 003 "Avg Pool"): ``(N, C, H, W) -> (N, C, H_out,
+    W_out)``. ``divisor_override`` replaces the window size in the divisor."""
+    _functional = "avg_pool2d"
+
+
+class AvgPool3d(_AvgPoolNd):
+    """Mean over ``kD × kH × kW`` windows: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
+    _functional = "avg_pool3d"
+
+
+class _LPPoolNd(Module):
+    _functional = None
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input):
+        return getattr(F, self._functional)(input, float(self.norm_type), self.kernel_size,
+                                            self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return ("norm_type={norm_type}, kernel_size={kernel_size}, stride={stride}, "
+                "ceil_mode={ceil_mode}".format(**self.__dict__))
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling ``(Σ_window x^p)^{1/p}``: ``(N, C, L) -> (N, C, L_out)``."""
+    _functional = "lp_pool1d"
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling ``(Σ_window x^p)^{1/p}``: ``(N, C, H, W) -> (N, C, H_out, W_out)``."""
+    _functional = "lp_pool2d"
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over ``kD × kH × kW`` windows."""
+    _functional = "lp_pool3d"
+
+
+class _AdaptiveAvgPoolNd(Module):
+    _functional = None
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return getattr(F, self._functional)(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Average pooling to a fixed ``output_size``: ``(N, C, L) -> (N, C, output_size)``."""
+    _functional = "adaptive_avg_pool1d"
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """Average pooling to a fixed ``output_size`` (``None`` keeps that dim): ``(N, C, H, W)
+    -> (N, C, *output_size)``; window ``i`` spans ``[floor(i·H/out), ceil((i+1)·H/out))``.
+    AlexNet (lecture 004) uses ``AdaptiveAvgPool2d((6, 6))``."""
+    _functional = "adaptive_avg_pool2d"
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """Average pooling to a fixed ``output_size``: ``(N, C, D, H, W) -> (N, C, *output_size)``."""
+    _functional = "adaptive_avg_pool3d"
+
+
+class _AdaptiveMaxPoolNd(Module):
+    _functional = None
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return getattr(F, self._functional)(input, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed ``output_size``: ``(N, C, L) -> (N, C, output_size)``."""
+    _functional = "adaptive_max_pool1d"
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed ``output_size``: ``(N, C, H, W) -> (N, C, *output_size)``."""
+    _functional = "adaptive_max_pool2d"
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed ``output_size``: ``(N, C, D, H, W) -> (N, C, *output_size)``."""
+    _functional = "adaptive_max_pool3d"
+
+
+class _MaxUnpoolNd(Module):
+    _functional = None
+    _n = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        n = self._n
+        self.kernel_size = _tuple(n, kernel_size)
+        self.stride = _tuple(n, stride if stride is not None else kernel_size)
+        self.padding = _tuple(n, padding)
+
+    def forward(self, input, indices, output_size=None):
+        return getattr(F, self._functional)(input, indices, self.kernel_size, self.stride,
+                                            self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """Partial inverse of ``MaxPool1d``: each value goes back to its argmax position, zeros
+    elsewhere. ``forward(input, indices, output_size=None)``."""
+    _functional = "max_unpool1d"
+    _n = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """Partial inverse of ``MaxPool2d`` (lecture 003 "Unpooling——反池化", max-unpooling):
+    ``forward(input, indices, output_size=None)``."""
+    _functional = "max_unpool2d"
+    _n = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """Partial inverse of ``MaxPool3d``. ``forward(input, indices, output_size=None)``."""
+    _functional = "max_unpool3d"
+    _n = 3
