@@ -46,7 +46,7 @@ def build_parser():
     p = sub.add_parser("train", help="train a model and write a run folder",
                        description="Train a model. With no arguments: LeNet-5 on the bundled "
                                    "MNIST digits (4,000 train / 500 val / 500 test), which "
-                                   "reaches about 97-98%% test accuracy in a few minutes.")
+                                   "reaches about 97-98% test accuracy in a few minutes.")
     p.add_argument("--model", default=None,
                    help=f"mlp or a name from ember.vision.models (default {MAIN_JOB.model})")
     p.add_argument("--dataset", default=None,

@@ -11,6 +11,8 @@ produced its inputs (``next_functions``) and the versions of the arrays it saved
 reach each node, and hands leaf gradients to :class:`AccumulateGrad`, which adds them to
 ``tensor.grad``.
 """
+import sys
+
 import numpy as np
 
 from ember.autograd.grad_mode import is_grad_enabled
@@ -61,6 +63,36 @@ class Node:
         return RemovableHandle(hooks, key)
 
 
+def _refcount_of_sole_owner():
+    """``sys.getrefcount`` seen by :func:`_sole_owner` for an array held only by a caller's local
+    and a callee's parameter, the way ``run_backward`` hands a gradient to
+    ``AccumulateGrad.accumulate`` (measured, since the count differs between Python versions)."""
+    def count(grad):
+        return sys.getrefcount(grad)
+
+    def accumulate(grad):
+        return count(grad)
+
+    def engine():
+        g = np.empty(1)
+        return accumulate(g)
+    return engine()
+
+
+_SOLE_OWNER_REFS = _refcount_of_sole_owner()
+
+
+def _sole_owner(grad, dtype):
+    """Whether a leaf may keep ``grad`` as its ``.grad`` without a copy (like torch stealing a
+    gradient nobody else references): a fresh, writeable, contiguous array of the right dtype
+    that owns its memory and is referenced only by the engine. A shared one (returned for two
+    inputs, a view, the user's ``gradient=`` argument) is copied, so that in-place updates of
+    one ``.grad`` (``+=`` on accumulation, ``clip_grad_norm_``) never reach another array."""
+    return (type(grad) is np.ndarray and grad.dtype == dtype and grad.base is None
+            and grad.flags.c_contiguous and grad.flags.writeable
+            and sys.getrefcount(grad) <= _SOLE_OWNER_REFS)
+
+
 class AccumulateGrad(Node):
     """The sink for a leaf tensor: adds the incoming gradient to ``variable.grad``."""
 
@@ -77,7 +109,9 @@ class AccumulateGrad(Node):
             if res is not None:
                 grad = res._data
         if var.grad is None:
-            var.grad = Tensor._wrap(np.array(grad, dtype=var._data.dtype, copy=True))
+            if var._hooks or not _sole_owner(grad, var._data.dtype):
+                grad = np.array(grad, dtype=var._data.dtype, copy=True)
+            var.grad = Tensor._wrap(grad)
         else:
             g = var.grad._data
             if g.shape != var._data.shape:
@@ -278,3 +312,4 @@ def run_backward(roots, retain_graph=False, capture=None):
             deps[nxt] = count
             if count == 0:
                 ready.append(nxt)
+        in_grads = ig = None  # the grads dict is then a gradient's only holder (see _sole_owner)

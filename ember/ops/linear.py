@@ -72,7 +72,11 @@ class Linear(Function):
         (x_shape, _), (w_shape, _) = self._input_meta[:2]
         g2 = grad.reshape(-1, w2.shape[0])
         gx = (g2 @ w2).reshape(x_shape) if self.needs_input_grad[0] else None
-        gw = (g2.T @ x2).reshape(w_shape) if self.needs_input_grad[1] else None
+        gw = None
+        if self.needs_input_grad[1]:
+            gw = g2.T @ x2
+            if gw.shape != w_shape:   # a 1-D weight; a 2-D one is returned as is, not as a
+                gw = gw.reshape(w_shape)  # view, so that the leaf can keep it without a copy
         if len(self.needs_input_grad) == 2:
             return gx, gw
         gb = None
