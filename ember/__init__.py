@@ -37,7 +37,7 @@ half = float16
 long = int64
 int = int32
 short = int16
-FloatTensor = DoubleTensor = LongTensor = Tensor
+from ember._legacy_types import *  # noqa: F401,F403  (FloatTensor, LongTensor, ...)
 
 
 def result_type(tensor1, tensor2):
@@ -73,7 +73,8 @@ def log_softmax(input, dim, dtype=None):
 
 
 _LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils", "vision": "ember.vision",
-         "serialization": "ember.serialization"}
+         "serialization": "ember.serialization", "cuda": "ember.cuda",
+         "accelerator": "ember.accelerator", "backends": "ember.backends"}
 _LAZY_ATTRS = {"save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
                "summary": ("ember._summary", "summary")}
 

@@ -9,6 +9,8 @@ would make a saved value stale is detected at backward time.
 The operators and most methods are defined in ``ember/ops`` and bound to the class in
 ``ember/_tensor_methods.py``.
 """
+import warnings
+
 import numpy as np
 
 from ember import _dtype
@@ -77,7 +79,7 @@ class Tensor:
     ``Tensor(data)`` builds a float32 tensor from data (like ``torch.Tensor``);
     ``Tensor(2, 3)`` an uninitialised one of that shape. Prefer ``ember.tensor``.
     """
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_vc", "_base", "_base_fn", "_view_fn", "_hooks",
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_vc", "_base", "_base_fn", "_view_fn", "_hooks",
                  "_accum", "_retains_grad", "__weakref__", "__dict__")
     __array_priority__ = 1000
 
@@ -96,7 +98,7 @@ class Tensor:
     def _init(self, data):
         self._data = data
         self._requires_grad = False
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._vc = _VersionCounter()
         self._base = None
@@ -112,7 +114,7 @@ class Tensor:
         t = object.__new__(cls)
         t._data = data
         t._requires_grad = False
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._vc = _VersionCounter()
         t._base = None
@@ -205,6 +207,24 @@ class Tensor:
     @property
     def is_leaf(self):
         return self.grad_fn is None
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward`` (None until then). Reading it on a
+        non-leaf tensor that does not ``retain_grad()`` warns, as torch does: backward never
+        fills it (the usual cause of "my .grad is None")."""
+        if self._grad is None and self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
+                ".grad attribute won't be populated during autograd.backward(). If you indeed "
+                "want the .grad field to be populated for a non-leaf Tensor, use .retain_grad() "
+                "on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure "
+                "you access the leaf Tensor instead.", UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
 
     @property
     def _version(self):
@@ -375,6 +395,13 @@ class Tensor:
         return tensor_repr(self)
 
     __str__ = __repr__
+
+    def __format__(self, format_spec):
+        """``f"{loss:.4f}"`` formats a 0-d tensor's value, as torch does; other tensors (and
+        Parameters) accept only the empty spec (their repr)."""
+        if self._data.ndim == 0 and type(self) is Tensor:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
 
 def _rebuild(arr, requires_grad):

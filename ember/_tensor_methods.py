@@ -7,7 +7,7 @@ bump its version counter, and, when the result needs a gradient, make the tensor
 grad (outside ``no_grad``) is an error, as is modifying a view of a tensor in the graph."""
 import numpy as np
 
-from ember import _dtype
+from ember import _dtype, _legacy_types
 from ember._tensor import Tensor
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import is_grad_enabled, no_grad
@@ -112,7 +112,17 @@ def _to(self, *args, **kwargs):
 
 
 Tensor.to = _to
-Tensor.type = lambda self, dtype=None: (f"ember.{self.dtype.name}" if dtype is None else _to(self, dtype))
+
+
+def _type(self, dtype=None, non_blocking=False):
+    """``x.type()`` names the legacy type (``'ember.FloatTensor'``); ``x.type(T)`` casts to
+    ``T``: a dtype, a legacy type (``ember.FloatTensor``) or its name (``'torch.FloatTensor'``)."""
+    if dtype is None:
+        return _legacy_types.typename(self.dtype)
+    return _to(self, _legacy_types.dtype_of(dtype), non_blocking=non_blocking)
+
+
+Tensor.type = _type
 Tensor.type_as = lambda self, other: _to(self, other.dtype)
 Tensor.float = lambda self: _to(self, _dtype.float32)
 Tensor.double = lambda self: _to(self, _dtype.float64)

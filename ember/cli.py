@@ -66,7 +66,8 @@ def build_parser():
     p.add_argument("--weight-decay", type=float, default=MAIN_JOB.weight_decay)
     p.add_argument("--schedule", choices=SCHEDULES, default=MAIN_JOB.schedule)
     p.add_argument("--augment", choices=("none", "basic"), default=MAIN_JOB.augment,
-                   help="basic: random shifts of up to 2 pixels (random crop with padding)")
+                   help="basic: random shifts of up to 2 pixels per 28 of image side (random "
+                        "crop with padding; 1 pixel on 8x8 digits)")
     p.add_argument("--val-split", type=float, default=MAIN_JOB.val_split,
                    help="share of the images held out for validation")
     p.add_argument("--patience", type=int, default=MAIN_JOB.patience,

@@ -206,9 +206,10 @@ def _fsync_folder(folder):
 
 # ---------------------------------------------------------------------------- decoding
 class _Decoder:
-    def __init__(self, archive, source):
+    def __init__(self, archive, source, mapper=None):
         self.archive = archive
         self.source = source
+        self.mapper = mapper
         self.names = set(archive.namelist())
         self._tensors = {}
 
@@ -237,8 +238,9 @@ class _Decoder:
                 if not (isinstance(item, list) and len(item) == 2):
                     self.fail(f"bad dict item {item!r}")
                 key = self.decode(item[0])
+                value = self.decode(item[1])
                 try:
-                    out[key] = self.decode(item[1])
+                    out[key] = value
                 except TypeError:
                     self.fail(f"unhashable dict key {key!r}")
             return out
@@ -286,6 +288,8 @@ class _Decoder:
             tensor = parameter_cls(tensor, requires_grad=requires_grad)
         elif requires_grad:
             tensor.requires_grad_(True)
+        if self.mapper is not None:
+            tensor = self.mapper(tensor)
         self._tensors[name] = tensor
         return tensor
 
@@ -302,8 +306,12 @@ def load(f, map_location=None, weights_only=None):
 
     Args:
         f: path (str or PathLike) or a readable binary file object.
-        map_location: accepted for torch compatibility: ``None`` or ``'cpu'`` (Ember runs on
-            the CPU only); anything else raises ``ValueError``.
+        map_location: as in torch, with the CPU as the only device: ``None``, ``'cpu'`` or
+            ``ember.device('cpu')``; a dict mapping saved locations to ``'cpu'`` (e.g.
+            ``{'cuda:0': 'cpu'}``); or a function ``(storage, location) -> storage``, which
+            Ember calls with each loaded tensor and ``'cpu'`` and whose result (a tensor) it
+            uses (``lambda storage, loc: storage`` keeps them). Anything naming another
+            device raises ``ValueError``.
         weights_only: accepted for torch compatibility and ignored -- Ember checkpoints
             contain only data, so loading is always "weights only" (no code is executed).
 
@@ -312,13 +320,11 @@ def load(f, map_location=None, weights_only=None):
         RuntimeError: if ``f`` is not an Ember checkpoint (e.g. a ``torch.save`` file,
             random bytes) or is truncated or corrupt; the message names the file.
     """
-    if map_location is not None and str(map_location) != "cpu":
-        raise ValueError(f"ember.load: map_location must be None or 'cpu' (Ember runs on the "
-                         f"CPU only), got {map_location!r}")
+    mapper = _tensor_mapper(map_location)
     source = _describe(f)
     if isinstance(f, (str, bytes, os.PathLike)):
         with open(f, "rb") as fileobj:
-            return _load_archive(fileobj, source)
+            return _load_archive(fileobj, source, mapper)
     if not hasattr(f, "read"):
         raise TypeError(f"ember.load: f must be a path or a binary file object, "
                         f"got {type(f).__name__}")
@@ -326,10 +332,32 @@ def load(f, map_location=None, weights_only=None):
         raise TypeError(f"ember.load: {source} was opened in text mode; open it with 'rb'")
     seekable = getattr(f, "seekable", None)
     return _load_archive(f if seekable is not None and seekable() else io.BytesIO(f.read()),
-                         source)
+                         source, mapper)
 
 
-def _load_archive(fileobj, source):
+def _tensor_mapper(map_location):
+    """The function ``load`` applies to each loaded tensor (None: keep it), from ``map_location``."""
+    def on_cpu(location):
+        return location is None or str(location) == "cpu"
+    if isinstance(map_location, dict):
+        if all(on_cpu(v) for v in map_location.values()):
+            return None
+    elif on_cpu(map_location):
+        return None
+    elif callable(map_location):
+        def mapper(tensor):
+            out = map_location(tensor, "cpu")
+            if not isinstance(out, Tensor):
+                raise TypeError(f"ember.load: map_location function should return a tensor "
+                                f"(the storage), got {type(out).__name__}")
+            return out
+        return mapper
+    raise ValueError(f"ember.load: map_location must be None or 'cpu' (Ember runs on the CPU "
+                     f"only), a dict mapping locations to 'cpu', or a function (storage, "
+                     f"location) -> storage; got {map_location!r}")
+
+
+def _load_archive(fileobj, source, mapper=None):
     expected = "expected a zip archive written by ember.save"
     try:
         archive = zipfile.ZipFile(fileobj)
@@ -358,7 +386,7 @@ def _load_archive(fileobj, source):
             raise RuntimeError(f"ember.load: {source} has format version "
                                f"{manifest.get('version')!r}; this Ember reads version {VERSION}")
         try:
-            return _Decoder(archive, source).decode(manifest["root"])
+            return _Decoder(archive, source, mapper).decode(manifest["root"])
         except RecursionError:
             raise RuntimeError(f"ember.load: {source} is corrupt: the manifest nests too "
                                "deeply") from None

@@ -1,12 +1,13 @@
 """Reverse-mode automatic differentiation: ``backward``, ``grad``, ``gradcheck``, ``Function``."""
 import numpy as np
 
-from ember.autograd.function import AccumulateGrad, Function, run_backward
+from ember.autograd.custom_function import Function, FunctionCtx
+from ember.autograd.function import AccumulateGrad, run_backward
 from ember.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                                       set_grad_enabled)
 from ember.autograd.gradcheck import gradcheck
 
-__all__ = ["backward", "grad", "gradcheck", "Function", "no_grad", "enable_grad",
+__all__ = ["backward", "grad", "gradcheck", "Function", "FunctionCtx", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled", "inference_mode"]
 
 
@@ -65,7 +66,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                     t._edge().accumulate(g)
                 else:
                     from ember._tensor import Tensor
-                    t.grad = Tensor._wrap(np.array(g)) if t.grad is None else t.grad + Tensor._wrap(g)
+                    t.grad = (Tensor._wrap(np.array(g)) if t._grad is None
+                              else t._grad + Tensor._wrap(g))
         return
     run_backward(roots, retain_graph=bool(retain_graph))
 

@@ -18,8 +18,14 @@ def _set(enabled):
 
 
 class _GradMode:
-    """Base for grad-mode switches usable as a context manager and as a decorator."""
+    """Base for grad-mode switches usable as a context manager and as a decorator, with or
+    without parentheses (``@no_grad()`` and ``@no_grad``, like torch 2)."""
     _mode = True
+
+    def __new__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and callable(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
 
     def __enter__(self):
         self._prev = is_grad_enabled()
@@ -31,10 +37,16 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
+        mode = self._mode
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            prev = is_grad_enabled()
+            _set(mode)
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _set(prev)
         return wrapper
 
 

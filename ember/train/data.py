@@ -184,16 +184,20 @@ class ArrayDataset(Dataset):
 
     ``augment="basic"``: a random crop with zero padding — every image is shifted by up to
     ``shift`` pixels in each direction (independently per image; the uncovered border is the
-    normalised value of a black pixel) — the classic MNIST/CIFAR augmentation. The offsets
+    normalised value of a black pixel) — the classic MNIST/CIFAR augmentation. By default
+    ``shift`` is 2 pixels per 28 of the smaller image side (2 for MNIST and CIFAR, 1 for
+    the 8x8 digits, where 2 pixels would be a quarter of the image). The offsets
     come from ``fetch_rng()``: reproducible, and never drawn from the training thread's
     generator (see ``ember.utils.data.worker``)."""
 
-    def __init__(self, images, labels, augment="none", shift=2, background=None):
+    def __init__(self, images, labels, augment="none", shift=None, background=None):
         if augment not in ("none", "basic"):
             raise ValueError(f"ArrayDataset: augment must be 'none' or 'basic', got {augment!r}")
         self.images = images
         self.labels = labels
         self.augment = augment
+        if shift is None:
+            shift = max(1, round(2 * min(images.shape[2:]) / 28))
         self.shift = int(shift)
         c = images.shape[1]
         self.background = (np.zeros((1, c, 1, 1), np.float32) if background is None

@@ -44,7 +44,9 @@ def plot_history(history, path):
                         label=phase)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    from matplotlib.ticker import MaxNLocator
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # no epoch 0.96
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, path)

@@ -8,6 +8,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
+from ember import _legacy_types
 from ember._tensor import Tensor
 from ember.nn.modules.module import Module, _addindent
 from ember.nn.parameter import Parameter
@@ -286,18 +287,13 @@ class ModuleDict(Module):
                 self[m[0]] = m[1]
 
 
-_TYPENAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-              "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-              "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
-
-
 def _param_line(k, p, typename=False):
     """One line of ParameterList / ParameterDict repr, as torch prints it (ParameterList shows
     the dtype, ParameterDict the legacy type name such as ``ember.FloatTensor``)."""
     if isinstance(p, Tensor):
         size = "x".join(str(s) for s in p.shape)
         kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
-        what = f"ember.{_TYPENAMES[p.dtype.name]}" if typename else str(p.dtype)
+        what = _legacy_types.typename(p.dtype) if typename else str(p.dtype)
         return f"  ({k}): {kind} containing: [{what} of size {size}]"
     return f"  ({k}): Object of type: {type(p).__name__}"
 

@@ -20,7 +20,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ember import _dtype
+from ember import _dtype, _legacy_types
 from ember._tensor import Tensor, device as _device
 from ember.autograd.function import Function, RemovableHandle
 from ember.autograd.grad_mode import no_grad
@@ -420,8 +420,9 @@ class Module:
         return self._apply(lambda t: t.to(d) if t.is_floating_point() else t)
 
     def type(self, dst_type):
-        """Cast all parameters and buffers to ``dst_type``."""
-        d = _dtype.as_dtype(dst_type)
+        """Cast all parameters and buffers to ``dst_type``: a dtype, a legacy type such as
+        ``ember.DoubleTensor`` or its name ``'torch.DoubleTensor'``."""
+        d = _legacy_types.dtype_of(dst_type)
         return self._apply(lambda t: t.to(d))
 
     def float(self):

@@ -24,11 +24,18 @@ __all__ = ["IntermediateLayerGetter", "create_feature_extractor", "get_graph_nod
            "freeze", "unfreeze", "replace_head", "get_model", "list_models"]
 
 
-def _check_weights(weights, builder):
-    """Ember ships no pretrained weights and never downloads: ``weights`` must be None."""
+def _check_weights(weights, builder, kwargs):
+    """Ember ships no pretrained weights and never downloads: ``weights`` must be None.
+
+    torchvision's legacy ``pretrained=`` keyword (still in many tutorials) is taken out of
+    the builder's ``kwargs`` as torchvision does: ``pretrained=False`` means
+    ``weights=None``, ``pretrained=True`` the default weights (not available here)."""
+    asked = f"weights={weights!r}"
+    if kwargs.pop("pretrained", False) and weights is None:
+        weights, asked = "DEFAULT", "pretrained=True"
     if weights is not None:
         raise ValueError(
-            f"{builder}: weights={weights!r} is not available — Ember never downloads "
+            f"{builder}: {asked} is not available — Ember never downloads "
             f"pretrained weights. Build the model with weights=None and load converted "
             f"weights (the state_dict keys are torchvision's): model.load_state_dict("
             f"{{k: ember.from_numpy(v.numpy()) for k, v in torch.load(path).items()}})")

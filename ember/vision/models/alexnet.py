@@ -61,7 +61,7 @@ class AlexNet(nn.Module):
 def alexnet(*, weights=None, **kwargs):
     """torchvision's ``alexnet(weights=None, num_classes=1000, dropout=0.5)``; any
     ``weights`` other than None raises (nothing is ever downloaded)."""
-    _check_weights(weights, "alexnet")
+    _check_weights(weights, "alexnet", kwargs)
     return AlexNet(**kwargs)
 
 
@@ -138,5 +138,5 @@ class AlexNetPaper(nn.Module):
 def alexnet_paper(*, weights=None, **kwargs):
     """The paper's single-tower AlexNet with LRN (:class:`AlexNetPaper`); ``num_classes``,
     ``dropout``. ``weights`` must be None."""
-    _check_weights(weights, "alexnet_paper")
+    _check_weights(weights, "alexnet_paper", kwargs)
     return AlexNetPaper(**kwargs)

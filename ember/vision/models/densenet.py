@@ -130,7 +130,7 @@ class DenseNet(nn.Module):
 
 
 def _densenet(name, growth_rate, block_config, num_init_features, weights, kwargs):
-    _check_weights(weights, name)
+    _check_weights(weights, name, kwargs)
     return DenseNet(growth_rate, block_config, num_init_features, **kwargs)
 
 

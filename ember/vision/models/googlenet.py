@@ -185,5 +185,5 @@ class GoogLeNet(nn.Module):
 def googlenet(*, weights=None, **kwargs):
     """torchvision's ``googlenet(weights=None, ...)``; ``kwargs`` go to :class:`GoogLeNet`
     (``num_classes``, ``aux_logits``, ``transform_input``, ``init_weights``, ...)."""
-    _check_weights(weights, "googlenet")
+    _check_weights(weights, "googlenet", kwargs)
     return GoogLeNet(**kwargs)

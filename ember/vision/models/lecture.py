@@ -59,7 +59,7 @@ class SampleCNN(nn.Module):
 def sample_cnn(*, weights=None, **kwargs):
     """Lecture 003's sample CNN (:class:`SampleCNN`): ``num_classes=10``, ``ending='fc'``
     or ``'avgpool'``, ``in_channels=3``, ``width=10``. ``weights`` must be None."""
-    _check_weights(weights, "sample_cnn")
+    _check_weights(weights, "sample_cnn", kwargs)
     return SampleCNN(**kwargs)
 
 
@@ -106,5 +106,5 @@ class OneVsSevenNet(nn.Module):
 def one_vs_seven(*, weights=None, **kwargs):
     """Lecture 000's 1-vs-7 fully connected net (:class:`OneVsSevenNet`): ``in_dim=16``,
     ``hidden=16``. ``weights`` must be None."""
-    _check_weights(weights, "one_vs_seven")
+    _check_weights(weights, "one_vs_seven", kwargs)
     return OneVsSevenNet(**kwargs)

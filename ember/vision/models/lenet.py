@@ -58,5 +58,5 @@ class LeNet5(nn.Module):
 def lenet5(*, weights=None, **kwargs):
     """The lecture-004 LeNet (:class:`LeNet5`): ``num_classes=10``, ``padded=False``,
     ``in_channels=1``. ``weights`` must be None."""
-    _check_weights(weights, "lenet5")
+    _check_weights(weights, "lenet5", kwargs)
     return LeNet5(**kwargs)

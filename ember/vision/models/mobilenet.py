@@ -132,7 +132,7 @@ class MobileNetV1(nn.Module):
 def mobilenet_v1(*, weights=None, width_mult=1.0, resolution=224, **kwargs):
     """The lecture's MobileNet: ``mobilenet_v1(width_mult=1.0, resolution=224,
     num_classes=1000, dropout=0.0)`` (:class:`MobileNetV1`). ``weights`` must be None."""
-    _check_weights(weights, "mobilenet_v1")
+    _check_weights(weights, "mobilenet_v1", kwargs)
     return MobileNetV1(width_mult=width_mult, resolution=resolution, **kwargs)
 
 
@@ -248,5 +248,5 @@ class MobileNetV2(nn.Module):
 def mobilenet_v2(*, weights=None, **kwargs):
     """torchvision's ``mobilenet_v2``: 3,504,872 parameters at ``width_mult=1.0``;
     ``kwargs`` go to :class:`MobileNetV2`."""
-    _check_weights(weights, "mobilenet_v2")
+    _check_weights(weights, "mobilenet_v2", kwargs)
     return MobileNetV2(**kwargs)

@@ -194,7 +194,7 @@ class ResNet(nn.Module):
 
 
 def _resnet(name, block, layers, weights, kwargs):
-    _check_weights(weights, name)
+    _check_weights(weights, name, kwargs)
     return ResNet(block, layers, **kwargs)
 
 
@@ -337,17 +337,17 @@ class CifarResNet(nn.Module):
 
 def resnet20(*, weights=None, **kwargs):
     """CIFAR ResNet-20 (n = 3): ``num_classes=10``, ``shortcut='A'``, ``base_width=16``."""
-    _check_weights(weights, "resnet20")
+    _check_weights(weights, "resnet20", kwargs)
     return CifarResNet(20, **kwargs)
 
 
 def resnet32(*, weights=None, **kwargs):
     """CIFAR ResNet-32 (n = 5)."""
-    _check_weights(weights, "resnet32")
+    _check_weights(weights, "resnet32", kwargs)
     return CifarResNet(32, **kwargs)
 
 
 def resnet56(*, weights=None, **kwargs):
     """CIFAR ResNet-56 (n = 9)."""
-    _check_weights(weights, "resnet56")
+    _check_weights(weights, "resnet56", kwargs)
     return CifarResNet(56, **kwargs)

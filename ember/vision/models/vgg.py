@@ -82,7 +82,7 @@ class VGG(nn.Module):
 
 
 def _vgg(name, cfg, batch_norm, weights, kwargs):
-    _check_weights(weights, name)
+    _check_weights(weights, name, kwargs)
     return VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs)
 
 

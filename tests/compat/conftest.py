@@ -1,0 +1,12 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _torch_one_thread():
+    """torch's intra-op thread pool costs ~0.2 s per tiny backward on this 2-core machine;
+    one thread keeps the reference runs fast (results are the same)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
