@@ -113,7 +113,8 @@ def build_parser():
     p.add_argument("model")
     p.add_argument("--input-size", type=int, nargs=4, default=[1, 1, 28, 28],
                    metavar=("N", "C", "H", "W"))
-    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="default: the model's own (1,000 for torchvision's models, 10 for lenet5)")
     return parser
 
 

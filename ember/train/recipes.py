@@ -101,10 +101,15 @@ def build_model(name, num_classes, channels, size):
 
     ``mlp``: Flatten -> 256 -> ReLU -> 128 -> ReLU -> classes. ``lenet5``: ``padded=True``
     for 28x28 images, the original 32x32 network otherwise. Other names come from
-    ``ember.vision.models`` (with ``in_channels`` when the builder takes it). A trial forward
-    pass on a zero batch checks that the model accepts the images; if not, ``ModelError``."""
+    ``ember.vision.models`` (with ``in_channels`` when the builder takes it). ``num_classes=None``
+    keeps the model's own default (1,000 for the torchvision models, 10 for mlp and lenet5).
+    A trial forward pass on a zero batch checks that the model accepts the images; if not,
+    ``ModelError``."""
     from ember.vision import models
     h, w = size
+    classes = {} if num_classes is None else {"num_classes": num_classes}
+    if num_classes is None and name in ("mlp", "lenet5"):
+        num_classes = 10
     if name == "mlp":
         model = _mlp(num_classes, channels, size)
     elif name == "lenet5":
@@ -115,10 +120,10 @@ def build_model(name, num_classes, channels, size):
     elif name in models.list_models():
         builder = getattr(models, name)
         try:
-            model = builder(num_classes=num_classes, in_channels=channels)
+            model = builder(in_channels=channels, **classes)
         except TypeError:                       # the builder has no in_channels argument
             try:
-                model = builder(num_classes=num_classes)
+                model = builder(**classes)
             except TypeError as e:
                 raise ModelError(f"model {name} cannot be built for {num_classes} classes: "
                                  f"{e}") from None
@@ -135,7 +140,7 @@ def build_model(name, num_classes, channels, size):
     except (ValueError, RuntimeError, IndexError) as e:
         raise ModelError(f"model {name} does not accept {wanted}x{h}x{w} images: "
                          f"{str(e).splitlines()[0]}") from None
-    if tuple(out.shape) != (2, num_classes):
+    if out.ndim != 2 or out.shape[0] != 2 or (num_classes is not None and out.shape[1] != num_classes):
         raise ModelError(f"model {name} returns shape {tuple(out.shape)[1:]} per image for "
                          f"{wanted}x{h}x{w} inputs; expected ({num_classes},) class scores")
     model.train()

@@ -59,8 +59,12 @@ def test_help_datasets_and_summary(tmp_path):
     code, out, err = ember_cmd("summary", "resnet18", "--input-size", 1, 3, 224, 224,
                                cwd=tmp_path)
     assert code == 0, err
-    # torchvision's resnet18 with a 10-class head: 11,689,512 - 1000*513 + 10*513 parameters
-    assert "Total params: 11,181,642" in out
+    # torchvision's resnet18 with its own 1000-class head
+    assert "Total params: 11,689,512" in out
+    code, out, err = ember_cmd("summary", "resnet18", "--input-size", 1, 3, 224, 224,
+                               "--num-classes", 10, cwd=tmp_path)
+    # a 10-class head: 11,689,512 - 1000*513 + 10*513 parameters
+    assert code == 0 and "Total params: 11,181,642" in out
     assert "[1, 64, 112, 112]" in out and "[1, 512, 7, 7]" in out
 
 
