@@ -19,6 +19,36 @@ from ember.autograd.grad_mode import is_grad_enabled
 
 # bound by ember/_tensor.py once the class exists (the tensor module imports this one)
 Tensor = as_tensor_arg = None
+
+
+def _keep_freed_memory():
+    """Let glibc keep freed memory in the process instead of unmapping it (what torch's caching
+    allocator achieves for its tensors). Every step of a network allocates activations and
+    gradients of the same sizes again; by default glibc serves large ones with fresh ``mmap``
+    pages and unmaps them on free, so each is page-faulted in again: measured 5 of the 7 ms of
+    a cross-entropy forward + backward at (1024, 1000) and 10–20% of a LeNet-5 training step.
+    Raising the mmap and trim thresholds keeps the pages; the peak memory is unchanged. Left
+    alone when the user tunes malloc (``MALLOC_*_`` or ``GLIBC_TUNABLES``) or libc is not glibc.
+    """
+    import os
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        glibc = False
+    if not glibc or any(k == "GLIBC_TUNABLES" or (k.startswith("MALLOC_") and k.endswith("_"))
+                        for k in os.environ):
+        return False
+    import ctypes
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 256 << 20) and mallopt(m_trim_threshold, 1 << 30))
+
+
+MALLOC_TUNED = _keep_freed_memory()
+
 # set by ember.profiler while a profile() block is active: it times Function.apply and each
 # node's backward; None (one global test per op) costs nothing measurable when off
 profiler_hook = None

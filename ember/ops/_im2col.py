@@ -35,6 +35,11 @@ from numpy.lib.stride_tricks import as_strided
 
 _local = threading.local()
 
+# see batch_chunks
+THIN_GEMM_CHANNELS = 32
+CHUNK_BYTES = 4 * 2 ** 20
+CHUNK_MIN_COLUMNS = 2048
+
 
 def workspace(name, shape, dtype):
     """A reusable scratch array of ``shape`` (contents undefined), one per name and dtype."""
@@ -56,6 +61,26 @@ def bias_grad(grad):
     if ones is None or ones.size < grad.shape[2]:
         ones = cache[grad.dtype] = np.ones(grad.shape[2], grad.dtype)
     return np.matmul(grad, ones[:grad.shape[2]]).reshape(-1)
+
+
+def batch_chunks(n, rows, positions, out_channels, itemsize):
+    """Slices of the batch for a conv whose columns have ``rows`` = C_in/g·prod(K) rows and
+    ``positions`` = prod(O) output positions per sample, with ``out_channels`` = C_out/g.
+
+    A GEMM with few output channels (LeNet's 1→6, 6→16) does little work per byte of columns,
+    so it runs at memory speed; there the batch is cut into chunks whose columns (about
+    ``CHUNK_BYTES``) stay in cache from im2col to the GEMM and on to col2im, and the
+    workspaces stay small. Measured at batch 256: forward + backward of LeNet-5's two convs
+    ~20% faster (1 and 2 threads); the LeNet-5 training step 41 → 31 ms (1 thread) and its
+    peak memory 78 → 37 MB. Wide layers (ResNet's 64+ channels) are compute-bound and keep
+    one GEMM over the whole batch: chunking them was 5–100% slower at 2 threads, every extra
+    multi-threaded BLAS call paying a wake-up of OpenBLAS's worker threads.
+    """
+    if out_channels > THIN_GEMM_CHANNELS or n <= 1:
+        return [slice(0, n)]
+    per_sample = max(1, rows * positions * itemsize)
+    size = max(1, CHUNK_BYTES // per_sample, -(-CHUNK_MIN_COLUMNS // max(1, positions)))
+    return [slice(start, min(n, start + size)) for start in range(0, n, size)]
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -193,9 +218,10 @@ def as_matrix(a, groups, name):
     return m.reshape(groups, c // groups, m[0].size)
 
 
-def _to_batch_first(t, bias, out_shape):
-    """(C, N, *S) → fresh ``out_shape`` (N, C, *S), adding ``bias`` (C,) on the way."""
-    out = np.empty(out_shape, t.dtype)
+def _to_batch_first(t, bias, out_shape, out=None):
+    """(C, N, *S) → ``out`` (N, C, *S) (fresh if None), adding ``bias`` (C,) on the way."""
+    if out is None:
+        out = np.empty(out_shape, t.dtype)
     t = t.transpose((1, 0) + tuple(range(2, t.ndim)))
     if bias is None:
         np.copyto(out, t)
@@ -204,11 +230,11 @@ def _to_batch_first(t, bias, out_shape):
     return out
 
 
-def conv_forward(cols, weight, groups, bias=None):
+def conv_forward(cols, weight, groups, bias=None, out=None):
     """``Y = W · cols`` per group (the convolution itself).
 
     cols (C_in, *K, N, *O), weight (C_out, C_in / g, *K), bias (C_out,) or None
-    → Y (N, C_out, *O): one GEMM batched over the g groups,
+    → Y (N, C_out, *O) (written into ``out`` if given): one GEMM batched over the g groups,
     ``(g, C_out/g, C_in/g·prod(K)) @ (g, C_in/g·prod(K), N·prod(O))``.
     """
     nd = weight.ndim - 2
@@ -218,18 +244,18 @@ def conv_forward(cols, weight, groups, bias=None):
     cols = cols.reshape(groups, w.shape[2], n * int(np.prod(out_size)))
     y = workspace("gemm", (groups, w.shape[1], cols.shape[2]), cols.dtype)
     np.matmul(w, cols, out=y)
-    return _to_batch_first(y.reshape((c_out, n) + out_size), bias, (n, c_out) + out_size)
+    return _to_batch_first(y.reshape((c_out, n) + out_size), bias, (n, c_out) + out_size, out)
 
 
 def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation, bias=None,
-                    matrix=None):
+                    matrix=None, out=None):
     """``dX = col2im(Wᵀ · dY)``: the gradient of a conv w.r.t. its input, which is also the
     forward pass of the transposed convolution.
 
     grad: dY (N, C_out, *O); weight (C_out, C_in/g, *K); ``input_size`` the spatial size of X
     before padding → dX (N, C_in, *input_size) (+ bias, for the transposed conv). ``matrix`` is
-    ``as_matrix(grad, groups)`` if the caller has it already. At stride 1 the product is taken
-    on the padded grid (:func:`col2im_wide`).
+    ``as_matrix(grad, groups)`` if the caller has it already; ``out`` receives dX if given. At
+    stride 1 the product is taken on the padded grid (:func:`col2im_wide`).
     """
     c_in, kernel = weight.shape[1] * groups, tuple(weight.shape[2:])
     n, out_size = grad.shape[0], tuple(grad.shape[2:])
@@ -248,7 +274,7 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
     else:
         col2im(dcols.reshape((c_in,) + kernel + (n,) + out_size), stride, dilation, dxp)
     return _to_batch_first(dxp[_interior(padding, input_size)], bias,
-                           (n, c_in) + tuple(input_size))
+                           (n, c_in) + tuple(input_size), out)
 
 
 def conv_weight_grad(grad, cols, groups, weight_shape):

@@ -144,9 +144,15 @@ class Conv(Function):
         self.conf = (stride, padding, dilation, groups)
         kernel = w.shape[2:]
         out_size = ic.output_size(x.shape[2:], kernel, stride, padding, dilation)
-        cols = ic.columns(x, kernel, stride, padding, dilation, out_size)
         self.x, self.w, self.has_bias = x, w, b is not None
-        y = ic.conv_forward(cols, w, groups, b)
+        self.chunks = ic.batch_chunks(x.shape[0], w[0].size, int(np.prod(out_size)),
+                                      w.shape[0] // groups, x.itemsize)
+        y = None if len(self.chunks) == 1 else np.empty(
+            (x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
+        for part in self.chunks:
+            cols = ic.columns(x[part], kernel, stride, padding, dilation, out_size)
+            out = ic.conv_forward(cols, w, groups, b, None if y is None else y[part])
+        y = out if y is None else y
         return y if self.batched else y[0]
 
     def backward(self, grad):
@@ -158,18 +164,25 @@ class Conv(Function):
             grad = grad[None]
         dx = dw = db = g = None
         need_db = self.has_bias and self.needs_input_grad[2]
-        if self.needs_input_grad[1] or need_db:
-            g = ic.as_matrix(grad, groups, "grad")
-        if self.needs_input_grad[1]:
-            cols = ic.columns(x, w.shape[2:], stride, padding, dilation, grad.shape[2:])
-            dw = ic.conv_weight_grad(g, cols, groups, w.shape)
-        if need_db:
-            db = ic.bias_grad(g)
-        if self.needs_input_grad[0]:
-            dx = ic.conv_input_grad(grad, w, groups, x.shape[2:], stride, padding, dilation,
-                                    matrix=g)
-            if not self.batched:
-                dx = dx[0]
+        if self.needs_input_grad[0] and len(self.chunks) > 1:
+            dx = np.empty(x.shape, np.result_type(grad, w))
+        for part in self.chunks:    # one part unless the GEMM is thin (ic.batch_chunks)
+            gp = grad[part]
+            if self.needs_input_grad[1] or need_db:
+                g = ic.as_matrix(gp, groups, "grad")
+            if self.needs_input_grad[1]:
+                cols = ic.columns(x[part], w.shape[2:], stride, padding, dilation, gp.shape[2:])
+                dw_part = ic.conv_weight_grad(g, cols, groups, w.shape)
+                dw = dw_part if dw is None else np.add(dw, dw_part, out=dw)
+            if need_db:
+                db_part = ic.bias_grad(g)
+                db = db_part if db is None else np.add(db, db_part, out=db)
+            if self.needs_input_grad[0]:
+                out = ic.conv_input_grad(gp, w, groups, x.shape[2:], stride, padding, dilation,
+                                         matrix=g, out=None if dx is None else dx[part])
+                dx = out if dx is None else dx
+        if dx is not None and not self.batched:
+            dx = dx[0]
         return (dx, dw, db) if self.has_bias else (dx, dw)
 
 

@@ -1,0 +1,1 @@
+"""Ember vs PyTorch benchmarks: ``python -m benchmarks.run [--quick] [--only NAME]``."""

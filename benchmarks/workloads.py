@@ -1,0 +1,215 @@
+"""The benchmark workloads, written once against the torch API and run under either library.
+
+Each workload is a builder ``build(lib, quick) -> step`` where ``lib`` is the ``ember`` or
+the ``torch`` module and ``step()`` runs one timed iteration (a training step: forward,
+cross-entropy, backward, SGD with momentum; an inference pass; or one op forward + backward).
+Both libraries get the same NumPy input data (fixed seed) and models of identical
+architecture built from ``lib.nn``; only the initial weights come from each library's own
+initializer, which does not change the amount of work.
+"""
+import numpy as np
+
+SEED = 0
+
+
+def _data(lib, *shape, classes=None):
+    """A fixed float32 input batch (or int64 labels in ``[0, classes)``) as a ``lib`` tensor."""
+    rng = np.random.default_rng(SEED + len(shape))
+    if classes is not None:
+        return lib.from_numpy(rng.integers(0, classes, size=shape).astype(np.int64))
+    return lib.from_numpy(rng.standard_normal(shape, dtype=np.float32))
+
+
+def _train_step(lib, model, x, y):
+    """forward, cross-entropy, backward, SGD(momentum=0.9) — the lectures' training loop."""
+    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = lib.nn.CrossEntropyLoss()
+    model.train()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _inference(lib, model, x):
+    model.eval()
+
+    def step():
+        with lib.no_grad():
+            model(x)
+    return step
+
+
+# --- models (the same definition for both libraries) -------------------------------------
+
+def mlp(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128),
+                         nn.ReLU(), nn.Linear(128, 10))
+
+
+def lenet5(lib):
+    """LeNet-5 on 28x28 inputs as in the lectures: conv 5x5 (pad 2) 1->6, pool, conv 5x5
+    6->16, pool, 400-120-84-10."""
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10))
+
+
+def resnet18_cifar(lib, num_classes=10):
+    """The standard CIFAR ResNet-18: 3x3 stem (64), no max-pool, BasicBlocks [2, 2, 2, 2] of
+    widths 64-128-256-512, 1x1 projection shortcuts where the shape changes, global average
+    pool, linear head."""
+    nn = lib.nn
+    F = nn.functional
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = nn.Sequential()
+            if stride != 1 or cin != cout:
+                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                              nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return F.relu(out + self.shortcut(x))
+
+    class ResNet18(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            layers, cin = [], 64
+            for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+                layers.append(nn.Sequential(BasicBlock(cin, cout, stride),
+                                            BasicBlock(cout, cout, 1)))
+                cin = cout
+            self.layers = nn.Sequential(*layers)
+            self.fc = nn.Linear(512, num_classes)
+
+        def forward(self, x):
+            out = self.layers(F.relu(self.bn1(self.conv1(x))))
+            return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+    return ResNet18()
+
+
+def vit_small(lib, image=32, patch=4, dim=64, depth=2, heads=4, mlp_dim=128, num_classes=10):
+    """A small Vision Transformer: patches of ``patch``x``patch`` flattened and embedded by a
+    Linear, a class token and learned position embeddings, ``depth`` pre-norm blocks of
+    multi-head self-attention and a GELU MLP, LayerNorm and a linear head on the class token."""
+    nn = lib.nn
+    grid = image // patch
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = nn.LayerNorm(dim)
+            self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+            self.norm2 = nn.LayerNorm(dim)
+            self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+
+        def forward(self, x):
+            h = self.norm1(x)
+            x = x + self.attn(h, h, h, need_weights=False)[0]
+            return x + self.mlp(self.norm2(x))
+
+    class ViT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(3 * patch * patch, dim)
+            self.cls = nn.Parameter(lib.zeros(1, 1, dim))
+            self.pos = nn.Parameter(0.02 * lib.randn(1, grid * grid + 1, dim))
+            self.blocks = nn.Sequential(*[Block() for _ in range(depth)])
+            self.norm = nn.LayerNorm(dim)
+            self.head = nn.Linear(dim, num_classes)
+
+        def forward(self, x):
+            n = x.shape[0]
+            p = x.reshape(n, 3, grid, patch, grid, patch).permute(0, 2, 4, 1, 3, 5)
+            tokens = self.embed(p.reshape(n, grid * grid, 3 * patch * patch))
+            x = lib.cat([self.cls.expand(n, -1, -1), tokens], 1) + self.pos
+            x = self.norm(self.blocks(x))
+            return self.head(x[:, 0])
+
+    return ViT()
+
+
+# --- workloads -----------------------------------------------------------------------------
+
+def _model_train(make, batch, shape, classes=10):
+    def build(lib, quick):
+        lib.manual_seed(SEED)
+        return _train_step(lib, make(lib), _data(lib, batch, *shape),
+                           _data(lib, batch, classes=classes))
+    return build
+
+
+def _model_infer(make, batch, shape):
+    def build(lib, quick):
+        lib.manual_seed(SEED)
+        return _inference(lib, make(lib), _data(lib, batch, *shape))
+    return build
+
+
+def _op(fn, *shapes, target=None):
+    """One op forward + backward: ``fn(F, *inputs)`` on fresh leaf tensors of ``shapes``
+    (plus int64 ``target`` labels as ``(batch, classes)`` if given), backpropagating a fixed
+    upstream gradient; ``.grad`` is reset each step so no accumulation is timed."""
+    def build(lib, quick):
+        F = lib.nn.functional
+        inputs = [_data(lib, *s).requires_grad_(True) for s in shapes]
+        extra = [] if target is None else [_data(lib, target[0], classes=target[1])]
+        with lib.no_grad():
+            out = fn(F, *inputs, *extra)
+        upstream = _data(lib, *out.shape) if out.ndim else None
+
+        def step():
+            for t in inputs:
+                t.grad = None
+            fn(F, *inputs, *extra).backward(upstream)
+        return step
+    return build
+
+
+def _batch_norm(F, x, w, b):
+    return F.batch_norm(x, None, None, w, b, training=True)
+
+
+WORKLOADS = {
+    "mlp_b128_train": _model_train(mlp, 128, (1, 28, 28)),
+    "lenet5_b64_train": _model_train(lenet5, 64, (1, 28, 28)),
+    "lenet5_b256_train": _model_train(lenet5, 256, (1, 28, 28)),
+    "lenet5_b64_infer": _model_infer(lenet5, 64, (1, 28, 28)),
+    "lenet5_b256_infer": _model_infer(lenet5, 256, (1, 28, 28)),
+    "resnet18_cifar_b32_train": _model_train(resnet18_cifar, 32, (3, 32, 32)),
+    "vit_small_b64_train": _model_train(vit_small, 64, (3, 32, 32)),
+    "conv2d_3x3_64_b128_fwdbwd": _op(lambda F, x, w, b: F.conv2d(x, w, b, padding=1),
+                                     (128, 64, 32, 32), (64, 64, 3, 3), (64,)),
+    "maxpool2d_2x2_b128_fwdbwd": _op(lambda F, x: F.max_pool2d(x, 2), (128, 64, 32, 32)),
+    "batchnorm2d_b128_fwdbwd": _op(_batch_norm, (128, 64, 32, 32), (64,), (64,)),
+    "cross_entropy_b1024_c1000_fwdbwd": _op(lambda F, x, y: F.cross_entropy(x, y),
+                                            (1024, 1000), target=(1024, 1000)),
+    # a tiny workload for the end-to-end smoke test
+    "tiny_mlp_train": _model_train(lambda lib: lib.nn.Sequential(
+        lib.nn.Flatten(), lib.nn.Linear(64, 32), lib.nn.ReLU(), lib.nn.Linear(32, 10)),
+        16, (1, 8, 8)),
+}
+
+# (warm-up steps, timed steps per process) in full and --quick mode, by workload cost
+REPEATS = {"resnet18_cifar_b32_train": ((1, 4), (1, 1))}
+DEFAULT_REPEATS = ((5, 30), (2, 5))
+# run by default (the smoke workload only on request)
+DEFAULT = [name for name in WORKLOADS if not name.startswith("tiny_")]
