@@ -23,6 +23,15 @@ def _abs_index(idx, n, who):
     return idx + n if idx < 0 else idx
 
 
+def _renumber(modules):
+    """Re-key an ordered dict of submodules as '0', '1', ... after a deletion (torch keeps
+    the indices of Sequential and ModuleList contiguous)."""
+    items = list(modules.values())
+    modules.clear()
+    for i, m in enumerate(items):
+        modules[str(i)] = m
+
+
 class Sequential(Module):
     """Modules called one after another: ``Sequential(m1, m2, ...)`` or
     ``Sequential(OrderedDict([('conv', m1), ('relu', m2)]))``.
@@ -60,10 +69,7 @@ class Sequential(Module):
         self._renumber()
 
     def _renumber(self):
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules)
 
     def __len__(self):
         return len(self._modules)
@@ -155,10 +161,7 @@ class ModuleList(Module):
                 delattr(self, str(k))
         else:
             delattr(self, str(_abs_index(idx, len(self), "ModuleList")))
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules)
 
     def __len__(self):
         return len(self._modules)
