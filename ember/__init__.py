@@ -28,6 +28,7 @@ from ember.ops.linalg import *  # noqa: F401,F403
 from ember.ops.reduction import *  # noqa: F401,F403
 from ember.ops.shape import *  # noqa: F401,F403
 from ember import autograd
+from ember._parallel import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 

@@ -11,6 +11,7 @@ produced its inputs (``next_functions``) and the versions of the arrays it saved
 reach each node, and hands leaf gradients to :class:`AccumulateGrad`, which adds them to
 ``tensor.grad``.
 """
+import math
 import sys
 
 import numpy as np
@@ -329,7 +330,7 @@ def run_backward(roots, retain_graph=False, capture=None):
                 if type(ig) is not np.ndarray:
                     ig = np.asarray(ig)
                 if ig.shape != shape:
-                    if ig.ndim == 0 and ig.size == int(np.prod(shape)):
+                    if ig.ndim == 0 and ig.size == math.prod(shape):
                         ig = ig.reshape(shape)
                     else:
                         raise RuntimeError(f"{node.name()}: backward produced a gradient of shape "

@@ -28,24 +28,31 @@ grows to the largest size requested and is then kept for reuse (like torch's cac
 allocator): faulting in a fresh 300 MB array costs ~4× more than refilling one. Arrays handed
 back to callers are always fresh.
 """
+import math
 import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from ember import _parallel
 
 _local = threading.local()
 
 # see batch_chunks
 THIN_GEMM_CHANNELS = 32
 CHUNK_BYTES = 4 * 2 ** 20
+WIDE_CHUNK_BYTES = 8 * 2 ** 20
 CHUNK_MIN_COLUMNS = 2048
+PARALLEL_MIN_BYTES = 2 * 2 ** 20
+GEMM_BLOCK_BYTES = 400 * 2 ** 10
+WIDE_MAX_WASTE = 1.15
 
 
 def workspace(name, shape, dtype):
     """A reusable scratch array of ``shape`` (contents undefined), one per name and dtype."""
     bufs = _local.__dict__.setdefault("buffers", {})
     dtype = np.dtype(dtype)
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buf = bufs.get((name, dtype))
     if buf is None or buf.size < size:
         buf = np.empty(size, dtype)
@@ -67,20 +74,29 @@ def batch_chunks(n, rows, positions, out_channels, itemsize):
     """Slices of the batch for a conv whose columns have ``rows`` = C_in/g·prod(K) rows and
     ``positions`` = prod(O) output positions per sample, with ``out_channels`` = C_out/g.
 
-    A GEMM with few output channels (LeNet's 1→6, 6→16) does little work per byte of columns,
-    so it runs at memory speed; there the batch is cut into chunks whose columns (about
-    ``CHUNK_BYTES``) stay in cache from im2col to the GEMM and on to col2im, and the
-    workspaces stay small. Measured at batch 256: forward + backward of LeNet-5's two convs
-    ~20% faster (1 and 2 threads); the LeNet-5 training step 41 → 31 ms (1 thread) and its
-    peak memory 78 → 37 MB. Wide layers (ResNet's 64+ channels) are compute-bound and keep
-    one GEMM over the whole batch: chunking them was 5–100% slower at 2 threads, every extra
-    multi-threaded BLAS call paying a wake-up of OpenBLAS's worker threads.
+    Each slice is one task for Ember's threads (``ember/_parallel.py``): im2col, GEMM and
+    col2im of a slice run on one thread with one-thread BLAS, and the threads take slices
+    until none are left. The slices are cut so that
+
+    * a GEMM with few output channels (LeNet's 1→6, 6→16), which does little work per byte of
+      columns and runs at memory speed, gets columns of about ``CHUNK_BYTES`` that stay in
+      cache from im2col to the GEMM and on to col2im. Measured at batch 256 on one thread:
+      forward + backward of LeNet-5's two convs ~20% faster, the training step 41 → 31 ms and
+      its peak memory 78 → 37 MB;
+    * a wide GEMM (ResNet's 64+ channels) gets columns of at most ``WIDE_CHUNK_BYTES``, which
+      bounds the column workspace of each thread, with each GEMM still large enough to run at
+      full BLAS speed;
+    * there are at least as many slices as threads (a multiple of the thread count, all about
+      the same size) once the columns of the whole batch reach ``PARALLEL_MIN_BYTES``: below
+      that, handing work to another thread costs more than it saves.
     """
-    if out_channels > THIN_GEMM_CHANNELS or n <= 1:
-        return [slice(0, n)]
     per_sample = max(1, rows * positions * itemsize)
-    size = max(1, CHUNK_BYTES // per_sample, -(-CHUNK_MIN_COLUMNS // max(1, positions)))
-    return [slice(start, min(n, start + size)) for start in range(0, n, size)]
+    threads = _parallel.get_num_threads() if per_sample * n >= PARALLEL_MIN_BYTES else 1
+    cap = CHUNK_BYTES if out_channels <= THIN_GEMM_CHANNELS else WIDE_CHUNK_BYTES
+    size = max(1, cap // per_sample, -(-CHUNK_MIN_COLUMNS // max(1, positions)))
+    count = -(-n // size)
+    count = min(n, -(-count // threads) * threads)
+    return _parallel.split(n, max(1, count))
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -159,7 +175,7 @@ def col2im(cols, stride, dilation, out):
 
 def _grid_strides(padded):
     """Element strides of a C-contiguous array with spatial shape ``padded``."""
-    return tuple(int(np.prod(padded[a + 1:])) for a in range(len(padded)))
+    return tuple(math.prod(padded[a + 1:]) for a in range(len(padded)))
 
 
 def col2im_wide(cols, padded, dilation, out):
@@ -182,13 +198,19 @@ def col2im_wide(cols, padded, dilation, out):
     return out
 
 
+def wide_length(out_size, padded):
+    """The flat span ``L`` of the output positions on the ``padded`` grid (see
+    :func:`as_wide_matrix`); ``L / prod(O)`` is the extra GEMM work of :func:`col2im_wide`."""
+    return sum((o - 1) * g for o, g in zip(out_size, _grid_strides(padded))) + 1
+
+
 def as_wide_matrix(a, groups, padded):
     """``a`` (N, C, *O) → workspace matrix (groups, C/groups, N·L) for :func:`col2im_wide`:
     row (c, n) holds ``a[n, c]`` placed on the ``padded`` grid, zeros elsewhere, where ``L`` is
     the flat span of the output positions ``Σ (O_d − 1)·grid_d + 1``."""
     n, c, out_size = a.shape[0], a.shape[1], a.shape[2:]
     grid = _grid_strides(padded)
-    length = sum((o - 1) * g for o, g in zip(out_size, grid)) + 1
+    length = wide_length(out_size, padded)
     m = workspace("wide", (c, n, length), a.dtype)
     m.fill(0)
     view = as_strided(m, (c, n) + out_size, m.strides[:2] + tuple(g * m.itemsize for g in grid))
@@ -241,9 +263,10 @@ def conv_forward(cols, weight, groups, bias=None, out=None):
     c_out = weight.shape[0]
     n, out_size = cols.shape[1 + nd], tuple(cols.shape[2 + nd:])
     w = weight.reshape(groups, c_out // groups, -1)
-    cols = cols.reshape(groups, w.shape[2], n * int(np.prod(out_size)))
+    cols = cols.reshape(groups, w.shape[2], n * math.prod(out_size))
     y = workspace("gemm", (groups, w.shape[1], cols.shape[2]), cols.dtype)
-    np.matmul(w, cols, out=y)
+    for block in _column_blocks(w.shape[1], cols.shape[1], cols.shape[2], cols.itemsize):
+        np.matmul(w, cols[..., block], out=y[..., block])
     return _to_batch_first(y.reshape((c_out, n) + out_size), bias, (n, c_out) + out_size, out)
 
 
@@ -260,7 +283,8 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
     c_in, kernel = weight.shape[1] * groups, tuple(weight.shape[2:])
     n, out_size = grad.shape[0], tuple(grad.shape[2:])
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(input_size, padding))
-    wide = all(s == 1 for s in stride) and n > 0 and all(o > 0 for o in out_size)
+    wide = (all(s == 1 for s in stride) and n > 0 and all(o > 0 for o in out_size)
+            and wide_length(out_size, padded) <= WIDE_MAX_WASTE * math.prod(out_size))
     if wide:
         matrix = as_wide_matrix(grad, groups, padded)
     elif matrix is None:
@@ -280,6 +304,25 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
 def conv_weight_grad(grad, cols, groups, weight_shape):
     """``dW = dY · colsᵀ`` per group: grad (g, C_out/g, N·prod(O)) from :func:`as_matrix`, cols
     (C_in, *K, N, *O) → dW ``weight_shape`` (C_out, C_in/g, *K)."""
-    cols = cols.reshape(groups, int(np.prod(weight_shape[1:])), grad.shape[2])
+    cols = cols.reshape(groups, math.prod(weight_shape[1:]), grad.shape[2])
     # computed as (cols · dYᵀ)ᵀ: OpenBLAS runs this orientation up to 2× faster (tall result)
-    return np.matmul(cols, grad.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight_shape)
+    grad_t = grad.transpose(0, 2, 1)
+    dw = None
+    for block in _column_blocks(grad.shape[1], cols.shape[1], cols.shape[2], cols.itemsize):
+        part = np.matmul(cols[..., block], grad_t[:, block])
+        dw = part if dw is None else np.add(dw, part, out=dw)
+    return dw.transpose(0, 2, 1).reshape(weight_shape)
+
+
+def _column_blocks(out_channels, rows, length, itemsize):
+    """Slices of the ``length`` (= N·prod(O)) side of a conv GEMM whose columns have ``rows``
+    rows: one slice, unless the GEMM is thin (``out_channels`` ≤ ``THIN_GEMM_CHANNELS``), where
+    blocks of about ``GEMM_BLOCK_BYTES`` of columns each are multiplied in turn. OpenBLAS runs
+    a thin product over a very long side at a fraction of memory speed; measured (one core,
+    LeNet-5's 1→6 conv at batch 64: (6×25)·(25×50176)): forward 0.66 → 0.30 ms, weight
+    gradient 0.53 → 0.25 ms in blocks of 4096 columns; no gain at 6→16 (150 rows), whose blocks
+    would be short (< ``CHUNK_MIN_COLUMNS``)."""
+    size = GEMM_BLOCK_BYTES // max(1, rows * itemsize)
+    if out_channels > THIN_GEMM_CHANNELS or size < CHUNK_MIN_COLUMNS:
+        return [slice(None)]
+    return [slice(start, start + size) for start in range(0, length, size)] or [slice(None)]

@@ -15,8 +15,12 @@ Like torch (and the lectures: "实际操作中均使用矩阵乘法和互相关�
 
 The column layout and the measurements behind it are described in ``_im2col.py``.
 """
+import math
+from functools import partial
+
 import numpy as np
 
+from ember import _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function
 from ember.ops import _im2col as ic
@@ -145,14 +149,14 @@ class Conv(Function):
         kernel = w.shape[2:]
         out_size = ic.output_size(x.shape[2:], kernel, stride, padding, dilation)
         self.x, self.w, self.has_bias = x, w, b is not None
-        self.chunks = ic.batch_chunks(x.shape[0], w[0].size, int(np.prod(out_size)),
+        self.chunks = ic.batch_chunks(x.shape[0], w[0].size, math.prod(out_size),
                                       w.shape[0] // groups, x.itemsize)
-        y = None if len(self.chunks) == 1 else np.empty(
-            (x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
-        for part in self.chunks:
+        y = np.empty((x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
+
+        def forward_part(part):
             cols = ic.columns(x[part], kernel, stride, padding, dilation, out_size)
-            out = ic.conv_forward(cols, w, groups, b, None if y is None else y[part])
-        y = out if y is None else y
+            ic.conv_forward(cols, w, groups, b, y[part])
+        _parallel.run([partial(forward_part, part) for part in self.chunks])
         return y if self.batched else y[0]
 
     def backward(self, grad):
@@ -162,28 +166,40 @@ class Conv(Function):
         x, w = self.x, self.w
         if not self.batched:
             grad = grad[None]
-        dx = dw = db = g = None
+        need_dx, need_dw = self.needs_input_grad[:2]
         need_db = self.has_bias and self.needs_input_grad[2]
-        if self.needs_input_grad[0] and len(self.chunks) > 1:
-            dx = np.empty(x.shape, np.result_type(grad, w))
-        for part in self.chunks:    # one part unless the GEMM is thin (ic.batch_chunks)
+        dx = np.empty(x.shape, np.result_type(grad, w)) if need_dx else None
+
+        def backward_part(part):
+            """dX of the slice, and its shares of dW and db."""
             gp = grad[part]
-            if self.needs_input_grad[1] or need_db:
+            dw = db = g = None
+            if need_dw or need_db:
                 g = ic.as_matrix(gp, groups, "grad")
-            if self.needs_input_grad[1]:
+            if need_dw:
                 cols = ic.columns(x[part], w.shape[2:], stride, padding, dilation, gp.shape[2:])
-                dw_part = ic.conv_weight_grad(g, cols, groups, w.shape)
-                dw = dw_part if dw is None else np.add(dw, dw_part, out=dw)
+                dw = ic.conv_weight_grad(g, cols, groups, w.shape)
             if need_db:
-                db_part = ic.bias_grad(g)
-                db = db_part if db is None else np.add(db, db_part, out=db)
-            if self.needs_input_grad[0]:
-                out = ic.conv_input_grad(gp, w, groups, x.shape[2:], stride, padding, dilation,
-                                         matrix=g, out=None if dx is None else dx[part])
-                dx = out if dx is None else dx
+                db = ic.bias_grad(g)
+            if need_dx:
+                ic.conv_input_grad(gp, w, groups, x.shape[2:], stride, padding, dilation,
+                                   matrix=g, out=dx[part])
+            return dw, db
+
+        shares = _parallel.run([partial(backward_part, part) for part in self.chunks])
+        dw = _sum([s[0] for s in shares]) if need_dw else None
+        db = _sum([s[1] for s in shares]) if need_db else None
         if dx is not None and not self.batched:
             dx = dx[0]
         return (dx, dw, db) if self.has_bias else (dx, dw)
+
+
+def _sum(arrays):
+    """The sum of the per-slice gradient shares (in place into the first)."""
+    total = arrays[0]
+    for a in arrays[1:]:
+        total += a
+    return total
 
 
 def _conv(fn, nd, input, weight, bias, stride, padding, dilation, groups):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ember import _dtype
+from ember import _dtype, _parallel
 from ember._random import rng
 from ember._tensor import Tensor
 from ember.autograd.function import Function
@@ -62,7 +62,7 @@ class Linear(Function):
     def forward(self, x, w, b=None):
         self.x2 = x.reshape(-1, x.shape[-1])          # a view unless x is non-contiguous
         self.w2 = w.reshape(-1, w.shape[-1])
-        y = self.x2 @ self.w2.T
+        y = _parallel.matmul(self.x2, self.w2.T)
         if b is not None:
             y += b
         return y.reshape(x.shape[:-1] + w.shape[:-1])
@@ -71,10 +71,10 @@ class Linear(Function):
         x2, w2 = self.x2, self.w2
         (x_shape, _), (w_shape, _) = self._input_meta[:2]
         g2 = grad.reshape(-1, w2.shape[0])
-        gx = (g2 @ w2).reshape(x_shape) if self.needs_input_grad[0] else None
+        gx = _parallel.matmul(g2, w2).reshape(x_shape) if self.needs_input_grad[0] else None
         gw = None
         if self.needs_input_grad[1]:
-            gw = g2.T @ x2
+            gw = _parallel.matmul(g2.T, x2)
             if gw.shape != w_shape:   # a 1-D weight; a 2-D one is returned as is, not as a
                 gw = gw.reshape(w_shape)  # view, so that the leaf can keep it without a copy
         if len(self.needs_input_grad) == 2:

@@ -27,9 +27,11 @@ torch (``interpolate`` needs the batch dimension, as in torch), and keep float32
 import itertools
 import math
 import warnings
+from functools import partial
 
 import numpy as np
 
+from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import is_grad_enabled
@@ -140,6 +142,10 @@ class _PoolGeometry:
         self.phase_len = tuple(
             -(-max((o - 1) * s + d * (k - 1) + 1, p + n) // s) for o, s, d, k, p, n
             in zip(self.out, self.stride, self.dilation, self.kernel, self.padding, self.size))
+        # windows that tile the input without overlap or padding (the lectures' 2x2/2 pool)
+        self.tiled = (self.stride == self.kernel and not any(self.padding)
+                      and all(d == 1 for d in self.dilation)
+                      and all(o * k <= n for o, k, n in zip(self.out, self.kernel, self.size)))
 
     def _phase_blocks(self):
         """Per phase: (phase index, slices of the input, slices of that phase's grid)."""
@@ -168,11 +174,16 @@ class _PoolGeometry:
             phases[r][grid_slices] = x[x_slices]
         return phases
 
-    def merge(self, phases, shape):
-        """Inverse of ``split`` for gradients: the input-shaped array (padding dropped)."""
+    def merge(self, phases, shape, out=None):
+        """Inverse of ``split`` for gradients: the input-shaped array (padding dropped), written
+        into ``out`` if given."""
         if all(s == 1 for s in self.stride) and self.phase_len == self.size:
-            return phases[(0,) * self.nd]
-        out = np.empty(shape, dtype=phases.dtype)
+            if out is None:
+                return phases[(0,) * self.nd]
+            np.copyto(out, phases[(0,) * self.nd])
+            return out
+        if out is None:
+            out = np.empty(shape, dtype=phases.dtype)
         for r, x_slices, grid_slices in self._phase_blocks():
             out[x_slices] = phases[r][grid_slices]
         return out
@@ -187,9 +198,42 @@ class _PoolGeometry:
             yield number, (tuple(q % s for q, s in zip(steps, self.stride)) + (Ellipsis,) + tuple(
                 slice(q // s, q // s + o) for q, s, o in zip(steps, self.stride, self.out)))
 
+    def tiles(self):
+        """For ``tiled`` windows: ``(offset_number, key)`` per kernel offset, ``key`` picking
+        that offset of every window straight from the input (a stride-``k`` view; no
+        polyphase copy, and every input element belongs to at most one window)."""
+        ranges = [range(k) for k in self.kernel]
+        for number, offsets in enumerate(itertools.product(*ranges)):
+            yield number, (Ellipsis,) + tuple(slice(j, j + o * k, k) for j, o, k
+                                              in zip(offsets, self.out, self.kernel))
+
+    def covers(self):
+        """True when tiled windows cover every input element (no rows/columns left over)."""
+        return all(o * k == n for o, k, n in zip(self.out, self.kernel, self.size))
+
     def axis_shape(self, i):
         """Shape that puts a 1-D array along spatial dim ``i`` of the output."""
         return tuple(-1 if j == i else 1 for j in range(self.nd))
+
+
+_GEOMETRIES = {}
+
+
+def _geometry(fname, input, *args):
+    """``_PoolGeometry`` of a call, kept per (function, input shape, arguments): a training
+    loop asks for the same few, and validating one costs ~60 µs of Python."""
+    try:
+        key = (fname, tuple(input.shape)) + tuple(
+            tuple(a) if isinstance(a, list) else a for a in args)
+        hash(key)
+    except TypeError:
+        return _PoolGeometry(fname, input, *args)
+    g = _GEOMETRIES.get(key)
+    if g is None:
+        if len(_GEOMETRIES) >= 256:
+            _GEOMETRIES.clear()
+        g = _GEOMETRIES[key] = _PoolGeometry(fname, input, *args)
+    return g
 
 
 def _lowest(dtype):
@@ -207,8 +251,9 @@ def _lowest(dtype):
 def _running_max(windows, need_argmax, check_nan, label_dtype):
     """Max over ``(label, values)`` windows and, if asked, the label of the first maximum in
     scan order (torch's tie rule). Labels must not decrease along the scan (so the newest
-    strictly-greater label is also the largest: ``arg = max(arg, label·better)``). A NaN wins
-    over every number, the last NaN over earlier ones, as torch's ``val > max || isnan(val)``."""
+    strictly-greater label is also the largest: ``arg = max(arg, label·better)``; 3.5× faster
+    than ``copyto(arg, label, where=better)``). A NaN wins over every number, the last NaN over
+    earlier ones, as torch's ``val > max || isnan(val)``."""
     best = arg = better = None
     for label, v in windows:
         if best is None:
@@ -234,16 +279,25 @@ def _offset_dtype(g):
 
 
 def max_pool_forward(x, g, need_argmax):
-    """Max over the kernel offsets of the (−∞-padded, polyphase) input ``x``.
+    """Max over the kernel offsets of the (−∞-padded, polyphase) input ``x``. (Reading the
+    offsets of tiled windows straight from ``x``, as the backward writes them, was 3.6× slower:
+    ufuncs over stride-2 views do not vectorise.)
 
     Returns ``(out, argmax)``; ``argmax`` is the row-major kernel-offset number of the chosen
-    element of each window (``None`` unless ``need_argmax``).
+    element of each window (``None`` unless ``need_argmax``). The NaN rule costs extra passes,
+    so it is applied only when the result shows a NaN.
     """
-    phases = g.split(x, _lowest(x.dtype))
-    check_nan = x.dtype.kind == "f" and need_argmax and bool(np.isnan(np.max(x)))
     label = _offset_dtype(g)
-    out, argmax = _running_max(((label(n), phases[key]) for n, key in g.windows()),
-                               need_argmax, check_nan, label)
+
+    phases = g.split(x, _lowest(x.dtype))
+
+    def scan(check_nan):
+        windows = ((label(n), phases[key]) for n, key in g.windows())
+        return _running_max(windows, need_argmax, check_nan, label)
+
+    out, argmax = scan(False)
+    if need_argmax and x.dtype.kind == "f" and np.isnan(out).any():
+        out, argmax = scan(True)
     if need_argmax and x.dtype.kind == "f" and any(g.padding) and np.isneginf(out).any():
         # a window of -inf (or padding) only: torch reports its first in-bounds element
         np.copyto(argmax, _first_valid_offset(g), where=np.isneginf(out), casting="unsafe")
@@ -260,17 +314,27 @@ def _first_valid_offset(g):
     return number
 
 
-def max_pool_backward(grad, argmax, g, input_shape):
+def max_pool_backward(grad, argmax, g, input_shape, out=None):
     """Route each output gradient to the arg-max cell of its window (lecture 002: the
-    non-maximum cells get 0). One masked slice-add per kernel offset, in polyphase layout."""
-    phases = np.zeros(g.stride + grad.shape[:grad.ndim - g.nd] + g.phase_len, dtype=grad.dtype)
+    non-maximum cells get 0). One masked slice-add per kernel offset, in polyphase layout;
+    tiled windows write each offset's share straight into its stride-``k`` view of dX.
+    ``out`` receives dX if given."""
     chosen = np.empty(grad.shape, dtype=bool)
+    if g.tiled:
+        dx = np.empty(input_shape, dtype=grad.dtype) if out is None else out
+        if not g.covers():
+            dx.fill(0)
+        for number, key in g.tiles():
+            np.equal(argmax, number, out=chosen)
+            np.multiply(grad, chosen, out=dx[key])
+        return dx
+    phases = np.zeros(g.stride + grad.shape[:grad.ndim - g.nd] + g.phase_len, dtype=grad.dtype)
     routed = np.empty(grad.shape, dtype=grad.dtype)
     for number, key in g.windows():
         np.equal(argmax, number, out=chosen)
         np.multiply(grad, chosen, out=routed)
         phases[key] += routed
-    return g.merge(phases, input_shape)
+    return g.merge(phases, input_shape, out)
 
 
 def _argmax_to_flat_index(argmax, g):
@@ -295,7 +359,22 @@ class MaxPool(Function):
         return pooled
 
     def backward(self, grad):
-        return max_pool_backward(grad, self.argmax, self.geometry, self._input_meta[0][0])
+        shape, g = self._input_meta[0][0], self.geometry
+        parts = _batch_parts(grad, g)
+        if len(parts) == 1:
+            return max_pool_backward(grad, self.argmax, g, shape)
+        dx = np.empty(shape, dtype=grad.dtype)
+        _parallel.run([partial(max_pool_backward, grad[p], self.argmax[p], g, dx[p].shape, dx[p])
+                       for p in parts])
+        return dx
+
+
+def _batch_parts(x, g):
+    """Slices of a batched input's first dim for Ember's threads (one slice if unbatched or
+    small)."""
+    if x.ndim == g.nd + 1:
+        return [slice(None)]
+    return _parallel.batch_parts(x.shape[0], x.size)
 
 
 def _max_pool(fname, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
@@ -304,9 +383,16 @@ def _max_pool(fname, nd, input, kernel_size, stride, padding, dilation, ceil_mod
     if input._data.dtype.kind not in "fiu":
         raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
                            f"{input.dtype}")
-    g = _PoolGeometry(fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    g = _geometry(fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
     need_grad = is_grad_enabled() and input.requires_grad
-    pooled, argmax = max_pool_forward(input._data, g, return_indices or need_grad)
+    x, need_argmax = input._data, return_indices or need_grad
+    parts = _batch_parts(x, g)
+    if len(parts) == 1:
+        pooled, argmax = max_pool_forward(x, g, need_argmax)
+    else:
+        shares = _parallel.run([partial(max_pool_forward, x[p], g, need_argmax) for p in parts])
+        pooled = np.concatenate([share[0] for share in shares])
+        argmax = np.concatenate([share[1] for share in shares]) if need_argmax else None
     out = MaxPool.apply(input, pooled=pooled, argmax=argmax, geometry=g)
     if return_indices:
         return out, Tensor._wrap(_argmax_to_flat_index(argmax, g))
@@ -398,7 +484,7 @@ def _avg_pool(fname, nd, input, kernel_size, stride, padding, ceil_mode, count_i
               divisor_override):
     _check_input(input, nd, fname)
     _check_float(input, fname)
-    g = _PoolGeometry(fname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
+    g = _geometry(fname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
     if nd == 3 and any(n < k for n, k in zip(g.size, g.kernel)):
         raise RuntimeError(f"{fname}: input {g.size} (shape {tuple(input._data.shape)}) is "
                            f"smaller than kernel_size {g.kernel}")

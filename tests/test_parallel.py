@@ -1,0 +1,215 @@
+"""Ember's worker threads (``ember/_parallel.py``) and the ops that use them: the pool itself,
+the split matrix product, and convolutions and max-pools cut over the threads, against NumPy,
+against torch and against a one-thread run."""
+import threading
+
+import numpy as np
+import pytest
+
+import ember
+from ember import _parallel
+from ember.ops import _im2col as ic
+from ember.ops import pool
+from tests.harness import assert_close, check_parity
+
+
+@pytest.fixture
+def two_threads():
+    """Two Ember threads whatever the machine, restored afterwards."""
+    before = _parallel.get_num_threads()
+    ember.set_num_threads(2)
+    yield
+    ember.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------- the pool
+
+def test_run_returns_results_in_task_order_and_uses_a_worker(two_threads):
+    seen = set()
+    barrier = threading.Barrier(2, timeout=10)
+
+    def task(i):
+        seen.add(threading.get_ident())
+        if i < 2:
+            barrier.wait()          # both threads must be inside a task at once
+        return i * i
+    assert _parallel.run([lambda i=i: task(i) for i in range(7)]) == [i * i for i in range(7)]
+    assert len(seen) == 2
+
+
+def test_run_raises_the_error_of_a_task_and_stays_usable(two_threads):
+    def bad():
+        raise ValueError("task failed")
+    with pytest.raises(ValueError, match="task failed"):
+        _parallel.run([lambda: 1, bad, lambda: 3])
+    assert _parallel.run([lambda: 1, lambda: 2]) == [1, 2]
+
+
+def test_nested_runs_and_busy_pool_run_serially(two_threads):
+    def outer(i):
+        inner_ids = _parallel.run([threading.get_ident, threading.get_ident])
+        return len(set(inner_ids)), _parallel.enabled()
+    assert _parallel.run([lambda i=i: outer(i) for i in range(2)]) == [(1, False), (1, False)]
+
+
+def test_one_thread_runs_everything_on_the_caller():
+    before = _parallel.get_num_threads()
+    ember.set_num_threads(1)
+    try:
+        ids = _parallel.run([threading.get_ident] * 4)
+        assert set(ids) == {threading.get_ident()}
+        assert not _parallel.enabled()
+    finally:
+        ember.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
+def test_set_num_threads_rejects_non_positive_integers(bad):
+    with pytest.raises(ValueError, match="set_num_threads: expected a positive integer"):
+        ember.set_num_threads(bad)
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    monkeypatch.setenv("EMBER_NUM_THREADS", "3")
+    assert _parallel._default_threads() == 3
+    monkeypatch.delenv("EMBER_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _parallel._default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS must be a positive integer, got 'many'"):
+        _parallel._default_threads()
+
+
+@pytest.mark.parametrize("length, parts, minimum, sizes", [
+    (10, 2, 1, [5, 5]), (7, 3, 1, [3, 2, 2]), (3, 8, 1, [1, 1, 1]), (10, 4, 4, [5, 5]),
+    (2, 4, 4, [2]), (0, 2, 1, [0]),
+])
+def test_split_cuts_contiguous_near_equal_slices(length, parts, minimum, sizes):
+    slices = _parallel.split(length, parts, minimum)
+    assert [len(range(length)[s]) for s in slices] == sizes
+    assert slices[0].start == 0 and slices[-1].stop == length
+
+
+# ------------------------------------------------------------------ the split matrix product
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((130, 70), (70, 40)),           # rows split
+    ((20, 70), (70, 150)),           # columns split
+    ((6, 33, 17), (6, 17, 21)),      # batch split
+    ((3, 1, 30, 20), (4, 20, 25)),   # broadcast batch dims
+    ((1, 30, 20), (5, 20, 25)),      # a broadcast leading dim
+    ((50, 20), (3, 20, 30)),         # a 2-D operand against a batch
+])
+def test_matmul_split_over_threads_equals_numpy(two_threads, monkeypatch, a_shape, b_shape):
+    monkeypatch.setattr(_parallel, "MATMUL_SPLIT_MACS", 1)
+    monkeypatch.setattr(_parallel, "_blas_limited", True)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    b = rng.standard_normal(b_shape).astype(np.float32)
+    got = _parallel.matmul(a, b)
+    assert got.shape == np.matmul(a, b).shape and got.dtype == np.float32
+    assert_close(got, np.matmul(a, b))
+    assert_close(_parallel.matmul(a.astype(np.float64), b.astype(np.float64)),
+                 np.matmul(a.astype(np.float64), b.astype(np.float64)))
+
+
+def test_linear_with_split_products_matches_torch(two_threads, monkeypatch):
+    monkeypatch.setattr(_parallel, "MATMUL_SPLIT_MACS", 1)
+    monkeypatch.setattr(_parallel, "_blas_limited", True)
+    rng = np.random.default_rng(1)
+    check_parity(lambda m, x, w, b: m.nn.functional.linear(x, w, b),
+                 [rng.standard_normal((2, 9, 12)), rng.standard_normal((7, 12)),
+                  rng.standard_normal(7)], dtype=np.float32)
+
+
+# ------------------------------------------------------------- convolutions over the threads
+
+CONV_CASES = [  # (input shape, weight shape, keyword arguments): thin and wide GEMMs
+    ((9, 1, 12, 12), (6, 1, 5, 5), dict(padding=2)),
+    ((8, 6, 9, 9), (40, 6, 3, 3), dict(padding=1)),
+    ((7, 4, 10, 9), (6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)),
+    ((6, 3, 11), (36, 3, 4), dict(stride=2, padding=1)),
+    ((5, 2, 5, 6, 5), (3, 2, 2, 3, 2), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kw", CONV_CASES)
+def test_conv_parts_on_two_threads_match_torch(two_threads, monkeypatch, x_shape, w_shape, kw):
+    monkeypatch.setattr(ic, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ic, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(ic, "WIDE_CHUNK_BYTES", 4096)
+    nd = len(w_shape) - 2
+    chunks = ic.batch_chunks(x_shape[0], int(np.prod(w_shape[1:])), 30,
+                             w_shape[0] // kw.get("groups", 1), 4)
+    assert len(chunks) >= 2 and len(chunks) % 2 == 0
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape),
+              rng.standard_normal(w_shape[0])]
+    conv = {1: "conv1d", 2: "conv2d", 3: "conv3d"}[nd]
+    check_parity(lambda m, *t: getattr(m.nn.functional, conv)(*t, **kw), arrays,
+                 dtype=np.float32)
+
+
+def test_thin_conv_gemm_in_column_blocks_matches_torch(monkeypatch):
+    monkeypatch.setattr(ic, "GEMM_BLOCK_BYTES", 25 * 4 * 300)
+    monkeypatch.setattr(ic, "CHUNK_MIN_COLUMNS", 256)
+    assert len(ic._column_blocks(6, 25, 4 * 144, 4)) == 2
+    rng = np.random.default_rng(3)
+    check_parity(lambda m, x, w, b: m.nn.functional.conv2d(x, w, b, padding=2),
+                 [rng.standard_normal((4, 1, 12, 12)), rng.standard_normal((6, 1, 5, 5)),
+                  rng.standard_normal(6)], dtype=np.float32)
+
+
+def test_batch_chunks_give_every_thread_work_once_the_columns_are_large(two_threads):
+    # LeNet-5's first conv at batch 64: 5 MB of columns
+    chunks = ic.batch_chunks(64, 25, 784, 6, 4)
+    assert len(chunks) % 2 == 0 and sum(len(range(64)[c]) for c in chunks) == 64
+    # a ResNet layer: the column workspace per chunk stays bounded
+    chunks = ic.batch_chunks(128, 576, 1024, 64, 4)
+    assert max(len(range(128)[c]) for c in chunks) * 576 * 1024 * 4 <= ic.WIDE_CHUNK_BYTES
+    # tiny: one chunk
+    assert ic.batch_chunks(2, 9, 16, 4, 4) == [slice(0, 2)]
+
+
+# --------------------------------------------------------------- max-pools over the threads
+
+@pytest.mark.parametrize("args", [(2,), (3, 2, 1), ((2, 3), (2, 3))])
+def test_max_pool_halves_on_two_threads_match_torch(two_threads, monkeypatch, args):
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_ELEMENTS", 0)
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 4, (5, 3, 9, 10)).astype(np.float32)     # ties everywhere
+    check_parity(lambda m, x: m.nn.functional.max_pool2d(x, *args, return_indices=True), [x])
+
+
+def test_max_pool_window_with_two_nans_reports_the_last_like_torch():
+    import torch
+    x = np.array([[[[np.nan, 1.0], [np.nan, 5.0]]]], np.float32)
+    e_out, e_idx = pool.max_pool2d(ember.tensor(x), 2, return_indices=True)
+    t_out, t_idx = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    assert np.isnan(e_out.item()) and e_idx.item() == t_idx.item() == 2
+
+
+# -------------------------------------------------------- one thread and two give one answer
+
+def test_lenet_step_on_one_and_two_threads_agrees(monkeypatch):
+    """The same training-step gradients (to float32 rounding) whatever the thread count, with
+    the parallel paths forced on at test size."""
+    monkeypatch.setattr(ic, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(_parallel, "MATMUL_SPLIT_MACS", 1)
+    x = ember.randn(16, 1, 28, 28)
+    y = ember.randint(0, 10, (16,))
+    before = _parallel.get_num_threads()
+    grads = {}
+    try:
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            ember.manual_seed(0)
+            model = ember.vision.models.lenet5(padded=True)
+            loss = ember.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            grads[threads] = [p.grad.numpy().copy() for p in model.parameters()]
+    finally:
+        ember.set_num_threads(before)
+    for g1, g2 in zip(grads[1], grads[2]):
+        assert_close(g2, g1)
