@@ -119,26 +119,21 @@ def build_parser():
 
 
 def _add_threads(parser):
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads (default 1: LeNet-sized matrix products run "
-                             "fastest on one thread, and much faster than on oversubscribed "
-                             "cores; 0 keeps the BLAS default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for Ember's ops (ember.set_num_threads; default 0: "
+                             "EMBER_NUM_THREADS or OMP_NUM_THREADS if set, else every usable "
+                             "core)")
 
 
 # ------------------------------------------------------------------------------ helpers
-def _blas_threads(count):
-    """A context limiting the BLAS thread pool to ``count`` threads (``threadpoolctl``, which
-    ships with scikit-learn); ``count == 0`` or no threadpoolctl: no limit."""
-    import contextlib
+def _set_threads(count):
+    """``ember.set_num_threads(count)``; ``count == 0`` keeps Ember's default (the
+    ``EMBER_NUM_THREADS``/``OMP_NUM_THREADS`` variables, else every usable core)."""
     if count < 0:
         raise CliError(f"--threads must be non-negative, got {count}")
-    if count == 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=count, user_api="blas")
+    if count:
+        from ember._parallel import set_num_threads
+        set_num_threads(count)
 
 
 def _write_json(path, obj):
@@ -475,8 +470,8 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        with _blas_threads(getattr(args, "threads", 0)):
-            return _COMMANDS[args.command](args)
+        _set_threads(getattr(args, "threads", 0))
+        return _COMMANDS[args.command](args)
     except _user_errors() as e:
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"ember {args.command}: error: {message}", file=sys.stderr)
