@@ -69,7 +69,8 @@ class SGD(Optimizer):
             else:
                 buf = buf._data
                 buf *= momentum
-                buf += (1 - float(group["dampening"])) * g
+                dampening = float(group["dampening"])
+                buf += g if dampening == 0 else (1 - dampening) * g
                 state["momentum_buffer"]._bump_version()
             g = g + momentum * buf if group["nesterov"] else buf
-        w += -lr * g
+        w -= lr * g
