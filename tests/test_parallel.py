@@ -213,3 +213,41 @@ def test_lenet_step_on_one_and_two_threads_agrees(monkeypatch):
         ember.set_num_threads(before)
     for g1, g2 in zip(grads[1], grads[2]):
         assert_close(g2, g1)
+
+
+# ------------------------------------------- batch norm (by channels) and ReLU (by rows)
+
+@pytest.mark.parametrize("shape", [(6, 5, 4, 3), (7, 9), (4, 6, 10)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_channels_on_two_threads_match_torch(two_threads, monkeypatch, shape, affine):
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_ELEMENTS", 0)
+    rng = np.random.default_rng(5)
+    c = shape[1]
+    arrays = [rng.standard_normal(shape) * 3 + 1]
+    if affine:
+        arrays += [rng.standard_normal(c), rng.standard_normal(c)]
+
+    def fn(m, x, *wb):
+        w, b = wb if wb else (None, None)
+        return m.nn.functional.batch_norm(x, m.zeros(c), m.ones(c), w, b, training=True)
+    check_parity(fn, arrays, dtype=np.float32)
+
+
+def test_layer_and_group_norm_on_two_threads_match_torch(two_threads, monkeypatch):
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_ELEMENTS", 0)
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal((4, 6, 5)), rng.standard_normal(5), rng.standard_normal(5)
+    check_parity(lambda m, x, w, b: m.nn.functional.layer_norm(x, (5,), w, b), [x, w, b],
+                 dtype=np.float32)
+    check_parity(lambda m, x: m.nn.functional.group_norm(x, 3), [x], dtype=np.float32)
+
+
+def test_relu_rows_on_two_threads_match_torch(two_threads, monkeypatch):
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_ELEMENTS", 0)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 3, 4))
+    x[0, 0, :2] = 0.0                       # the gradient at 0 is 0, as in torch
+    check_parity(lambda m, x: m.relu(x), [x], dtype=np.float32)
+    check_parity(lambda m, x: m.nn.functional.relu(x.transpose(0, 2)), [x], dtype=np.float32)
+    ints = np.arange(-6, 6).reshape(4, 3)
+    np.testing.assert_array_equal(ember.relu(ember.tensor(ints)).numpy(), np.maximum(ints, 0))

@@ -1,8 +1,10 @@
 """Elementwise primitives: arithmetic with broadcasting and torch's type promotion, comparisons,
 and unary math. Broadcasting is undone for the backward pass in :func:`unbroadcast`."""
+from functools import partial
+
 import numpy as np
 
-from ember import _dtype
+from ember import _dtype, _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function
 
@@ -495,18 +497,23 @@ def _float_input(x, op):
     return x
 
 
-def _unary(name, forward, backward, uses="input", float_only=True, doc=""):
-    """Build a unary primitive from ``forward(x)`` and ``backward(grad, x, out)``."""
+def _unary(name, forward, backward, uses="input", float_only=True, doc="", parallel=False):
+    """Build a unary primitive from ``forward(x)`` and ``backward(grad, x, out)``.
+
+    ``parallel``: both also take ``out=`` (same shape and dtype as ``x``) and large batches
+    are computed half by half on Ember's threads, each thread writing its rows of ``out``."""
     cls = type(name.capitalize(), (Function,), {})
     cls.saved_inputs = (0,) if uses in ("input", "both") else ()
     cls.saves_output = uses in ("output", "both")
 
     def fwd(self, x):
         self.x = x
-        self.out = forward(x)
+        self.out = _by_rows(forward, x) if parallel else forward(x)
         return self.out
 
     def bwd(self, grad):
+        if parallel:
+            return _by_rows(backward, grad, self.x, self.out)
         return backward(grad, self.x, self.out)
 
     cls.forward, cls.backward = fwd, bwd
@@ -519,6 +526,19 @@ def _unary(name, forward, backward, uses="input", float_only=True, doc=""):
     op.__doc__ = doc or f"Elementwise ``{name}``."
     op.Function = cls
     return op
+
+
+def _by_rows(fn, first, *rest):
+    """``fn(first, *rest, out=...)`` over blocks of rows of same-shape arrays on Ember's
+    threads once ``first`` is large (``_parallel.batch_parts``); one call otherwise."""
+    parts = _parallel.batch_parts(first.shape[0], first.size) if first.ndim else [slice(None)]
+    if len(parts) == 1:
+        return fn(first, *rest)
+    out = np.empty(first.shape, first.dtype)
+    arrays = (first,) + rest
+    _parallel.run([partial(fn, *(None if a is None else a[p] for a in arrays), out=out[p])
+                   for p in parts])
+    return out
 
 
 def _errstate(fn):
@@ -568,8 +588,9 @@ def _sigmoid(x):
 
 sigmoid = _unary("sigmoid", _sigmoid, lambda g, x, y: g * y * (1 - y), "output",
                  doc="Logistic sigmoid 1 / (1 + exp(-x)) (lecture 000 'Activation Functions').")
-relu = _unary("relu", lambda x: np.maximum(x, 0), lambda g, x, y: g * (y > 0), "output",
-              float_only=False, doc="max(0, x) (lecture 000 'ReLU').")
+relu = _unary("relu", lambda x, out=None: np.maximum(x, 0, out=out),
+              lambda g, x, y, out=None: np.multiply(g, y > 0, out=out), "output",
+              float_only=False, doc="max(0, x) (lecture 000 'ReLU').", parallel=True)
 floor = _unary("floor", np.floor, lambda g, x, y: np.zeros_like(g), "none", float_only=False)
 ceil = _unary("ceil", np.ceil, lambda g, x, y: np.zeros_like(g), "none", float_only=False)
 trunc = _unary("trunc", np.trunc, lambda g, x, y: np.zeros_like(g), "none", float_only=False)

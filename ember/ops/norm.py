@@ -10,9 +10,11 @@ the other three reshape their input so that their slices become the channels of 
 """
 import math
 import numbers
+from functools import partial
 
 import numpy as np
 
+from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
 from ember.ops.elementwise import maximum, sqrt
@@ -20,6 +22,13 @@ from ember.ops.reduction import mean, norm
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
            "normalize", "local_contrast_norm"]
+
+
+def _channel_parts(x3):
+    """Channel slices of an ``(N, C, L)`` array for Ember's threads (one if it is small)."""
+    if x3.size < _parallel.PARALLEL_MIN_ELEMENTS or not _parallel.enabled():
+        return [slice(None)]
+    return _parallel.split(x3.shape[1])
 
 
 def _channel_view(a):
@@ -54,11 +63,22 @@ class BatchNorm(Function):
         b = affine[-1].astype(dt, copy=False) if has_bias else None
         self.w, self.has_weight, self.has_bias, self.training = w, has_weight, has_bias, training
         if training:
-            # a float64 accumulator keeps μ within half an ulp (x̂ amplifies μ's error by σ⁻¹)
-            mu = (x3.sum(axis=(0, 2), dtype=np.float64) / m).astype(dt)
-            xc = x3 - _channel_view(mu)
-            var = np.einsum("ncl,ncl->c", xc, xc) / dt.type(m)
-            invstd = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
+            out, xc = np.empty(x3.shape, dt), np.empty(x3.shape, dt)
+            mu, var, invstd = np.empty(c, dt), np.empty(c, dt), np.empty(c, dt)
+
+            def standardize(part):
+                """Statistics and output of the channels ``part``."""
+                xp, xcp = x3[:, part], xc[:, part]
+                # a float64 accumulator keeps μ within half an ulp (x̂ amplifies μ's error by σ⁻¹)
+                mu[part] = xp.sum(axis=(0, 2), dtype=np.float64) / m
+                np.subtract(xp, _channel_view(mu[part]), out=xcp)
+                var[part] = np.einsum("ncl,ncl->c", xcp, xcp) / dt.type(m)
+                invstd[part] = 1.0 / np.sqrt(var[part] + eps)
+                scale = invstd[part] * w[part] if has_weight else invstd[part]
+                np.multiply(xcp, _channel_view(scale), out=out[:, part])
+                if has_bias:
+                    out[:, part] += _channel_view(b[part])
+            _parallel.run([partial(standardize, part) for part in _channel_parts(x3)])
             if running is not None:
                 running_mean, running_var = running
                 running_mean *= 1.0 - momentum
@@ -66,8 +86,6 @@ class BatchNorm(Function):
                 running_var *= 1.0 - momentum
                 unbiased = var * (m / max(m - 1, 1))
                 running_var += (momentum * unbiased).astype(running_var.dtype, copy=False)
-            scale = invstd * w if has_weight else invstd
-            out = xc * _channel_view(scale)
             self.xc, self.invstd, self.m = xc, invstd, m
         else:
             running_mean, running_var = (r.astype(dt, copy=False) for r in running)
@@ -78,8 +96,8 @@ class BatchNorm(Function):
             self.invstd, self.running_mean = invstd, running_mean
             if has_weight and self.needs_input_grad[1]:
                 self.x3 = x3
-        if has_bias:
-            out += _channel_view(b)
+            if has_bias:
+                out += _channel_view(b)
         return out.reshape(self.shape)
 
     def backward(self, grad):
@@ -90,24 +108,32 @@ class BatchNorm(Function):
         need_x = self.needs_input_grad[0]
         need_w = self.has_weight and self.needs_input_grad[1]
         need_b = self.has_bias and self.needs_input_grad[-1]
-        sum_dy = dy.sum(axis=(0, 2)) if (self.training and need_x) or need_w or need_b else None
-        grads = []
         if self.training:
-            sum_dy_xc = np.einsum("ncl,ncl->c", dy, self.xc) if need_x or need_w else None
-            if need_x:
-                # dx = γσ⁻¹·(dy − Σdy/M − xc·σ⁻²·Σ(dy·xc)/M), built in one buffer
-                dx = self.xc * _channel_view(invstd * invstd * sum_dy_xc / self.m)
-                dx += _channel_view(sum_dy / self.m)
-                np.subtract(dy, dx, out=dx)
-                dx *= _channel_view(gamma * invstd)
-                grads.append(dx.reshape(self.shape))
-            else:
-                grads.append(None)
+            sum_dy, sum_dy_xc = np.empty(c, grad.dtype), np.empty(c, grad.dtype)
+            dx = np.empty(dy.shape, grad.dtype) if need_x else None
+
+            def backward_part(part):
+                """Σdy, Σdy·xc and dx of the channels ``part``."""
+                dyp, xcp = dy[:, part], self.xc[:, part]
+                sum_dy[part] = dyp.sum(axis=(0, 2))
+                sum_dy_xc[part] = np.einsum("ncl,ncl->c", dyp, xcp)
+                if need_x:
+                    # dx = γσ⁻¹·(dy − Σdy/M − xc·σ⁻²·Σ(dy·xc)/M), built in one buffer
+                    inv = invstd[part]
+                    dxp = dx[:, part]
+                    np.multiply(xcp, _channel_view(inv * inv * sum_dy_xc[part] / self.m), out=dxp)
+                    dxp += _channel_view(sum_dy[part] / self.m)
+                    np.subtract(dyp, dxp, out=dxp)
+                    dxp *= _channel_view(gamma[part] * inv)
+            if need_x or need_w or need_b:
+                _parallel.run([partial(backward_part, part) for part in _channel_parts(dy)])
+            grads = [dx.reshape(self.shape) if need_x else None]
             if self.has_weight:
                 grads.append(invstd * sum_dy_xc if need_w else None)
         else:
+            sum_dy = dy.sum(axis=(0, 2)) if need_w or need_b else None
             dx = (dy * _channel_view(gamma * invstd)).reshape(self.shape) if need_x else None
-            grads.append(dx)
+            grads = [dx]
             if self.has_weight:
                 if need_w:
                     sum_dy_x = np.einsum("ncl,ncl->c", dy, self.x3)
