@@ -74,6 +74,8 @@ def get_num_threads():
     global _threads
     if _threads is None:
         _threads = _default_threads()
+        if _threads == 1:       # one thread for everything, BLAS included
+            _limit_blas()
     return _threads
 
 

@@ -251,3 +251,13 @@ def test_relu_rows_on_two_threads_match_torch(two_threads, monkeypatch):
     check_parity(lambda m, x: m.nn.functional.relu(x.transpose(0, 2)), [x], dtype=np.float32)
     ints = np.arange(-6, 6).reshape(4, 3)
     np.testing.assert_array_equal(ember.relu(ember.tensor(ints)).numpy(), np.maximum(ints, 0))
+
+
+def test_one_thread_from_the_environment_limits_blas_too(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+    monkeypatch.setattr(_parallel, "_threads", None)
+    monkeypatch.setattr(_parallel, "_blas_limited", False)
+    monkeypatch.setenv("EMBER_NUM_THREADS", "1")
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert _parallel.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
