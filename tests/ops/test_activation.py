@@ -423,3 +423,16 @@ def test_rrelu_reproducible_eval_mean_slope_and_gradcheck():
         ember.manual_seed(1)
         return A.rrelu(t, training=True)
     assert gradcheck64(fn, [np.random.randn(4, 5)])
+
+
+def test_gelu_float32_normal_cdf_is_accurate_in_both_tails():
+    # float32 Φ comes from an erfc fit (ember/ops/activation.py); against float64 SciPy
+    from scipy.special import ndtr
+    x = np.linspace(-12, 12, 48001).astype(np.float32)
+    y = A.gelu(ember.tensor(x)).numpy()
+    exact = x.astype(np.float64) * ndtr(x.astype(np.float64))
+    big = np.abs(exact) > 1e-5
+    assert np.max(np.abs(y[big] - exact[big]) / np.abs(exact[big])) < 3e-6
+    assert np.max(np.abs(y - exact)) < 1e-6
+    assert A.gelu(ember.tensor(np.float32(0.5))).shape == ()
+    assert np.isnan(A.gelu(ember.tensor([np.nan], dtype=ember.float32)).numpy()).all()
