@@ -173,6 +173,35 @@ def col2im(cols, stride, dilation, out):
     return out
 
 
+def as_batch_last_matrix(a, groups):
+    """``a`` (N, C, *O) → workspace matrix (groups, C/groups, prod(O)·N) whose column
+    ``(o, n)`` is ``a[n, :, o]``: the sample index runs fastest (for
+    :func:`col2im_batch_last`)."""
+    n, c = a.shape[:2]
+    m = workspace("grad_t", (c,) + a.shape[2:] + (n,), a.dtype)
+    np.copyto(m, np.moveaxis(a, 0, -1))
+    return m.reshape(groups, c // groups, -1)
+
+
+def col2im_batch_last(cols, dilation, out):
+    """:func:`col2im` at stride 1 with the sample index last: ``cols`` (C, *K, *O, N) →
+    ``out`` (C, *S_pad, N), zeroed first, ``out[c, o + k·d, n] += cols[c, k, o, n]``.
+
+    A window's last spatial dim and the batch together are one contiguous run of
+    ``O_last·N`` elements, where :func:`col2im` runs over ``O_last`` only: for small images
+    whose padded grid would waste GEMM work in :func:`col2im_wide` (LeNet-5's 6→16 conv:
+    10×10 outputs), the prod(K) slice-adds make far fewer, longer passes.
+    """
+    nd = out.ndim - 2
+    kernel, out_size = cols.shape[1:1 + nd], cols.shape[1 + nd:1 + 2 * nd]
+    out.fill(0)
+    for offset in np.ndindex(*kernel):
+        window = ((slice(None),) + _window(offset, (1,) * nd, dilation, out_size)
+                  + (slice(None),))
+        out[window] += cols[(slice(None),) + offset]
+    return out
+
+
 def _grid_strides(padded):
     """Element strides of a C-contiguous array with spatial shape ``padded``."""
     return tuple(math.prod(padded[a + 1:]) for a in range(len(padded)))
@@ -277,21 +306,34 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
 
     grad: dY (N, C_out, *O); weight (C_out, C_in/g, *K); ``input_size`` the spatial size of X
     before padding → dX (N, C_in, *input_size) (+ bias, for the transposed conv). ``matrix`` is
-    ``as_matrix(grad, groups)`` if the caller has it already; ``out`` receives dX if given. At
-    stride 1 the product is taken on the padded grid (:func:`col2im_wide`).
+    ``as_matrix(grad, groups)`` if the caller has it already; ``out`` receives dX if given.
+
+    At stride 1 the product is taken on the padded grid (:func:`col2im_wide`) when that adds
+    at most ``WIDE_MAX_WASTE`` GEMM work, else with the sample index last
+    (:func:`col2im_batch_last`: LeNet-5 train step b64 −4%, b256 −6%; ResNet's 512×4×4 conv
+    fwd+bwd 48.0 → 44.5 ms); strided convs scatter over strided windows (:func:`col2im`).
     """
     c_in, kernel = weight.shape[1] * groups, tuple(weight.shape[2:])
     n, out_size = grad.shape[0], tuple(grad.shape[2:])
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(input_size, padding))
-    wide = (all(s == 1 for s in stride) and n > 0 and all(o > 0 for o in out_size)
-            and wide_length(out_size, padded) <= WIDE_MAX_WASTE * math.prod(out_size))
+    stride_1 = all(s == 1 for s in stride) and n > 0 and all(o > 0 for o in out_size)
+    wide = stride_1 and wide_length(out_size, padded) <= WIDE_MAX_WASTE * math.prod(out_size)
+    batch_last = stride_1 and not wide
     if wide:
         matrix = as_wide_matrix(grad, groups, padded)
+    elif batch_last:
+        matrix = as_batch_last_matrix(grad, groups)
     elif matrix is None:
         matrix = as_matrix(grad, groups, "grad")
     w = weight.reshape(groups, weight.shape[0] // groups, -1)
     dcols = workspace("dcols", (groups, w.shape[2], matrix.shape[2]), grad.dtype)
     np.matmul(w.transpose(0, 2, 1), matrix, out=dcols)
+    if batch_last:
+        dxp = workspace("dxpad", (c_in,) + padded + (n,), grad.dtype)
+        col2im_batch_last(dcols.reshape((c_in,) + kernel + out_size + (n,)), dilation, dxp)
+        interior = dxp[(slice(None),) + _interior(padding, input_size)[2:]]
+        return _to_batch_first(np.moveaxis(interior, -1, 1), bias,
+                               (n, c_in) + tuple(input_size), out)
     dxp = workspace("dxpad", (c_in, n) + padded, grad.dtype)
     if wide:
         col2im_wide(dcols.reshape((c_in,) + kernel + (n, -1)), padded, dilation, dxp)
