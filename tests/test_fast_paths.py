@@ -123,3 +123,24 @@ def test_cross_entropy_probability_target_matches_torch():
               np.random.dirichlet(np.ones(5), size=(6, 3)).transpose(0, 2, 1).astype(np.float32)]
     check_parity(lambda m, x, t: m.nn.functional.cross_entropy(x, t, label_smoothing=0.2),
                  arrays)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kw", [
+    ((5, 6, 14, 14), (16, 6, 5, 5), {}),                              # LeNet-5's second conv
+    ((3, 4, 7, 6), (6, 2, 3, 3), dict(padding=1, dilation=(2, 1), groups=2)),
+    ((4, 3, 6, 9), (5, 3, 2, 4), dict(padding=1)),
+    ((2, 2, 4, 5, 4), (3, 2, 3, 2, 3), {}),
+])
+def test_small_image_convs_with_the_sample_index_last_match_torch(x_shape, w_shape, kw):
+    nd = len(w_shape) - 2
+    pad = kw.get("padding", 0)
+    dil = kw.get("dilation", 1)
+    dil = (dil,) * nd if isinstance(dil, int) else dil
+    padded = tuple(s + 2 * pad for s in x_shape[2:])
+    out = tuple(p - d * (k - 1) for p, d, k in zip(padded, dil, w_shape[2:]))
+    assert ic.batch_last_layout((1,) * nd, out, padded)
+    conv = {1: "conv1d", 2: "conv2d", 3: "conv3d"}[nd]
+    arrays = [np.random.randn(*x_shape), np.random.randn(*w_shape), np.random.randn(w_shape[0])]
+    check_parity(lambda m, *t: getattr(m.nn.functional, conv)(*t, **kw), arrays, dtype=np.float32)
+    assert gradcheck64(lambda *t: getattr(ember.nn.functional, conv)(*t, **kw),
+                       [a[:2] if i == 0 else a for i, a in enumerate(arrays)])

@@ -247,8 +247,21 @@ def as_wide_matrix(a, groups, padded):
     return m.reshape(groups, c // groups, n * length)
 
 
-def columns(x, kernel, stride, padding, dilation, out_size):
-    """im2col of ``x`` (N, C, *S) zero-padded by ``padding``: a workspace array (C, *K, N, *O).
+def batch_last_layout(stride, out_size, padded):
+    """True for a stride-1 conv whose outputs cover too little of the padded grid for
+    :func:`col2im_wide` (more than ``WIDE_MAX_WASTE`` extra GEMM work): small images, such as
+    LeNet-5's 6→16 conv (10×10 outputs of 14×14 inputs) or ResNet's 4×4 and 8×8 layers. Such a
+    conv keeps its columns and gradients with the sample index last (:func:`columns` with
+    ``batch_last``, :func:`col2im_batch_last`), so that every copy and slice-add runs over
+    ``O_last·N`` contiguous values instead of ``O_last``."""
+    return (all(s == 1 for s in stride) and all(o > 0 for o in out_size)
+            and wide_length(out_size, padded) > WIDE_MAX_WASTE * math.prod(out_size))
+
+
+def columns(x, kernel, stride, padding, dilation, out_size, batch_last=False):
+    """im2col of ``x`` (N, C, *S) zero-padded by ``padding``: a workspace array (C, *K, N, *O),
+    or (C, *K, *O, N) with ``batch_last`` (stride 1; the input is first copied to a padded
+    (C, *S_pad, N) workspace).
 
     The columns are not saved for backward but rebuilt there from the saved input: measured
     faster at every size tried (LeNet-5 train step, batch 16: 3.1 vs 3.6 ms; batch 128: 16.6
@@ -256,6 +269,20 @@ def columns(x, kernel, stride, padding, dilation, out_size):
     array ~80 ms), because a fresh array is page-faulted in on every step while the workspace
     stays warm. It also keeps a network's memory at the level of its activations.
     """
+    if batch_last:
+        n, c = x.shape[:2]
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], padding))
+        xt = workspace("xpad_t", (c,) + padded + (n,), x.dtype)
+        xt.fill(0)
+        np.copyto(xt[(slice(None),) + _interior(padding, x.shape[2:])[2:]],
+                  np.moveaxis(x, 0, -1))
+        sc, *ss, sn = xt.strides
+        shape = (c,) + tuple(kernel) + tuple(out_size) + (n,)
+        view = as_strided(xt, shape, (sc,) + tuple(st * d for st, d in zip(ss, dilation))
+                          + tuple(ss) + (sn,), writeable=False)
+        out = workspace("cols", shape, x.dtype)
+        np.copyto(out, view)
+        return out
     shape = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + tuple(out_size)
     out = workspace("cols", shape, x.dtype)
     return im2col(pad_zeros(x, padding), kernel, stride, dilation, out_size, out)
@@ -281,22 +308,28 @@ def _to_batch_first(t, bias, out_shape, out=None):
     return out
 
 
-def conv_forward(cols, weight, groups, bias=None, out=None):
+def conv_forward(cols, weight, groups, bias=None, out=None, batch_last=False):
     """``Y = W · cols`` per group (the convolution itself).
 
-    cols (C_in, *K, N, *O), weight (C_out, C_in / g, *K), bias (C_out,) or None
-    → Y (N, C_out, *O) (written into ``out`` if given): one GEMM batched over the g groups,
+    cols (C_in, *K, N, *O) (or (C_in, *K, *O, N) with ``batch_last``), weight
+    (C_out, C_in / g, *K), bias (C_out,) or None → Y (N, C_out, *O) (written into ``out`` if
+    given): one GEMM batched over the g groups,
     ``(g, C_out/g, C_in/g·prod(K)) @ (g, C_in/g·prod(K), N·prod(O))``.
     """
     nd = weight.ndim - 2
     c_out = weight.shape[0]
-    n, out_size = cols.shape[1 + nd], tuple(cols.shape[2 + nd:])
+    if batch_last:
+        n, out_size = cols.shape[-1], tuple(cols.shape[1 + nd:1 + 2 * nd])
+    else:
+        n, out_size = cols.shape[1 + nd], tuple(cols.shape[2 + nd:])
     w = weight.reshape(groups, c_out // groups, -1)
     cols = cols.reshape(groups, w.shape[2], n * math.prod(out_size))
     y = workspace("gemm", (groups, w.shape[1], cols.shape[2]), cols.dtype)
     for block in _column_blocks(w.shape[1], cols.shape[1], cols.shape[2], cols.itemsize):
         np.matmul(w, cols[..., block], out=y[..., block])
-    return _to_batch_first(y.reshape((c_out, n) + out_size), bias, (n, c_out) + out_size, out)
+    y = np.moveaxis(y.reshape((c_out,) + out_size + (n,)), -1, 1) if batch_last else \
+        y.reshape((c_out, n) + out_size)
+    return _to_batch_first(y, bias, (n, c_out) + out_size, out)
 
 
 def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation, bias=None,
@@ -306,7 +339,8 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
 
     grad: dY (N, C_out, *O); weight (C_out, C_in/g, *K); ``input_size`` the spatial size of X
     before padding → dX (N, C_in, *input_size) (+ bias, for the transposed conv). ``matrix`` is
-    ``as_matrix(grad, groups)`` if the caller has it already; ``out`` receives dX if given.
+    ``as_matrix(grad, groups)`` (``as_batch_last_matrix`` for a :func:`batch_last_layout`) if
+    the caller has it already; ``out`` receives dX if given.
 
     At stride 1 the product is taken on the padded grid (:func:`col2im_wide`) when that adds
     at most ``WIDE_MAX_WASTE`` GEMM work, else with the sample index last
@@ -317,12 +351,13 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
     n, out_size = grad.shape[0], tuple(grad.shape[2:])
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(input_size, padding))
     stride_1 = all(s == 1 for s in stride) and n > 0 and all(o > 0 for o in out_size)
-    wide = stride_1 and wide_length(out_size, padded) <= WIDE_MAX_WASTE * math.prod(out_size)
-    batch_last = stride_1 and not wide
+    batch_last = n > 0 and batch_last_layout(stride, out_size, padded)
+    wide = stride_1 and not batch_last
     if wide:
         matrix = as_wide_matrix(grad, groups, padded)
     elif batch_last:
-        matrix = as_batch_last_matrix(grad, groups)
+        if matrix is None:
+            matrix = as_batch_last_matrix(grad, groups)
     elif matrix is None:
         matrix = as_matrix(grad, groups, "grad")
     w = weight.reshape(groups, weight.shape[0] // groups, -1)

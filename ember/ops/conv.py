@@ -151,11 +151,13 @@ class Conv(Function):
         self.x, self.w, self.has_bias = x, w, b is not None
         self.chunks = ic.batch_chunks(x.shape[0], w[0].size, math.prod(out_size),
                                       w.shape[0] // groups, x.itemsize)
+        padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding))
+        self.batch_last = batch_last = ic.batch_last_layout(stride, out_size, padded)
         y = np.empty((x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
 
         def forward_part(part):
-            cols = ic.columns(x[part], kernel, stride, padding, dilation, out_size)
-            ic.conv_forward(cols, w, groups, b, y[part])
+            cols = ic.columns(x[part], kernel, stride, padding, dilation, out_size, batch_last)
+            ic.conv_forward(cols, w, groups, b, y[part], batch_last)
         _parallel.run([partial(forward_part, part) for part in self.chunks])
         return y if self.batched else y[0]
 
@@ -175,9 +177,11 @@ class Conv(Function):
             gp = grad[part]
             dw = db = g = None
             if need_dw or need_db:
-                g = ic.as_matrix(gp, groups, "grad")
+                g = (ic.as_batch_last_matrix(gp, groups) if self.batch_last
+                     else ic.as_matrix(gp, groups, "grad"))
             if need_dw:
-                cols = ic.columns(x[part], w.shape[2:], stride, padding, dilation, gp.shape[2:])
+                cols = ic.columns(x[part], w.shape[2:], stride, padding, dilation, gp.shape[2:],
+                                  self.batch_last)
                 dw = ic.conv_weight_grad(g, cols, groups, w.shape)
             if need_db:
                 db = ic.bias_grad(g)
