@@ -67,6 +67,7 @@ def main(argv):
     elif lib_name == "ember":
         import ember as lib
         import ember.nn.functional  # noqa: F401
+        lib.set_num_threads(threads)
     else:
         raise SystemExit(f"benchmarks.worker: LIB must be 'ember' or 'torch', got {lib_name!r}")
     from benchmarks.workloads import WORKLOADS
