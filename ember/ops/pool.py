@@ -169,7 +169,10 @@ class _PoolGeometry:
         lead = x.shape[:x.ndim - self.nd]
         if all(s == 1 for s in self.stride) and self.phase_len == self.size:
             return x[(None,) * self.nd]
-        phases = np.full(self.stride + lead + self.phase_len, fill, dtype=x.dtype)
+        shape = self.stride + lead + self.phase_len
+        # windows that tile x exactly fill every phase cell from x: no padding value needed
+        phases = (np.empty(shape, dtype=x.dtype) if self.tiled and self.covers()
+                  else np.full(shape, fill, dtype=x.dtype))
         for r, x_slices, grid_slices in self._phase_blocks():
             phases[r][grid_slices] = x[x_slices]
         return phases
