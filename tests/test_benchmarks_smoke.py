@@ -30,6 +30,8 @@ def test_quick_run_of_one_tiny_workload_writes_the_report(tmp_path):
     assert len(row["ember_process_medians_s"]) == len(row["torch_process_medians_s"]) == 1
     assert row["ember_median_s"] > 0 and row["torch_median_s"] > 0
     assert row["ratio"] == row["ember_median_s"] / row["torch_median_s"]
+    assert row["best_process_ratio"] == (min(row["ember_process_medians_s"])
+                                         / min(row["torch_process_medians_s"]))
     assert row["ember_peak_mb"] >= 0 and row["torch_peak_mb"] >= 0
 
 
