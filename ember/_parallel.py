@@ -13,7 +13,7 @@ workers run, the BLAS library under NumPy is limited to one thread (``threadpool
 also holds for the user's own NumPy code in the process), and from then on Ember splits large
 matrix products itself (:func:`matmul`). Until then (a network of matrix products only, such
 as an MLP), OpenBLAS keeps its own threads, which hand off work faster than Python threads:
-a region costs ~70 µs here (waking a worker and handing the GIL back and forth on a 2-core
+a region costs 50–70 µs here (waking a worker and handing the GIL back and forth on a 2-core
 VM), so only ops with a millisecond or more of work use the workers. Measured on 2 cores
 (forward + backward of one conv, 64→64 3×3 at 32×32, batch 64, one-thread BLAS): one chunk
 258 ms, two chunks on two threads 138 ms.
