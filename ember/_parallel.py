@@ -117,11 +117,13 @@ def split(length, parts=None, minimum=1):
 PARALLEL_MIN_ELEMENTS = 2 ** 20
 
 
-def batch_parts(n, elements):
+def batch_parts(n, elements, minimum=None):
     """Slices of a batch of ``n`` samples (``elements`` array elements in all) for a pass that
-    is memory-bound: one per thread when ``elements`` reaches ``PARALLEL_MIN_ELEMENTS``, else
-    the whole batch."""
-    if elements < PARALLEL_MIN_ELEMENTS or n < 2 or not enabled():
+    is memory-bound: one per thread when ``elements`` reaches ``minimum`` (default
+    ``PARALLEL_MIN_ELEMENTS``; less for tasks of a few large NumPy calls, which hand the GIL
+    back and forth rarely), else the whole batch."""
+    minimum = PARALLEL_MIN_ELEMENTS if minimum is None else minimum
+    if elements < minimum or n < 2 or not enabled():
         return [slice(0, n)]
     return split(n)
 

@@ -261,3 +261,22 @@ def test_one_thread_from_the_environment_limits_blas_too(monkeypatch):
     with threadpool_limits(limits=2, user_api="blas"):
         assert _parallel.get_num_threads() == 1
         assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("case", ["index", "smoothing", "probs", "spatial"])
+def test_cross_entropy_row_blocks_on_two_threads_match_torch(two_threads, monkeypatch, case):
+    from ember.ops import loss
+    monkeypatch.setattr(loss, "CE_PARALLEL_MIN_ELEMENTS", 0)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((7, 5, 3) if case == "spatial" else (7, 5)) * 4
+    if case == "probs":
+        t = rng.random((7, 5))
+        t /= t.sum(1, keepdims=True)
+        check_parity(lambda m, x, t: m.nn.functional.cross_entropy(x, t), [x, t],
+                     dtype=np.float32)
+        return
+    y = rng.integers(0, 5, (7, 3) if case == "spatial" else (7,))
+    y[0] = -100 if case == "index" else y[0]
+    eps = 0.1 if case == "smoothing" else 0.0
+    check_parity(lambda m, x, y: m.nn.functional.cross_entropy(x, y, label_smoothing=eps),
+                 [x, y], dtype=np.float32)
