@@ -30,11 +30,12 @@ import math
 import os
 import queue
 import threading
+from functools import partial
 
 import numpy as np
 
 __all__ = ["get_num_threads", "set_num_threads", "run", "split", "batch_parts", "enabled",
-           "matmul"]
+           "map_rows", "matmul"]
 
 _lock = threading.Lock()          # one parallel region at a time
 _local = threading.local()        # .inside: this thread is running a task of a region
@@ -126,6 +127,22 @@ def batch_parts(n, elements, minimum=None):
     if elements < minimum or n < 2 or not enabled():
         return [slice(0, n)]
     return split(n)
+
+
+def map_rows(fn, first, *rest, minimum=None):
+    """``fn(first, *rest, out=...)`` computed by blocks of rows (dim 0) on Ember's threads once
+    ``first`` is large (:func:`batch_parts` with ``minimum``), each thread writing its rows of
+    one output of ``first``'s shape and dtype; a single call ``fn(first, *rest)`` otherwise.
+    Every array in ``rest`` is ``None`` or has ``first``'s leading dim (others broadcast
+    against the rows)."""
+    parts = batch_parts(first.shape[0], first.size, minimum) if first.ndim else [slice(None)]
+    if len(parts) == 1:
+        return fn(first, *rest)
+    out = np.empty(first.shape, first.dtype)
+    arrays = (first,) + rest
+    run([partial(fn, *(None if a is None else a[p] for a in arrays), out=out[p])
+         for p in parts])
+    return out
 
 
 class _Job:

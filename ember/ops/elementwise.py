@@ -1,7 +1,5 @@
 """Elementwise primitives: arithmetic with broadcasting and torch's type promotion, comparisons,
 and unary math. Broadcasting is undone for the backward pass in :func:`unbroadcast`."""
-from functools import partial
-
 import numpy as np
 
 from ember import _dtype, _parallel
@@ -508,12 +506,12 @@ def _unary(name, forward, backward, uses="input", float_only=True, doc="", paral
 
     def fwd(self, x):
         self.x = x
-        self.out = _by_rows(forward, x) if parallel else forward(x)
+        self.out = _parallel.map_rows(forward, x) if parallel else forward(x)
         return self.out
 
     def bwd(self, grad):
         if parallel:
-            return _by_rows(backward, grad, self.x, self.out)
+            return _parallel.map_rows(backward, grad, self.x, self.out)
         return backward(grad, self.x, self.out)
 
     cls.forward, cls.backward = fwd, bwd
@@ -526,19 +524,6 @@ def _unary(name, forward, backward, uses="input", float_only=True, doc="", paral
     op.__doc__ = doc or f"Elementwise ``{name}``."
     op.Function = cls
     return op
-
-
-def _by_rows(fn, first, *rest):
-    """``fn(first, *rest, out=...)`` over blocks of rows of same-shape arrays on Ember's
-    threads once ``first`` is large (``_parallel.batch_parts``); one call otherwise."""
-    parts = _parallel.batch_parts(first.shape[0], first.size) if first.ndim else [slice(None)]
-    if len(parts) == 1:
-        return fn(first, *rest)
-    out = np.empty(first.shape, first.dtype)
-    arrays = (first,) + rest
-    _parallel.run([partial(fn, *(None if a is None else a[p] for a in arrays), out=out[p])
-                   for p in parts])
-    return out
 
 
 def _errstate(fn):

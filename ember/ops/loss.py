@@ -161,18 +161,6 @@ def _shifted_exp(x):
     return mx, p, s
 
 
-def _rows_times(p, coef):
-    """``p * coef`` (``coef`` broadcasting against ``p`` from shape (N, 1, *)), by blocks of
-    rows on Ember's threads when large."""
-    parts = _parallel.batch_parts(p.shape[0], p.size, CE_PARALLEL_MIN_ELEMENTS)
-    if (len(parts) == 1 or np.broadcast_shapes(p.shape, coef.shape) != p.shape
-            or coef.shape[0] != p.shape[0]):
-        return p * coef
-    out = np.empty(p.shape, np.result_type(p, coef))
-    _parallel.run([partial(np.multiply, p[r], coef[r], out=out[r]) for r in parts])
-    return out
-
-
 class CrossEntropy(Function):
     """Fused log-softmax + negative log-likelihood over dim 1 of ``x (N, C, *)``.
 
@@ -249,7 +237,8 @@ class CrossEntropy(Function):
                 big_a = (1.0 - self.eps) * gi + (self.eps / c) * self.wsum * g * valid
             else:
                 big_a = gi
-            dx = _rows_times(p, big_a * self.inv_s)
+            dx = _parallel.map_rows(np.multiply, p, big_a * self.inv_s,
+                                     minimum=CE_PARALLEL_MIN_ELEMENTS)
             picked = np.take_along_axis(dx, self.ts, axis=1) - (1.0 - self.eps) * gi
             np.put_along_axis(dx, self.ts, picked, axis=1)
             if self.eps:
