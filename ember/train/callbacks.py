@@ -48,7 +48,7 @@ class Callback:
         pass
 
     def on_batch_end(self, trainer, phase, batch_index, logs):
-        """``logs``: running ``loss`` and ``acc`` of the phase so far."""
+        """``logs``: the running ``loss`` and metrics (``acc``, ...) of the phase so far."""
 
     def on_phase_end(self, trainer, phase):
         pass
@@ -66,11 +66,26 @@ class Callback:
         pass
 
 
+def _format_metric(name, value):
+    """``acc 97.40%`` for accuracies, ``miou 0.8123`` for other metrics."""
+    if name == "acc" or name.endswith("_acc"):
+        return f"{name} {100 * value:.2f}%"
+    return f"{name} {value:.4f}"
+
+
+def _format_phase(row, phase):
+    """``train loss 0.1234 acc 97.40%`` from a history row's ``<phase>_*`` columns."""
+    prefix = f"{phase}_"
+    parts = [phase, f"loss {row[prefix + 'loss']:.4f}"]
+    parts += [_format_metric(key[len(prefix):], value) for key, value in row.items()
+              if key.startswith(prefix) and key != prefix + "loss"]
+    return " ".join(parts)
+
+
 def _format_row(row, epochs):
-    parts = [f"epoch {row['epoch']}/{epochs}",
-             f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%"]
+    parts = [f"epoch {row['epoch']}/{epochs}", _format_phase(row, "train")]
     if "val_loss" in row:
-        parts.append(f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%")
+        parts.append(_format_phase(row, "val"))
     parts.append(f"lr {row['lr']:.3g}")
     parts.append(f"{row['time']:.1f}s")
     return "  ".join(parts)
@@ -111,8 +126,8 @@ class ProgressBar(Callback):
 
     def on_batch_end(self, trainer, phase, batch_index, logs):
         if self._tqdm is not None and phase == "train":
-            self._tqdm.set_postfix(loss=f"{logs['loss']:.4f}", acc=f"{100 * logs['acc']:.2f}%",
-                                   refresh=False)
+            self._tqdm.set_postfix({k: _format_metric(k, v).split(" ", 1)[1] if k != "loss"
+                                    else f"{v:.4f}" for k, v in logs.items()}, refresh=False)
             self._tqdm.update(1)
 
     def on_phase_end(self, trainer, phase):

@@ -20,7 +20,7 @@ PyTorch code (scikit-learn's order is ``(y_true, y_pred)``): ``output`` is score
 import numpy as np
 
 __all__ = ["accuracy", "topk_accuracy", "confusion_matrix", "precision_recall_f1",
-           "classification_report", "format_report"]
+           "classification_report", "format_report", "Accuracy"]
 
 
 def _array(x, name, fn):
@@ -62,6 +62,25 @@ def accuracy(output, target):
     target = _labels(target, "accuracy")
     predicted = _predictions(output, len(target), "accuracy")
     return float((predicted == target).mean()) if len(target) else 0.0
+
+
+class Accuracy:
+    """``accuracy`` streamed over batches, the trainer's default metric: ``update(output,
+    target)`` per batch, ``compute() -> {"acc": correct / seen}`` (NaN before any sample), the
+    same value as ``accuracy`` over the concatenated batches."""
+
+    def __init__(self):
+        self.correct = 0
+        self.seen = 0
+
+    def update(self, output, target):
+        target = _labels(target, "Accuracy")
+        predicted = _predictions(output, len(target), "Accuracy")
+        self.correct += int((predicted == target).sum())
+        self.seen += len(target)
+
+    def compute(self):
+        return {"acc": self.correct / self.seen if self.seen else float("nan")}
 
 
 def topk_accuracy(output, target, k=5):

@@ -22,6 +22,7 @@ import numpy as np
 import ember
 from ember.optim.lr_scheduler import ReduceLROnPlateau
 from ember.train import checkpoint as _checkpoint
+from ember.train import metrics as _metrics
 from ember.train.callbacks import Callback
 
 __all__ = ["Trainer", "TrainingError"]
@@ -40,10 +41,16 @@ class Trainer:
     """Train ``model`` with ``optimizer`` on ``loss_fn(model(x), y)``.
 
     Args:
-        model: an ``ember.nn.Module`` mapping a batch ``x`` to class scores ``(N, C)``.
+        model: an ``ember.nn.Module`` mapping a batch ``x`` to its output (class scores
+            ``(N, C)`` by default).
         optimizer: an ``ember.optim`` optimizer over the model's parameters.
-        loss_fn: ``loss_fn(scores, targets) -> scalar Tensor`` with mean reduction (default
+        loss_fn: ``loss_fn(output, targets) -> scalar Tensor`` with mean reduction (default
             ``F.cross_entropy``).
+        metrics: a callable returning a fresh streaming metric for each phase: an object
+            with ``update(output, targets)`` (NumPy ``output``) and ``compute() -> {name:
+            value}`` (default :class:`ember.train.metrics.Accuracy`: ``{"acc": ...}``). Each
+            name becomes the history columns ``train_<name>`` and ``val_<name>``, so every
+            task (classification, segmentation, ...) runs through this one loop.
         scheduler: an ``ember.optim.lr_scheduler`` scheduler or None.
         scheduler_interval: ``"epoch"`` (step once after each epoch) or ``"step"`` (after each
             optimizer step, e.g. ``OneCycleLR``). ``ReduceLROnPlateau`` is always stepped per
@@ -55,11 +62,12 @@ class Trainer:
         config: a JSON-like dict stored in checkpoints (the run's configuration).
 
     After ``fit``, ``history`` is a list of dicts, one per epoch: ``epoch`` (1-based),
-    ``lr``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (when there is
-    validation data) and ``time`` (seconds).
+    ``lr``, ``train_loss``, ``train_<metric>``, ``val_loss``, ``val_<metric>`` (when there
+    is validation data; with the default metric: ``train_acc``, ``val_acc``) and ``time``
+    (seconds).
     """
 
-    def __init__(self, model, optimizer, loss_fn=None, *, scheduler=None,
+    def __init__(self, model, optimizer, loss_fn=None, *, metrics=None, scheduler=None,
                  scheduler_interval="epoch", callbacks=(), monitor="val_acc", mode="max",
                  config=None):
         if scheduler_interval not in ("epoch", "step"):
@@ -77,6 +85,7 @@ class Trainer:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss_fn if loss_fn is not None else _cross_entropy
+        self.metrics = metrics if metrics is not None else _metrics.Accuracy
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
@@ -93,28 +102,29 @@ class Trainer:
 
     # ------------------------------------------------------------------------ phases
     def _run_phase(self, loader, phase, batch_fn):
-        """Call ``batch_fn(index, x, y) -> (mean loss, scores array)`` on every batch, keep the
-        sample-weighted running loss and accuracy, and tell the callbacks."""
+        """Call ``batch_fn(index, x, y) -> (mean loss, output array)`` on every batch, keep the
+        sample-weighted running loss and the phase's streaming metric, and tell the callbacks.
+        Returns ``{"loss": ..., <metric>: ...}``."""
         for cb in self.callbacks:
             cb.on_phase_start(self, phase, len(loader))
-        seen = loss_sum = correct = 0
+        meter = self.metrics()
+        seen = loss_sum = 0
         for index, (x, y) in enumerate(loader):
-            loss, scores = batch_fn(index, x, y)
+            loss, output = batch_fn(index, x, y)
             n = len(y)
             seen += n
             loss_sum += loss * n
-            correct += int((scores.argmax(1) == y._data).sum())
-            logs = {"loss": loss_sum / seen, "acc": correct / seen}
+            meter.update(output, y)
+            logs = {"loss": loss_sum / seen, **meter.compute()}
             for cb in self.callbacks:
                 cb.on_batch_end(self, phase, index, logs)
         for cb in self.callbacks:
             cb.on_phase_end(self, phase)
-        return {"loss": loss_sum / seen if seen else math.nan,
-                "acc": correct / seen if seen else math.nan}
+        return {"loss": loss_sum / seen if seen else math.nan, **meter.compute()}
 
     def train_epoch(self, loader):
-        """One pass over ``loader`` with gradient steps; returns ``{"loss", "acc"}`` (means over
-        samples of the per-batch mean loss and of the argmax accuracy)."""
+        """One pass over ``loader`` with gradient steps; returns ``{"loss", <metric>...}`` (the
+        mean over samples of the per-batch mean loss, and the metric over the pass)."""
         self.model.train()
 
         def step(index, x, y):
@@ -134,10 +144,10 @@ class Trainer:
         return self._run_phase(loader, "train", step)
 
     def evaluate(self, loader, phase="val", return_outputs=False):
-        """Loss and accuracy of the model on ``loader`` in eval mode under ``no_grad``:
-        ``{"loss", "acc"}``, plus ``"scores"`` (N, C) and ``"targets"`` (N,) NumPy arrays
-        with ``return_outputs``. ``phase`` names the pass for the callbacks (``"val"``,
-        ``"test"``)."""
+        """Loss and metric of the model on ``loader`` in eval mode under ``no_grad``:
+        ``{"loss", <metric>...}``, plus the model's outputs as ``"scores"`` (N, ...) and the
+        ``"targets"`` (N, ...) as NumPy arrays with ``return_outputs``. ``phase`` names the
+        pass for the callbacks (``"val"``, ``"test"``)."""
         self.model.eval()
         scores, targets = [], []
 
@@ -183,11 +193,11 @@ class Trainer:
             start = time.perf_counter()
             lr = float(self.optimizer.param_groups[0]["lr"])
             train = self.train_epoch(train_loader)
-            row = {"epoch": self.epoch + 1, "lr": lr,
-                   "train_loss": train["loss"], "train_acc": train["acc"]}
+            row = {"epoch": self.epoch + 1, "lr": lr}
+            row.update((f"train_{key}", value) for key, value in train.items())
             if val_loader is not None:
                 val = self.evaluate(val_loader, "val")
-                row.update(val_loss=val["loss"], val_acc=val["acc"])
+                row.update((f"val_{key}", value) for key, value in val.items())
             if self.scheduler is not None and self.scheduler_interval == "epoch":
                 if isinstance(self.scheduler, ReduceLROnPlateau):
                     self.scheduler.step(row.get("val_loss", row["train_loss"]))
