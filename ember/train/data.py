@@ -33,6 +33,7 @@ __all__ = ["DATASETS", "DataError", "ArrayDataset", "collate_batch", "load_array
 DATASETS = ("mnist-sample", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
             "folder")
 _NEEDS_ROOT = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "folder")
+HAS_TEST_SPLIT = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100")
 
 
 class DataError(RuntimeError):
@@ -111,17 +112,24 @@ def _open_image(path):
         raise DataError(f"cannot read image {path}: {_first_line(e)}") from None
 
 
-def split_indices(n, val_split, test_fraction, split_seed, has_test_split):
-    """``(train, val, test)`` index arrays into the ``n`` images (``test`` is None when the
+def split_sizes(n, val_split, test_fraction, has_test_split):
+    """``(train, val, test)`` counts of ``split_indices`` for ``n`` images (test 0 when the
     data set has its own test split)."""
     if not 0.0 <= val_split < 1.0:
         raise DataError(f"--val-split must lie in [0, 1), got {val_split}")
-    perm = np.random.default_rng(split_seed).permutation(n)
     n_test = 0 if has_test_split else int(round(test_fraction * n))
     n_val = int(round(val_split * n))
     if n - n_test - n_val < 1:
         raise DataError(f"the splits leave no training images ({n} images, {n_test} test, "
                         f"{n_val} validation)")
+    return n - n_test - n_val, n_val, n_test
+
+
+def split_indices(n, val_split, test_fraction, split_seed, has_test_split):
+    """``(train, val, test)`` index arrays into the ``n`` images (``test`` is None when the
+    data set has its own test split)."""
+    _, n_val, n_test = split_sizes(n, val_split, test_fraction, has_test_split)
+    perm = np.random.default_rng(split_seed).permutation(n)
     test = None if has_test_split else perm[:n_test]
     return perm[n_test + n_val:], perm[n_test:n_test + n_val], test
 
@@ -141,7 +149,22 @@ def fit_preprocessing(train_images, channels=None):
     if channels != data_channels:
         mean, std = np.repeat(mean, channels), np.repeat(std, channels)
     return {"channels": int(channels), "size": [int(s) for s in train_images.shape[1:3]],
-            "mean": [float(m) for m in mean], "std": [float(max(s, 1e-8)) for s in std]}
+            "mean": [float(m) for m in mean], "std": [float(max(s, 1e-8)) for s in std],
+            "background": _uniform_background(x)}
+
+
+def _uniform_background(images):
+    """The brightness in [0, 1] of the border every training image shares (MNIST: 0.0, white
+    digits on black), or None when the borders vary (photographs): the mean of the outermost
+    pixel ring of grey images, kept when its spread over the images is below 0.15. ``ember
+    predict`` compares a new image's border with it to detect inverted polarity."""
+    if images.shape[-1] != 1 or min(images.shape[1:3]) < 3:
+        return None
+    grey = images[..., 0]
+    ring = np.concatenate([grey[:, 0, :], grey[:, -1, :], grey[:, 1:-1, 0], grey[:, 1:-1, -1]],
+                          axis=1)
+    per_image = ring.mean(axis=1)
+    return float(per_image.mean()) if per_image.std() < 0.15 else None
 
 
 def check_image_size(images, preprocessing, what):
@@ -157,25 +180,83 @@ def check_image_size(images, preprocessing, what):
 
 
 def preprocess_arrays(images, preprocessing):
-    """uint8 ``(N, H, W, C)`` -> normalised float32 ``(N, C, H, W)`` (sizes must match)."""
+    """uint8 ``(N, H, W, C)`` -> normalised float32 ``(N, C, H, W)`` (sizes must match):
+    ``x / 255``, then ``vision.transforms.functional.normalize`` with the preprocessing's
+    per-channel mean and std."""
+    from ember.vision.transforms import functional as TF
     x = images.astype(np.float32) / np.float32(255.0)
     if x.shape[-1] != preprocessing["channels"]:
         x = np.repeat(x, preprocessing["channels"], axis=-1)
-    mean = np.asarray(preprocessing["mean"], dtype=np.float32)
-    std = np.asarray(preprocessing["std"], dtype=np.float32)
-    return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
+    x = ember.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    with ember.no_grad():
+        return TF.normalize(x, preprocessing["mean"], preprocessing["std"], inplace=True).numpy()
 
 
-def preprocess_image(image, preprocessing):
-    """A PIL image -> the model's normalised float32 input ``(1, C, H, W)``: converted to grey
-    or RGB, resized (bilinear) to the training size if it differs."""
-    from PIL import Image
+def preprocess_image(image, preprocessing, invert="no", notes=None):
+    """A PIL image -> the model's normalised float32 input ``(1, C, H, W)``.
+
+    The image is converted to grey or RGB as the training images were. Polarity (grey data):
+    ``invert="no"`` (default) keeps it, ``"yes"`` inverts it, ``"auto"`` (what ``ember
+    predict`` uses) inverts an image whose border is on the other side of mid-grey from the
+    training images' common background (a black digit on white paper for a model trained on
+    MNIST's white digits on black). An image of
+    another size is padded to the training aspect ratio with its own border colour (so a digit
+    is not stretched), then resized (bilinear). Each such change is described by a sentence
+    appended to ``notes`` (a list) when one is given."""
+    from PIL import Image, ImageOps
+    if invert not in ("auto", "yes", "no"):
+        raise DataError(f"invert must be 'auto', 'yes' or 'no', got {invert!r}")
+    notes = [] if notes is None else notes
     image = image.convert("L" if preprocessing["channels"] == 1 else "RGB")
+    background = preprocessing.get("background")
+    if invert == "yes":
+        image = ImageOps.invert(image)
+        notes.append("inverted (--invert yes)")
+    elif invert == "auto" and background is not None:
+        border = _border_brightness(np.asarray(image))
+        if abs(border - background) > 0.5:
+            image = ImageOps.invert(image)
+            notes.append(f"inverted: its border is {_shade(border)} ({border:.2f}) but the "
+                         f"training images' is {_shade(background)} ({background:.2f}); "
+                         f"--invert no keeps it as it is")
     h, w = preprocessing["size"]
     if image.size != (w, h):
+        original = image.size
+        image = _pad_to_aspect(image, w / h)
         image = image.resize((w, h), Image.BILINEAR)
+        padded = " padded to the training aspect ratio and" if original[0] * h != original[1] * w else ""
+        notes.append(f"{original[0]}x{original[1]}{padded} resized to {w}x{h}, the model's "
+                     f"input size")
     pixels = np.asarray(image)
     return preprocess_arrays(_to_hwc(pixels[None]), preprocessing)
+
+
+def _border_brightness(pixels):
+    """Mean of the outermost pixel ring of a grey ``(H, W)`` uint8 image, in [0, 1]."""
+    if min(pixels.shape) < 3:
+        return float(pixels.mean() / 255.0)
+    ring = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
+    return float(ring.mean() / 255.0)
+
+
+def _shade(value):
+    return "light" if value >= 0.5 else "dark"
+
+
+def _pad_to_aspect(image, aspect):
+    """Pad a PIL image on two opposite sides with the colour of its border until
+    ``width / height == aspect`` (to the nearest pixel)."""
+    from PIL import ImageOps
+    width, height = image.size
+    target_w, target_h = max(width, round(height * aspect)), max(height, round(width / aspect))
+    if (target_w, target_h) == (width, height):
+        return image
+    pixels = np.asarray(image)
+    ring = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    fill = tuple(int(v) for v in np.median(ring, axis=0).reshape(-1))
+    left, top = (target_w - width) // 2, (target_h - height) // 2
+    return ImageOps.expand(image, (left, top, target_w - width - left, target_h - height - top),
+                           fill=fill[0] if len(fill) == 1 else fill)
 
 
 class ArrayDataset(Dataset):
@@ -184,13 +265,15 @@ class ArrayDataset(Dataset):
 
     ``augment="basic"``: a random crop with zero padding — every image is shifted by up to
     ``shift`` pixels in each direction (independently per image; the uncovered border is the
-    normalised value of a black pixel) — the classic MNIST/CIFAR augmentation. By default
-    ``shift`` is 2 pixels per 28 of the smaller image side (2 for MNIST and CIFAR, 1 for
-    the 8x8 digits, where 2 pixels would be a quarter of the image). The offsets
-    come from ``fetch_rng()``: reproducible, and never drawn from the training thread's
-    generator (see ``ember.utils.data.worker``)."""
+    normalised value of a black pixel) — the classic MNIST/CIFAR augmentation, done by
+    ``vision.transforms.BatchRandomCrop`` on the whole batch. By default ``shift`` is 2 pixels
+    per 28 of the smaller image side (2 for MNIST and CIFAR, 1 for the 8x8 digits, where 2
+    pixels would be a quarter of the image). The offsets come from ``fetch_rng()``:
+    reproducible, and never drawn from the training thread's generator (see
+    ``ember.utils.data.worker``)."""
 
     def __init__(self, images, labels, augment="none", shift=None, background=None):
+        from ember.vision.transforms import BatchRandomCrop
         if augment not in ("none", "basic"):
             raise ValueError(f"ArrayDataset: augment must be 'none' or 'basic', got {augment!r}")
         self.images = images
@@ -200,8 +283,9 @@ class ArrayDataset(Dataset):
             shift = max(1, round(2 * min(images.shape[2:]) / 28))
         self.shift = int(shift)
         c = images.shape[1]
-        self.background = (np.zeros((1, c, 1, 1), np.float32) if background is None
-                           else np.asarray(background, np.float32).reshape(1, c, 1, 1))
+        fill = [0.0] * c if background is None else [float(v) for v in background]
+        self.transform = (BatchRandomCrop(images.shape[2:], padding=self.shift, fill=fill)
+                          if augment == "basic" else None)
 
     def __len__(self):
         return len(self.labels)
@@ -210,21 +294,11 @@ class ArrayDataset(Dataset):
         images, labels = self.__getitems__([index])
         return images[0], int(labels[0].item())
 
-    def _shifted(self, x):
-        s = self.shift
-        n, c, h, w = x.shape
-        padded = np.empty((n, c, h + 2 * s, w + 2 * s), np.float32)
-        padded[...] = self.background
-        padded[:, :, s:s + h, s:s + w] = x
-        dy, dx = fetch_rng().integers(0, 2 * s + 1, size=(2, n))
-        windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
-        return np.ascontiguousarray(windows[np.arange(n), :, dy, dx])     # (n, c, h, w)
-
     def __getitems__(self, indices):
         indices = np.asarray(indices, dtype=np.int64)
         x = self.images[indices]
-        if self.augment == "basic":
-            x = self._shifted(x)
+        if self.transform is not None:
+            x = self.transform(x)
         return ember.from_numpy(x), ember.from_numpy(self.labels[indices])
 
 

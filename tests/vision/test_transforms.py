@@ -290,6 +290,32 @@ def test_random_crop_pad_if_needed_pads_both_sides():
     assert (out > 0).sum() == 12          # the whole image is inside the crop
 
 
+def test_batch_random_crop_crops_each_image_at_its_own_window():
+    """Image i of the batch is ``RandomCrop``'s window of the padded image i, the corners drawn
+    from the fetch stream, independently per image (a Tensor or a NumPy batch)."""
+    batch = RNG.standard_normal((16, 3, 6, 7)).astype(np.float32)
+    t = T.BatchRandomCrop((5, 4), padding=(1, 2), fill=[0.5, -1.0, 2.0])
+    padded = np.stack([F.pad(ember.from_numpy(b), (1, 2), fill=[0.5, -1.0, 2.0]).numpy()
+                       for b in batch])
+    for kind in (np.asarray, ember.from_numpy):
+        ember.manual_seed(7)
+        out = t(kind(batch))
+        assert type(out) is type(kind(batch))
+        out = out.numpy() if isinstance(out, ember.Tensor) else out
+        ember.manual_seed(7)
+        from ember.utils.data import fetch_rng
+        top, left = fetch_rng().integers(0, np.array([[padded.shape[2] - 4], [padded.shape[3] - 3]]),
+                                         size=(2, 16))
+        for i in range(16):
+            np.testing.assert_array_equal(out[i], padded[i, :, top[i]:top[i] + 5,
+                                                         left[i]:left[i] + 4])
+        assert len({(a, b) for a, b in zip(top, left)}) > 1           # not one window for all
+    with pytest.raises(ValueError, match=r"expected a batch of shape \(N, C, H, W\)"):
+        t(batch[0])
+    with pytest.raises(ValueError, match=r"required crop size \(9, 4\) is larger"):
+        T.BatchRandomCrop((9, 4))(batch)
+
+
 # ------------------------------------------------------------------ flips
 def test_flips_on_every_kind():
     a = rgb()
