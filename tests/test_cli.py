@@ -228,8 +228,8 @@ def test_train_data_errors(capsys, tmp_path):
             (["--dataset", "mnist", "--data-root", str(tmp_path / "nope")],
              r"dataset path .*nope does not exist"),
             (["--dataset", "cifar10"], r"dataset cifar10 needs --data-root"),
-            (["--dataset", "digits"], r"model lenet5 expects 28x28 \(padded\) or 32x32 images, "
-                                      r"the data has 8x8"),
+            (["--model", "lenet5", "--dataset", "digits"],
+             r"model lenet5 expects 28x28 \(padded\) or 32x32 images, the data has 8x8"),
             (["--dataset", "svhn"], r"unknown dataset 'svhn'"),
             (["--model", "mlp", "--dataset", "digits", "--epochs", "0"],
              r"--epochs must be at least 1")):
@@ -322,3 +322,76 @@ def test_python_dash_m_ember_in_a_subprocess(run_dir):
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "does not exist" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------
+# Issue "Any machine, any new user": what a new user ran into
+# ----------------------------------------------------------------------------------------
+def test_predict_resizes_with_a_note_and_inverts_black_on_white(capsys, run_dir, tmp_path):
+    """Item 5: an image of another size is padded to the training aspect ratio and resized,
+    and a digit drawn black on white (the digits are light on dark) is inverted; each with a
+    note on stderr, exit 0. ``--invert no`` keeps the image as it is."""
+    from PIL import Image
+    from ember.vision.datasets import Digits
+    image, _ = Digits(train=False)[0]
+    pixels = np.asarray(image)
+    wide = Image.fromarray(np.pad(pixels, ((0, 0), (10, 10)))).resize((100, 37))
+    wide.save(tmp_path / "wide.png")
+    inverted = tmp_path / "black_on_white.png"
+    Image.fromarray(255 - pixels).save(inverted)
+    Image.fromarray(pixels).resize((300, 300), Image.NEAREST).save(tmp_path / "big.png")
+    image.save(tmp_path / "original.png")
+    code, out, err = run(capsys, "predict", run_dir, str(tmp_path / "wide.png"), str(inverted),
+                         str(tmp_path / "big.png"), str(tmp_path / "original.png"))
+    assert code == 0, err
+    notes = err.strip().splitlines()
+    assert notes[0] == (f"note: {tmp_path / 'wide.png'}: 100x37 padded to the training aspect "
+                        f"ratio and resized to 8x8, the model's input size")
+    import re
+    assert re.fullmatch(rf"note: {re.escape(str(inverted))}: inverted: its border is light "
+                        rf"\(0\.\d\d\) but the training images' is dark \(0\.\d\d\); --invert no "
+                        rf"keeps it as it is", notes[1]), notes[1]
+    assert notes[2] == (f"note: {tmp_path / 'big.png'}: 300x300 resized to 8x8, the model's "
+                        f"input size")
+    assert len(notes) == 3
+    lines = out.splitlines()
+    assert lines[1].split(": ")[1] == lines[3].split(": ")[1]   # inverted back: the same input
+    code, out, err = run(capsys, "predict", run_dir, str(inverted), "--invert", "no")
+    assert code == 0 and "inverted" not in err
+
+
+def test_summary_uses_the_size_each_model_is_made_for(capsys):
+    """Item 7: ``ember summary resnet18`` used to fail on its default 1x1x28x28 input and name
+    a flag the user never passed."""
+    code, out, err = run(capsys, "summary", "resnet20")
+    assert code == 0, err
+    assert "Input shape: [1, 3, 32, 32]" in out and "Total params: 269,722" in out
+    code, out, err = run(capsys, "summary", "alexnet")
+    assert code == 0 and "[1, 64, 55, 55]" in out, err
+    code, _, err = run(capsys, "summary", "one_vs_seven")
+    assert_one_line_error(code, err, r"one_vs_seven takes flattened inputs of shape \(N, 16\)")
+    code, _, err = run(capsys, "summary", "no_such_net")
+    assert_one_line_error(code, err, r"unknown model 'no_such_net'")
+
+
+def test_datasets_shows_the_splits_ember_train_uses(capsys):
+    """Item 7: the listing said "test 1,000" for the bundled MNIST sample, which ember train
+    splits 4,000 / 500 / 500."""
+    code, out, _ = run(capsys, "datasets")
+    assert code == 0
+    assert "ember train splits it: 4,000 train / 500 val / 500 test" in out
+    assert "ember train splits it: 54,000 train / 6,000 val / 10,000 test" in out   # MNIST
+
+
+def test_profile_writes_the_per_op_table(capsys, tmp_path):
+    """Item 7: ``--profile`` writes the per-op table of ``ember.profiler`` the README shows."""
+    code, _, err = run(capsys, *FAST, "--out", str(tmp_path / "p"), "--profile")
+    assert code == 0, err
+    text = (tmp_path / "p" / "profile.txt").read_text()
+    assert "Per-op time of the training (ember.profiler)" in text
+    assert "fwd ms" in text and "\nLinear " in text
+
+
+def test_train_help_promises_what_the_main_job_does(capsys):
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "few minutes" not in out and "about 10 seconds" in " ".join(out.split())

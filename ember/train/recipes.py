@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, fields
 import ember
 
 __all__ = ["Recipe", "MAIN_JOB", "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR", "ModelError",
-           "build_model", "build_optimizer", "build_scheduler", "model_names"]
+           "RecipeError", "build_model", "build_optimizer", "build_scheduler", "model_names"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
@@ -38,16 +38,30 @@ class ModelError(RuntimeError):
     """The model cannot be built for this data (unknown name, wrong input size); one line."""
 
 
+class RecipeError(ValueError):
+    """A recipe value out of range (``epochs=0``, a negative learning rate, ...); one line
+    that starts with the name of the offending ``field`` (None if no single field is)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass
 class Recipe:
-    """Everything that defines a training run (stored as ``config.json`` and in checkpoints)."""
-    model: str = "lenet5"
+    """Everything that defines a training run (stored as ``config.json`` and in checkpoints).
+
+    ``model=None`` lets the task choose for the data (classification: ``lenet5`` for 28x28
+    and 32x32 images, ``mlp`` for other sizes such as the 8x8 ``digits``); the run's
+    ``config.json`` records the model that was built."""
+    task: str = "classification"
+    model: str = None
     dataset: str = "mnist-sample"
     data_root: str = None
     epochs: int = 15
     batch_size: int = 64
     optimizer: str = "sgd"
-    lr: float = 0.1
+    lr: float = None               # None: DEFAULT_LR of the optimizer (for onecycle: the peak)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "onecycle"
@@ -61,13 +75,35 @@ class Recipe:
     def to_dict(self):
         return asdict(self)
 
+    def validate(self):
+        """Raise a one-line ``RecipeError`` for a value no run can use, and fill in the
+        optimizer's default learning rate when ``lr`` is None; returns ``self``."""
+        if self.optimizer not in OPTIMIZERS:
+            raise RecipeError(f"optimizer {self.optimizer!r} is unknown; choose one of "
+                              f"{', '.join(OPTIMIZERS)}", "optimizer")
+        if self.schedule not in SCHEDULES:
+            raise RecipeError(f"schedule {self.schedule!r} is unknown; choose one of "
+                              f"{', '.join(SCHEDULES)}", "schedule")
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.optimizer]
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name} must be at least 1, got {getattr(self, name)}", name)
+        if self.patience < 0:
+            raise RecipeError(f"patience must be non-negative, got {self.patience}", "patience")
+        if not self.lr > 0:
+            raise RecipeError(f"lr must be positive, got {self.lr}", "lr")
+        if not 0.0 <= self.val_split < 1.0:
+            raise RecipeError(f"val_split must lie in [0, 1), got {self.val_split}", "val_split")
+        return self
+
     @classmethod
     def from_dict(cls, config):
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in config.items() if k in names})
 
 
-MAIN_JOB = Recipe()
+MAIN_JOB = Recipe(model="lenet5", lr=DEFAULT_LR["sgd"])
 
 
 def model_names():

@@ -15,8 +15,8 @@ Transfer learning (003 "微调"): ``freeze``, ``unfreeze``, ``replace_head``,
 build by name.
 """
 from ember.vision.models._utils import (IntermediateLayerGetter, create_feature_extractor,
-                                        freeze, get_graph_node_names, get_model, list_models,
-                                        replace_head, unfreeze)
+                                        default_input_size, freeze, get_graph_node_names,
+                                        get_model, list_models, replace_head, unfreeze)
 from ember.vision.models.alexnet import AlexNet, AlexNetPaper, alexnet, alexnet_paper
 from ember.vision.models.densenet import (DenseNet, densenet121, densenet161, densenet169,
                                           densenet201)
@@ -48,6 +48,6 @@ __all__ = [
     "GoogLeNet", "GoogLeNetOutputs", "DenseNet", "MobileNetV1", "MobileNetV2", "LeNet5",
     "SampleCNN", "OneVsSevenNet",
     "IntermediateLayerGetter", "create_feature_extractor", "get_graph_node_names", "freeze",
-    "unfreeze", "replace_head", "get_model", "list_models",
+    "unfreeze", "replace_head", "get_model", "list_models", "default_input_size",
     *_BUILDERS,
 ]

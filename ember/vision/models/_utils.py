@@ -256,6 +256,26 @@ def list_models():
     return sorted(_builders())
 
 
+# (C, H, W) of one input image for builders not made for ImageNet's 3x224x224
+_INPUT_SIZES = {
+    "lenet5": (1, 28, 28),            # the main job's padded LeNet-5 on MNIST (32x32 unpadded)
+    "alexnet_paper": (3, 227, 227),   # the 2012 paper's input
+    "resnet20": (3, 32, 32), "resnet32": (3, 32, 32), "resnet56": (3, 32, 32),
+    "sample_cnn": (3, 32, 32),
+    "one_vs_seven": (16,),            # a flattened 4x4 image
+}
+
+
+def default_input_size(name):
+    """The shape ``(C, H, W)`` of one input the builder ``name`` is made for: ImageNet's
+    ``(3, 224, 224)`` unless the builder is one of the lectures' small networks or the CIFAR
+    ResNets (``ember summary`` uses it when no ``--input-size`` is given)."""
+    if name not in _builders():
+        raise ValueError(f"default_input_size: unknown model {name!r}; available: "
+                         f"{list_models()}")
+    return _INPUT_SIZES.get(name, (3, 224, 224))
+
+
 def get_model(name, **config):
     """``get_model("resnet18", num_classes=10)``: build a model by its builder's name."""
     builders = _builders()
