@@ -484,13 +484,23 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 # ----------------------------------------------------------------------------- padding
 
-_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+_PAD_MODES = ("constant", "reflect", "replicate", "circular", "symmetric")
 
 
 def _reflect_right(n, count):
     """Indices n−2, n−3, …, n−1−count as a slice (reflection about the last element)."""
     stop = n - 2 - count
     return slice(n - 2, stop if stop >= 0 else None, -1)
+
+
+def _mirror_slices(n, lo, hi, mode):
+    """The input cells copied, in output order, into the ``lo`` cells before and the ``hi``
+    cells after the input: 'reflect' mirrors about the edge cell (``cba|abc|cba`` → ``ba``),
+    'symmetric' about the edge itself, repeating the edge cell (``cba``)."""
+    if mode == "reflect":
+        return slice(lo, 0, -1), _reflect_right(n, hi)
+    stop = n - 1 - hi
+    return slice(lo - 1, None, -1), slice(n - 1, stop if stop >= 0 else None, -1)
 
 
 def _axis_slice(ndim, axis, sl):
@@ -513,13 +523,13 @@ def _pad_axis(a, axis, lo, hi, mode):
             parts.append(at(slice(0, hi)))
         return np.concatenate(parts, axis=axis)
     parts = []
+    mirrored = mode in ("reflect", "symmetric")
+    before, after = _mirror_slices(n, lo, hi, mode) if mirrored else (None, None)
     if lo > 0:
-        parts.append(at(slice(lo, 0, -1)) if mode == "reflect" else
-                     np.repeat(at(slice(0, 1)), lo, axis=axis))
+        parts.append(at(before) if mirrored else np.repeat(at(slice(0, 1)), lo, axis=axis))
     parts.append(at(slice(max(-lo, 0), n - max(-hi, 0))))
     if hi > 0:
-        parts.append(at(_reflect_right(n, hi)) if mode == "reflect" else
-                     np.repeat(at(slice(n - 1, n)), hi, axis=axis))
+        parts.append(at(after) if mirrored else np.repeat(at(slice(n - 1, n)), hi, axis=axis))
     return np.concatenate(parts, axis=axis)
 
 
@@ -543,14 +553,16 @@ def _pad_axis_backward(g, axis, lo, hi, n, mode):
         return gx
     length = n - start - max(-hi, 0)
     gx[at(slice(start, start + length))] = g[at(slice(max(lo, 0), max(lo, 0) + length))]
+    mirrored = mode in ("reflect", "symmetric")
+    before, after = _mirror_slices(n, lo, hi, mode) if mirrored else (None, None)
     if lo > 0:
-        if mode == "reflect":
-            gx[at(slice(lo, 0, -1))] += g[at(slice(0, lo))]
+        if mirrored:
+            gx[at(before)] += g[at(slice(0, lo))]
         else:
             gx[at(slice(0, 1))] += g[at(slice(0, lo))].sum(axis=axis, keepdims=True)
     if hi > 0:
-        if mode == "reflect":
-            gx[at(_reflect_right(n, hi))] += g[at(slice(m_out - hi, m_out))]
+        if mirrored:
+            gx[at(after)] += g[at(slice(m_out - hi, m_out))]
         else:
             gx[at(slice(n - 1, n))] += g[at(slice(m_out - hi, m_out))].sum(axis=axis,
                                                                            keepdims=True)
@@ -598,9 +610,11 @@ def pad(input, pad, mode="constant", value=None):
     """Pad (or crop, with negative amounts) the last dimensions of ``input``.
 
     ``pad = (left, right, top, bottom, front, back)``: pairs for the last, second-to-last, …
-    dimension, as in torch. Modes (lecture 003 「Padding」): 'constant' ("pad/fill: add value,
-    often 0"; any number of dimensions), 'reflect' (mirror without repeating the edge; "Symm:
-    fold sides over"), 'replicate' (repeat the edge) and 'circular' ("Circular/Wrap: wrap
+    dimension, as in torch. Modes (lecture 003 「Padding」, inventory B14): 'constant'
+    ("pad/fill: add value, often 0"; any number of dimensions), 'symmetric' ("Symm: fold sides
+    over": the border is a mirror image that repeats the edge cell, ``cba|abc|cba``; NumPy's and
+    MATLAB's 'symmetric'; not a torch mode), 'reflect' (mirror without repeating the edge cell,
+    ``cb|abc|ba``), 'replicate' (repeat the edge) and 'circular' ("Circular/Wrap: wrap
     around"). The non-constant modes pad the last 1, 2 or 3 dimensions of a 2-D/3-D, 3-D/4-D
     or 4-D/5-D input respectively. Negative amounts crop (in 'circular' mode the crop happens
     before wrapping, as in torch).
@@ -631,6 +645,9 @@ def pad(input, pad, mode="constant", value=None):
         for n, (lo, hi) in zip(size, pads):
             if mode == "reflect" and (lo >= n or hi >= n):
                 raise RuntimeError(f"pad: reflect padding {(lo, hi)} must be smaller than the "
+                                   f"dimension it pads (size {n}, input shape {shape})")
+            if mode == "symmetric" and (lo > n or hi > n):
+                raise RuntimeError(f"pad: symmetric padding {(lo, hi)} must not exceed the "
                                    f"dimension it pads (size {n}, input shape {shape})")
             kept = n - max(-lo, 0) - max(-hi, 0)
             if mode == "circular" and max(lo, hi) > kept:

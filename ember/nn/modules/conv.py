@@ -5,7 +5,8 @@ padding=0, dilation=1, groups=1, bias=True)``. Output size per spatial dim (lect
 B13): ``out = floor((in + 2·padding − dilation·(k − 1) − 1) / stride) + 1``; for the
 transposed conv ``out = (in − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1``.
 
-``padding_mode`` other than ``'zeros'`` pads with ``F.pad`` (reflect / replicate / circular)
+``padding_mode`` other than ``'zeros'`` pads with ``F.pad`` (reflect / replicate / circular,
+and ``'symmetric'``, the lecture's "Symm: fold sides over" (inventory B14), which torch lacks)
 and then convolves with ``padding=0``. ``padding='same'`` keeps the size (stride 1; an even
 kernel puts the extra pixel on the right, as torch does); ``'valid'`` is no padding.
 """
@@ -20,7 +21,7 @@ from ember.nn.parameter import Parameter
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
            "ConvTranspose3d"]
 
-_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
 
 def _ntuple(n, value, name, who):
