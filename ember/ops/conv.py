@@ -24,9 +24,10 @@ from ember import _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function
 from ember.ops import _im2col as ic
+from ember.ops.shape import flip
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-           "conv_transpose3d", "unfold", "fold", "pad"]
+__all__ = ["conv1d", "conv2d", "conv3d", "convolve1d", "convolve2d", "convolve3d",
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold", "fold", "pad"]
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -260,6 +261,57 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``⌊(n + 2p − d·(k − 1) − 1)/s⌋ + 1`` (lecture: ``(a1−f+1)(a2−f+1)(a3−f+1)`` unpadded).
     """
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+# ------------------------------------------------------------------ true (flipped) convolution
+
+
+def _convolve(fn, nd, input, weight, bias, stride, padding, dilation, groups):
+    """A cross-correlation with the kernel rotated by 180° in every spatial dim is the
+    convolution of signal processing; ``padding='full'`` pads ``d·(k − 1)`` on each side."""
+    input, weight, bias = _check_operands(fn, nd, input, weight, bias)
+    if isinstance(padding, str) and padding == "full":
+        dilation = _positive(fn, "dilation", dilation, nd)
+        padding = tuple(d * (k - 1) for d, k in zip(dilation, weight.shape[2:]))
+    flipped = flip(weight, tuple(range(2, nd + 2)))
+    return _conv(fn, nd, input, flipped, bias, stride, padding, dilation, groups)
+
+
+def convolve1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True 1-D convolution (the kernel flipped), not the cross-correlation of :func:`conv1d`.
+
+    Lecture 004 「Convolution」 (inventory B8, B9): ``g[i] = Σ_n f[n] h[i − n]``. Same arguments
+    and shapes as :func:`conv1d`, plus ``padding='full'``: with it and stride 1 the output has
+    ``L + K − 1`` values, ``np.convolve(f, h, 'full')`` per channel, and the operation is
+    commutative (``f * h = h * f``). Not in torch; equals ``conv1d`` with ``weight.flip(-1)``.
+    """
+    return _convolve("convolve1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def convolve2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True 2-D convolution (the kernel rotated by 180°), beside :func:`conv2d`'s correlation.
+
+    Lecture 004 「2D Convolution」 (inventory B9)::
+
+        g[i, j] = Σ_m Σ_n f[m, n] · h[i − m, j − n]
+
+    It is linear, shift invariant, commutative and associative (for ``padding='full'``), and
+    the impulse is its identity: ``f * δ = f``, ``f * δ(x − u, y − v) = f(x − u, y − v)``. The
+    lectures' CNNs use correlation instead (003 L1911); for a symmetric kernel the two agree,
+    and for the Sobel example (inventory H6) they differ by a sign. Input ``(N, C_in, H, W)``,
+    weight ``(C_out, C_in/groups, kH, kW)`` → ``(N, C_out, H_out, W_out)`` exactly as
+    :func:`conv2d`; ``padding`` may also be ``'full'`` (``d·(k − 1)`` on each side: the output
+    is ``(H + kH − 1) × (W + kW − 1)`` at stride 1, ``scipy.signal.convolve2d(f, h, 'full')``).
+    ``padding='same'`` pads like conv2d (an even kernel's extra row/column goes at the end,
+    which aligns the result one step off SciPy's 'same'). Not in torch.
+    """
+    return _convolve("convolve2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def convolve3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True 3-D convolution (the kernel flipped in depth, height and width): :func:`conv3d`'s
+    arguments and shapes, plus ``padding='full'`` (inventory B9). Not in torch."""
+    return _convolve("convolve3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 # ----------------------------------------------------------------------- transposed convolution
