@@ -1,0 +1,178 @@
+"""Layers the lectures define that torch lacks: each against a definition written out
+independently (NumPy loops, or the same formula in torch for the gradients), float64
+gradcheck of inputs and parameters, and the lecture's own numbers."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+import ember.nn as nn
+import ember.nn.functional as F
+from tests.harness import assert_close
+
+R = np.random.default_rng(2024)
+
+
+def _gradcheck_module(m, *shapes):
+    """float64 gradcheck of a module's output in its inputs and in each of its parameters."""
+    m = m.double()
+    xs = [ember.tensor(R.standard_normal(s), requires_grad=True) for s in shapes]
+    assert ember.autograd.gradcheck(m, xs)
+    for name, p in list(m.named_parameters()):
+        owner = m.get_submodule(name.rpartition(".")[0])
+        attr = name.rpartition(".")[2]
+
+        def as_param(value, owner=owner, attr=attr, p=p):
+            owner._parameters[attr] = value
+            try:
+                return m(*[x.detach() for x in xs])
+            finally:
+                owner._parameters[attr] = p
+        assert ember.autograd.gradcheck(as_param, [ember.tensor(p.detach().numpy(),
+                                                                requires_grad=True)]), name
+
+
+# ------------------------------------------------------------------ locally connected (B7)
+def _local_reference(x, w, b, stride, padding, dilation):
+    """The definition, one output position at a time (NumPy, 2-D)."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw, ho, wo = w.shape
+    xp = np.pad(x, [(0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2])
+    out = np.zeros((n, o, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            rows = i * stride[0] + dilation[0] * np.arange(kh)
+            cols = j * stride[1] + dilation[1] * np.arange(kw)
+            field = xp[:, :, rows][:, :, :, cols]                      # (N, C, kh, kw)
+            out[:, :, i, j] = np.einsum("ncpq,ocpq->no", field, w[..., i, j])
+    return out if b is None else out + b
+
+
+def _local_torch(x, w, b, kernel, stride, padding, dilation):
+    """The same computation in torch (unfold + one product per position) for the gradients."""
+    o, positions = w.shape[0], math.prod(w.shape[-2:])
+    cols = torch.nn.functional.unfold(x, kernel, dilation, padding, stride)
+    out = torch.einsum("njl,ojl->nol", cols, w.reshape(o, -1, positions))
+    out = out.reshape(x.shape[0], o, *w.shape[-2:])
+    return out if b is None else out + b
+
+
+@pytest.mark.parametrize("config", [
+    dict(in_channels=3, out_channels=4, input_size=(6, 5), kernel_size=3),
+    dict(in_channels=2, out_channels=3, input_size=(7, 6), kernel_size=(3, 2), stride=(2, 1),
+         padding=(1, 2), dilation=(1, 2)),
+    dict(in_channels=1, out_channels=2, input_size=5, kernel_size=2, stride=3, bias=False),
+])
+def test_b7_locally_connected2d_definition_and_torch_gradients(config):
+    m = nn.LocallyConnected2d(**config)
+    x = R.standard_normal((2, config["in_channels"]) + m.input_size).astype(np.float32)
+    out = m(ember.tensor(x, requires_grad=True))
+    w = m.weight.detach().numpy()
+    b = None if m.bias is None else m.bias.detach().numpy()
+    expected = _local_reference(x, w, b, m.stride, m.padding, m.dilation).astype(np.float32)
+    assert_close(out.detach().numpy(), expected, what="forward")
+    # gradients of input, weight and bias against torch running the same formula
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(w, requires_grad=True)
+    tb = None if b is None else torch.tensor(b, requires_grad=True)
+    t_out = _local_torch(tx, tw, tb, m.kernel_size, m.stride, m.padding, m.dilation)
+    g = R.standard_normal(tuple(t_out.shape)).astype(np.float32)
+    t_out.backward(torch.tensor(g))
+    ex = ember.tensor(x, requires_grad=True)
+    m(ex).backward(ember.tensor(g))
+    assert_close(ex.grad.numpy(), tx.grad.numpy(), what="grad input")
+    assert_close(m.weight.grad.numpy(), tw.grad.numpy(), what="grad weight")
+    if b is not None:
+        assert_close(m.bias.grad.numpy(), tb.grad.numpy(), what="grad bias")
+
+
+def test_b7_weight_sharing_turns_it_into_a_convolution():
+    """Local connectivity + weight sharing = convolution (001 L446–493): the same filter at
+    every position gives ``conv2d``."""
+    m = nn.LocallyConnected2d(3, 4, (7, 6), 3, stride=2, padding=1)
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    with ember.no_grad():
+        shared = conv.weight.detach().numpy()[..., None, None]
+        m.weight.copy_(ember.tensor(np.broadcast_to(shared, m.weight.shape).copy()))
+        m.bias.copy_(ember.tensor(np.broadcast_to(conv.bias.detach().numpy()[:, None, None],
+                                                  m.bias.shape).copy()))
+    x = ember.randn(2, 3, 7, 6)
+    np.testing.assert_allclose(m(x).detach().numpy(), conv(x).detach().numpy(), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_b7_parameter_counts_and_h12_unshared_nine():
+    """004 L418–420: C_out × C_in × K_hK_w × H_outW_out weights; 001 L462–488 (inventory H12):
+    7 inputs, 3 hidden units of 3 inputs each: fully connected 3 × 7 = 21, locally connected
+    3 × 3 = 9, with weight sharing 3 × 1 = 3."""
+    m = nn.LocallyConnected2d(3, 5, (32, 32), 5, bias=False)
+    assert m.weight.numel() == 5 * 3 * 5 * 5 * 28 * 28
+    fully = nn.Linear(3 * 32 * 32, 5 * 28 * 28, bias=False)
+    assert fully.weight.numel() == 5 * 3 * (32 * 32) * (28 * 28)
+    assert nn.Linear(7, 3, bias=False).weight.numel() == 21
+    local = nn.LocallyConnected1d(1, 1, 7, 3, stride=2, bias=False)
+    assert local.output_size == (3,) and local.weight.numel() == 9
+    assert nn.Conv1d(1, 1, 3, stride=2, bias=False).weight.numel() == 3
+    # unit j sees x[2j .. 2j + 2] through its own filter (here 10^j · [1, 2, 3])
+    x = ember.zeros(1, 1, 7)
+    x[0, 0, 2:5] = 1.0
+    with ember.no_grad():
+        local.weight.copy_(ember.tensor([[[[1., 2., 3.], [10., 20., 30.], [100., 200., 300.]]]]
+                                        ).permute(0, 1, 3, 2))
+    np.testing.assert_array_equal(local(x).detach().numpy(), [[[3., 60., 100.]]])
+
+
+def test_locally_connected1d_matches_the_2d_layer_on_a_height_1_input():
+    m1 = nn.LocallyConnected1d(2, 3, 9, 3, stride=2, padding=1, dilation=2)
+    m2 = nn.LocallyConnected2d(2, 3, (1, 9), (1, 3), stride=(1, 2), padding=(0, 1),
+                               dilation=(1, 2))
+    with ember.no_grad():
+        m2.weight.copy_(m1.weight.unsqueeze(2).unsqueeze(-2))
+        m2.bias.copy_(m1.bias.unsqueeze(1))
+    x = ember.randn(4, 2, 9)
+    np.testing.assert_allclose(m1(x).detach().numpy(),
+                               m2(x.unsqueeze(2)).squeeze(2).detach().numpy(), rtol=1e-6)
+    assert tuple(m1(x[0]).shape) == (3, m1.output_size[0])           # unbatched
+
+
+def test_locally_connected_init_repr_and_state_dict():
+    m = nn.LocallyConnected2d(4, 2, 6, 3, padding=1, bias=True)
+    bound = 1 / math.sqrt(4 * 9)
+    for p in (m.weight, m.bias):
+        assert float(p.detach().abs().max()) <= bound
+    assert float(m.weight.detach().std()) == pytest.approx(bound / math.sqrt(3), rel=0.1)
+    assert repr(m) == ("LocallyConnected2d(4, 2, input_size=(6, 6), kernel_size=(3, 3), "
+                       "stride=(1, 1), padding=(1, 1))")
+    assert list(m.state_dict()) == ["weight", "bias"]
+    assert tuple(m.bias.shape) == (2, 6, 6)
+
+
+def test_locally_connected_gradcheck_float64():
+    _gradcheck_module(nn.LocallyConnected2d(2, 2, (4, 3), 2, padding=(1, 0)), (2, 2, 4, 3))
+    _gradcheck_module(nn.LocallyConnected1d(1, 2, 5, 2, stride=2), (3, 1, 5))
+
+
+@pytest.mark.parametrize("make,x,match", [
+    (lambda: nn.LocallyConnected2d(3, 4, (6, 6), 3), ember.randn(1, 3, 5, 6),
+     r"LocallyConnected2d: built for input \(N, 3, 6, 6\), got input of shape \(1, 3, 5, 6\)"),
+    (lambda: nn.LocallyConnected2d(3, 4, (6, 6), 3), ember.randn(1, 2, 6, 6),
+     r"built for input \(N, 3, 6, 6\)"),
+    (lambda: nn.LocallyConnected1d(1, 1, 7, 3), ember.randn(7),
+     r"LocallyConnected1d: expected 2-D \(unbatched\) or 3-D input"),
+])
+def test_locally_connected_input_errors(make, x, match):
+    with pytest.raises(ValueError, match=match):
+        make()(x)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(input_size=2, kernel_size=3), r"kernel_size \(3, 3\) .* does not fit"),
+    (dict(input_size=6, kernel_size=0), "kernel_size must be at least 1"),
+    (dict(input_size=6, kernel_size=3, stride=(1, 2, 3)), "stride to be an int or a tuple of 2"),
+    (dict(input_size=6, kernel_size=3, padding=-1), "padding must be at least 0"),
+])
+def test_locally_connected_constructor_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nn.LocallyConnected2d(2, 2, **kwargs)
