@@ -10,7 +10,7 @@ import torch
 import ember
 import ember.nn as nn
 import ember.nn.functional as F
-from tests.harness import assert_close
+from tests.harness import assert_close, check_parity
 
 R = np.random.default_rng(2024)
 
@@ -176,3 +176,51 @@ def test_locally_connected_input_errors(make, x, match):
 def test_locally_connected_constructor_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         nn.LocallyConnected2d(2, 2, **kwargs)
+
+
+# ------------------------------------------------------------------ spatial pyramid pooling (B21)
+def _spp_torch(x, levels, mode):
+    pool = (torch.nn.functional.adaptive_max_pool2d if mode == "max"
+            else torch.nn.functional.adaptive_avg_pool2d)
+    start = x.dim() - 3
+    return torch.cat([pool(x, level).flatten(start) for level in levels], dim=start)
+
+
+@pytest.mark.parametrize("levels,mode,shape", [
+    ((4, 2, 1), "max", (2, 3, 13, 13)),
+    ((4, 2, 1), "max", (2, 3, 10, 7)),
+    ((3, 1), "avg", (1, 4, 9, 11)),
+    ((2, 5), "max", (3, 6, 4)),              # a level finer than the map: overlapping bins
+])
+def test_b21_spatial_pyramid_pooling_torch_parity(levels, mode, shape):
+    """Against torch's adaptive pools, flattened and concatenated (forward and gradient)."""
+
+    def fn(lib, x):
+        if lib is ember:
+            return nn.SpatialPyramidPooling(levels, mode)(x)
+        return _spp_torch(x, levels, mode)
+    check_parity(fn, [R.standard_normal(shape)], dtype=np.float32)
+
+
+def test_b21_fixed_length_whatever_the_image_size():
+    """The slide's figure: conv5 has 256 filters; levels 4, 2, 1 give (16 + 4 + 1) · 256 =
+    5376 features for any input size, so a fully connected layer can follow."""
+    spp = nn.SpatialPyramidPooling()
+    assert repr(spp) == "SpatialPyramidPooling(levels=(4, 2, 1), mode='max')"
+    for h, w in ((13, 13), (10, 15), (6, 4)):
+        assert tuple(spp(ember.randn(2, 256, h, w)).shape) == (2, 5376)
+    # level 1 is the global max of each channel, placed last
+    x = ember.randn(1, 256, 9, 9)
+    np.testing.assert_array_equal(spp(x)[0, -256:].numpy(), x.amax((2, 3))[0].numpy())
+
+
+def test_spatial_pyramid_pooling_gradcheck_and_errors():
+    _gradcheck_module(nn.SpatialPyramidPooling((2, 1), "avg"), (2, 2, 5, 4))
+    _gradcheck_module(nn.SpatialPyramidPooling((3, 1), "max"), (1, 2, 6, 5))
+    with pytest.raises(ValueError, match="levels must be positive ints, got \\(4, 0\\)"):
+        nn.SpatialPyramidPooling((4, 0))
+    with pytest.raises(ValueError, match="mode must be 'max' or 'avg', got 'sum'"):
+        nn.SpatialPyramidPooling(mode="sum")
+    with pytest.raises(ValueError, match=r"expected \(N, C, H, W\) or \(C, H, W\) input, got "
+                                         r"input of shape \(2, 3\)"):
+        nn.SpatialPyramidPooling()(ember.randn(2, 3))
