@@ -224,3 +224,115 @@ def test_spatial_pyramid_pooling_gradcheck_and_errors():
     with pytest.raises(ValueError, match=r"expected \(N, C, H, W\) or \(C, H, W\) input, got "
                                          r"input of shape \(2, 3\)"):
         nn.SpatialPyramidPooling()(ember.randn(2, 3))
+
+
+# ------------------------------------------------------------------ batch renormalization (B28)
+def _renorm_torch(x, state, gamma, beta, r_max, d_max, eps, momentum):
+    """Ioffe 2017, Algorithm 1, in torch: r and d detached; running statistics as BatchNorm's
+    (mean and unbiased variance, moved by ``momentum``)."""
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    mean, var = x.mean(dims), x.var(dims, unbiased=False)
+    batch_std = (var + eps).sqrt()
+    running_std = (state["var"] + eps).sqrt()
+    r = (batch_std / running_std).clamp(1 / r_max, r_max).detach()
+    d = ((mean - state["mean"]) / running_std).clamp(-d_max, d_max).detach()
+    x_hat = (x - mean.view(shape)) / batch_std.view(shape) * r.view(shape) + d.view(shape)
+    with torch.no_grad():
+        state["mean"] += momentum * (mean - state["mean"])
+        state["var"] += momentum * (x.var(dims, unbiased=True) - state["var"])
+    return gamma.view(shape) * x_hat + beta.view(shape)
+
+
+@pytest.mark.parametrize("cls,shape", [(nn.BatchRenorm1d, (6, 3)), (nn.BatchRenorm1d, (4, 3, 5)),
+                                       (nn.BatchRenorm2d, (4, 3, 3, 2)),
+                                       (nn.BatchRenorm3d, (2, 3, 2, 2, 3))])
+def test_b28_batch_renorm_against_the_paper_in_torch(cls, shape):
+    """Four training steps on shifting batches (some channels clipped, some not): outputs,
+    gradients of x, γ, β and the running statistics, then eval mode."""
+    m = cls(3, r_max=1.5, d_max=0.5, momentum=0.3)
+    with ember.no_grad():
+        m.weight.copy_(ember.tensor([1.5, -0.5, 2.0]))
+        m.bias.copy_(ember.tensor([0.1, 0.2, -0.3]))
+    gamma = torch.tensor([1.5, -0.5, 2.0], requires_grad=True)
+    beta = torch.tensor([0.1, 0.2, -0.3], requires_grad=True)
+    state = {"mean": torch.zeros(3), "var": torch.ones(3)}
+    channel = [1, 3] + [1] * (len(shape) - 2)
+    for step in range(4):
+        x = (R.standard_normal(shape) * R.uniform(0.3, 3.0, channel)
+             + R.uniform(-2, 2, channel)).astype(np.float32)
+        ex = ember.tensor(x, requires_grad=True)
+        tx = torch.tensor(x, requires_grad=True)
+        m.zero_grad()
+        gamma.grad = beta.grad = None
+        out = m(ex)
+        t_out = _renorm_torch(tx, state, gamma, beta, 1.5, 0.5, m.eps, 0.3)
+        assert_close(out.detach().numpy(), t_out.detach().numpy(), what=f"step {step} output")
+        g = R.standard_normal(shape).astype(np.float32)
+        out.backward(ember.tensor(g))
+        t_out.backward(torch.tensor(g))
+        assert_close(ex.grad.numpy(), tx.grad.numpy(), what=f"step {step} grad x")
+        assert_close(m.weight.grad.numpy(), gamma.grad.numpy(), what=f"step {step} grad γ")
+        assert_close(m.bias.grad.numpy(), beta.grad.numpy(), what=f"step {step} grad β")
+        assert_close(m.running_mean.numpy(), state["mean"].numpy(), what="running_mean")
+        assert_close(m.running_var.numpy(), state["var"].numpy(), what="running_var")
+    assert int(m.num_batches_tracked) == 4
+    m.eval()
+    x = R.standard_normal(shape).astype(np.float32)
+    std = np.sqrt(state["var"].numpy() + m.eps).reshape(channel)
+    expected = ((x - state["mean"].numpy().reshape(channel)) / std * gamma.detach().numpy()
+                .reshape(channel) + beta.detach().numpy().reshape(channel))
+    assert_close(m(ember.tensor(x)).detach().numpy(), expected.astype(np.float32), what="eval")
+
+
+@pytest.mark.parametrize("affine,momentum", [(True, 0.1), (False, None)])
+def test_batch_renorm_with_r_max_1_d_max_0_is_torch_batch_norm(affine, momentum):
+    """No correction allowed: exactly ``torch.nn.BatchNorm2d`` (outputs, gradients, buffers)."""
+    e = nn.BatchRenorm2d(4, affine=affine, momentum=momentum, r_max=1.0, d_max=0.0)
+    t = torch.nn.BatchNorm2d(4, affine=affine, momentum=momentum)
+    e.load_state_dict({k: v.numpy() for k, v in t.state_dict().items()})
+    for _ in range(3):
+        x = (R.standard_normal((3, 4, 5, 5)) * 2 + 1).astype(np.float32)
+        ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, t_out = e(ex), t(tx)
+        assert_close(out.detach().numpy(), t_out.detach().numpy())
+        g = R.standard_normal(x.shape).astype(np.float32)
+        out.backward(ember.tensor(g))
+        t_out.backward(torch.tensor(g))
+        assert_close(ex.grad.numpy(), tx.grad.numpy())
+    for name, buf in t.state_dict().items():
+        assert_close(e.state_dict()[name].numpy(), buf.numpy(), what=name)
+    if affine:
+        assert_close(e.weight.grad.numpy(), t.weight.grad.numpy())
+
+
+def test_batch_renorm_corrects_towards_the_running_statistics():
+    """The point of the correction: a batch whose statistics differ from the running ones
+    (within r_max, d_max) is normalized as the running statistics would normalize it, so the
+    training output is the inference output."""
+    m = nn.BatchRenorm1d(2, affine=False, momentum=0.0, r_max=10.0, d_max=20.0)
+    with ember.no_grad():
+        m.running_mean.copy_(ember.tensor([1.0, -2.0]))
+        m.running_var.copy_(ember.tensor([4.0, 0.25]))
+    x = R.standard_normal((64, 2)).astype(np.float32) * 3 + 5
+    running = (x - [1.0, -2.0]) / np.sqrt(np.array([4.0, 0.25]) + m.eps)
+    np.testing.assert_allclose(m(ember.tensor(x)).detach().numpy(), running, rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_batch_renorm_gradcheck_when_clipped_and_errors():
+    """With every r and d at its clip bound they are locally constant, so the stop-gradient
+    backward is the true derivative and finite differences can check it."""
+    m = nn.BatchRenorm2d(2, momentum=0.0, r_max=1.2, d_max=0.1)
+    with ember.no_grad():
+        m.running_mean.copy_(ember.tensor([50.0, -50.0]))
+        m.running_var.copy_(ember.tensor([1e4, 1e-4]))
+    _gradcheck_module(m, (3, 2, 2, 2))
+    assert repr(m) == ("BatchRenorm2d(2, eps=1e-05, momentum=0.0, affine=True, bias=True, "
+                       "r_max=1.2, d_max=0.1)")
+    with pytest.raises(ValueError, match="expected r_max >= 1 and d_max >= 0, got r_max=0.5"):
+        nn.BatchRenorm2d(2, r_max=0.5)
+    with pytest.raises(ValueError, match="BatchRenorm2d: expected 4D input"):
+        nn.BatchRenorm2d(2)(ember.randn(3, 2))
+    with pytest.raises(ValueError, match=r"BatchRenorm1d\(2\): expected input with 2 channels"):
+        nn.BatchRenorm1d(2)(ember.randn(3, 5))
