@@ -298,7 +298,8 @@ NOT_IN_PARITY = {"Module", "Sequential", "ModuleList", "ModuleDict", "ParameterL
                  # the lectures' layers torch lacks: tests/nn/test_lecture_layers.py, test_pad.py
                  "LocallyConnected1d", "LocallyConnected2d", "SpatialPyramidPooling",
                  "BatchRenorm1d", "BatchRenorm2d", "BatchRenorm3d", "SymmetricPad1d",
-                 "SymmetricPad2d", "SymmetricPad3d"}
+                 "SymmetricPad2d", "SymmetricPad3d", "NonLocalBlock1d", "NonLocalBlock2d",
+                 "NonLocalBlock3d"}
 
 
 # ------------------------------------------------------------------ attention masks

@@ -11,6 +11,7 @@ import ember
 import ember.nn as nn
 import ember.nn.functional as F
 from tests.harness import assert_close, check_parity
+from tests.nn.parity import module_parity
 
 R = np.random.default_rng(2024)
 
@@ -336,3 +337,111 @@ def test_batch_renorm_gradcheck_when_clipped_and_errors():
         nn.BatchRenorm2d(2)(ember.randn(3, 2))
     with pytest.raises(ValueError, match=r"BatchRenorm1d\(2\): expected input with 2 channels"):
         nn.BatchRenorm1d(2)(ember.randn(3, 5))
+
+
+# ------------------------------------------------------------------ non-local block (B39)
+def _torch_non_local(n, in_channels, inter_channels=None, mode="embedded_gaussian",
+                     sub_sample=False, bn_layer=True):
+    """Wang et al.'s block after the authors' reference code, in torch (matmul + softmax),
+    with random instead of zero output weights so that every path is exercised."""
+    conv = getattr(torch.nn, f"Conv{n}d")
+    pool = getattr(torch.nn, f"MaxPool{n}d")((1, 2, 2) if n == 3 else 2)
+    inter = inter_channels or max(in_channels // 2, 1)
+
+    class Reference(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g = conv(in_channels, inter, 1)
+            if mode != "gaussian":
+                self.theta = conv(in_channels, inter, 1)
+                self.phi = conv(in_channels, inter, 1)
+            if sub_sample:
+                self.g = torch.nn.Sequential(self.g, pool)
+                self.phi = torch.nn.Sequential(self.phi, pool) if mode != "gaussian" else pool
+            out = conv(inter, in_channels, 1)
+            self.W = (torch.nn.Sequential(out, getattr(torch.nn, f"BatchNorm{n}d")(in_channels))
+                      if bn_layer else out)
+            for p in self.W.parameters():
+                torch.nn.init.normal_(p)
+
+        def forward(self, x):
+            b = x.shape[0]
+            g_x = self.g(x).view(b, inter, -1).permute(0, 2, 1)
+            if mode == "gaussian":
+                theta_x = x.view(b, in_channels, -1).permute(0, 2, 1)
+                phi_x = (self.phi(x) if sub_sample else x).view(b, in_channels, -1)
+            else:
+                theta_x = self.theta(x).view(b, inter, -1).permute(0, 2, 1)
+                phi_x = self.phi(x).view(b, inter, -1)
+            f = torch.matmul(theta_x, phi_x)
+            f = f / f.shape[-1] if mode == "dot_product" else torch.softmax(f, dim=-1)
+            y = torch.matmul(f, g_x).permute(0, 2, 1).reshape(b, inter, *x.shape[2:])
+            return self.W(y) + x
+
+        def extra_repr(self):
+            return (f"{in_channels}, inter_channels={inter}, mode={mode!r}, "
+                    f"sub_sample={sub_sample}, bn_layer={bn_layer}")
+    Reference.__name__ = f"NonLocalBlock{n}d"
+    return Reference()
+
+
+@pytest.mark.parametrize("n,kwargs,shape", [
+    (2, dict(), (2, 6, 5, 4)),
+    (2, dict(mode="dot_product", sub_sample=True, inter_channels=4), (2, 6, 6, 4)),
+    (2, dict(mode="gaussian", bn_layer=False), (1, 4, 3, 5)),
+    (2, dict(mode="gaussian", sub_sample=True), (2, 4, 4, 4)),
+    (1, dict(sub_sample=True), (2, 4, 8)),
+    (3, dict(sub_sample=True), (2, 4, 3, 4, 4)),           # spatio-temporal (003 L8137)
+    (3, dict(mode="dot_product", bn_layer=False), (1, 2, 2, 3, 3)),
+])
+def test_b39_non_local_block_torch_parity(n, kwargs, shape):
+    """In float64: with a BatchNorm after W_z (training mode) the gradient of g's bias is a
+    cancellation to ~0, which float32 resolves only to the rounding of the larger terms."""
+    def make(lib):
+        if lib is torch:
+            return _torch_non_local(n, shape[1], **kwargs)
+        return getattr(nn, f"NonLocalBlock{n}d")(shape[1], **kwargs)
+    module_parity(make, [R.standard_normal(shape)], double=True)
+
+
+def test_non_local_block_float32_parity():
+    module_parity(lambda lib: _torch_non_local(2, 6, bn_layer=False) if lib is torch
+                  else nn.NonLocalBlock2d(6, bn_layer=False),
+                  [R.standard_normal((2, 6, 4, 5)).astype(np.float32)])
+
+
+def test_b39_non_local_block_starts_as_the_identity_residual():
+    """"以残差形式加到原特征上": z = W_z y + x with W_z's output zero at initialization."""
+    for block in (nn.NonLocalBlock2d(8), nn.NonLocalBlock2d(8, bn_layer=False),
+                  nn.NonLocalBlock3d(4, mode="dot_product")):
+        x = ember.randn(2, block.in_channels, *((3, 4, 4) if isinstance(
+            block, nn.NonLocalBlock3d) else (5, 5)))
+        np.testing.assert_array_equal(block(x).detach().numpy(), x.numpy())
+
+
+def test_b39_every_position_sees_every_other():
+    """Non-local: changing one input position changes the output at every position (a 3×3
+    conv would reach only its neighbours)."""
+    block = nn.NonLocalBlock2d(4, bn_layer=False)
+    with ember.no_grad():
+        block.W.weight.normal_()
+    x = ember.randn(1, 4, 6, 6)
+    y0 = block(x).detach().numpy()
+    x2 = x.clone()
+    x2[0, :, 0, 0] += 5.0
+    changed = np.abs(block(x2).detach().numpy() - y0).sum(1)[0]
+    assert (changed > 1e-6).all()
+
+
+def test_non_local_block_gradcheck_and_errors():
+    block = nn.NonLocalBlock2d(2, inter_channels=2, bn_layer=False)
+    with ember.no_grad():
+        block.W.weight.normal_()
+        block.W.bias.normal_()
+    _gradcheck_module(block, (2, 2, 3, 2))
+    _gradcheck_module(nn.NonLocalBlock1d(2, mode="dot_product", bn_layer=False), (1, 2, 4))
+    with pytest.raises(ValueError, match="mode must be one of .* got 'concatenation'"):
+        nn.NonLocalBlock2d(4, mode="concatenation")
+    with pytest.raises(ValueError, match=r"NonLocalBlock2d: expected input \(N, 4, \*, \*\), "
+                                         r"got input of shape \(1, 3, 5, 5\)"):
+        nn.NonLocalBlock2d(4)(ember.randn(1, 3, 5, 5))
