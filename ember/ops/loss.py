@@ -718,14 +718,20 @@ def _pairwise_distance(x1, x2, p, eps):
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
-                        size_average=None, reduce=None, reduction="mean"):
-    """Triplet loss (lecture 002 "Triplet损失", FaceNet)::
+                        size_average=None, reduce=None, reduction="mean", *, squared=False):
+    """Triplet loss (lecture 002 "Triplet损失", inventory C10; FaceNet)::
 
         l_i = max(d(a_i, p_i) − d(a_i, n_i) + margin, 0),    d(u, v) = ‖u − v + eps‖_p
 
-    over the last dim of ``(N, D)`` or ``(D,)`` inputs. Like torch, d is the distance itself;
-    the lecture's ``max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a, 0)`` squares it. ``swap=True``
-    uses ``min(d(a, n), d(p, n))`` as the negative distance (Balntas et al. 2016).
+    over the last dim of ``(N, D)`` or ``(D,)`` inputs. Like torch, d is the distance itself.
+    ``squared=True`` (an Ember option, not torch's) is the lecture's form, from the constraint
+    ``‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a ≤ 0``::
+
+        L(A, P, N) = max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a, 0)
+
+    i.e. ``d²`` in place of ``d`` (torch's ``TripletMarginWithDistanceLoss`` with a squared
+    pairwise distance). ``swap=True`` uses ``min(d(a, n), d(p, n))`` as the negative distance
+    (Balntas et al. 2016).
     """
     op = "triplet_margin_loss"
     _check_reduction(op, reduction)
@@ -738,11 +744,16 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
     if anchor.ndim == 1:
         batched = (t.unsqueeze(0) for t in (anchor, positive, negative))
-        return triplet_margin_loss(*batched, margin, p, eps, swap, reduction=reduction).squeeze(0)
-    d_pos = _pairwise_distance(anchor, positive, p, eps)
-    d_neg = _pairwise_distance(anchor, negative, p, eps)
+        return triplet_margin_loss(*batched, margin, p, eps, swap, reduction=reduction,
+                                   squared=squared).squeeze(0)
+
+    def distance(u, v):
+        d = _pairwise_distance(u, v, p, eps)
+        return d * d if squared else d
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
     if swap:
-        d_neg = minimum(d_neg, _pairwise_distance(positive, negative, p, eps))
+        d_neg = minimum(d_neg, distance(positive, negative))
     return _reduce((d_pos - d_neg + margin).clamp_min(0), reduction)
 
 

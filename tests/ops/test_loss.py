@@ -490,6 +490,46 @@ def test_triplet_margin_loss_by_hand_and_gradcheck():
         L.triplet_margin_loss(a, p, n, margin=0.0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("p,margin,swap", [(2, 1.0, False), (2, 2.0, True), (1, 0.5, False)])
+def test_c10_squared_triplet_loss_torch_parity(p, margin, swap, reduction, dtype):
+    """The lecture's squared distances (``squared=True``, not a torch option) against torch's
+    ``triplet_margin_with_distance_loss`` with the squared pairwise distance."""
+    rng = np.random.default_rng(28)
+    a, pos, neg = (rng.standard_normal((5, 4)) for _ in range(3))
+
+    def fn(m, a, pos, neg):
+        if m is ember:
+            return L.triplet_margin_loss(a, pos, neg, margin=margin, p=p, swap=swap,
+                                         reduction=reduction, squared=True)
+        return m.nn.functional.triplet_margin_with_distance_loss(
+            a, pos, neg, distance_function=lambda x, y: m.nn.functional.pairwise_distance(
+                x, y, p) ** 2, margin=margin, swap=swap, reduction=reduction)
+    check_parity(fn, [a, pos, neg], dtype=dtype)
+
+
+def test_c10_lecture_triplet_loss_by_hand():
+    """Lecture 002 L1073–1084: ``L(A, P, N) = max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a, 0)``,
+    zero once the constraint ``‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a ≤ 0`` holds. A = (0, 0),
+    P = (3, 4): 25; N = (0, 5): 25 − 25 + 1 = 1; N = (0, 5.5): 25 − 30.25 + 1 < 0 → 0;
+    N = (0, 4.5): 25 − 20.25 + 1 = 5.75. torch's unsquared form gives 1, 0.5 and 1.5."""
+    a = ember.zeros(3, 2)
+    p = ember.tensor([[3.0, 4.0]] * 3)
+    n = ember.tensor([[0.0, 5.0], [0.0, 5.5], [0.0, 4.5]])
+    out = L.triplet_margin_loss(a, p, n, eps=0.0, reduction="none", squared=True).numpy()
+    np.testing.assert_allclose(out, [1.0, 0.0, 5.75], atol=1e-5)
+    module = ember.nn.TripletMarginLoss(margin=1.0, eps=0.0, squared=True, reduction="sum")
+    assert module(a, p, n).item() == pytest.approx(6.75, abs=1e-5)
+    np.testing.assert_allclose(L.triplet_margin_loss(a, p, n, eps=0.0, reduction="none").numpy(),
+                               [1.0, 0.5, 1.5], atol=1e-5)
+    single = L.triplet_margin_loss(a[2], p[2], n[2], eps=0.0, squared=True)
+    assert single.shape == () and single.item() == pytest.approx(5.75, abs=1e-5)
+    gradcheck64(lambda a, p, n: L.triplet_margin_loss(a, p, n, margin=2.0, swap=True,
+                                                      squared=True),
+                [RNG.standard_normal((3, 4)) for _ in range(3)])
+
+
 def test_margin_losses_gradcheck():
     rng = np.random.default_rng(27)
     a, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
