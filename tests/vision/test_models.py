@@ -388,6 +388,8 @@ def test_vgg_configurations(cfg, batch_norm, total):
 def test_alexnet_paper_parameters_init_and_forward():
     m = M.alexnet_paper(num_classes=1000)
     assert n_params(m) == 62_378_344                 # 003 "62.4百万" (single tower)
+    # inventory H12, 003 quiz "以每个参数4秒": 62.4 M parameters at 4 s each is about 8 years
+    assert round(n_params(m) * 4 / (365.25 * 24 * 3600)) == 8
     conv1, fc6, fc7 = m.features[0], m.classifier[1], m.classifier[4]
     assert conv1.weight.numel() == 11 * 11 * 3 * 96 == 34_848          # 001 "35K"
     assert fc6.weight.numel() + fc6.bias.numel() == 6 * 6 * 256 * 4096 + 4096   # "38 million"

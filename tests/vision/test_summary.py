@@ -74,6 +74,9 @@ def test_torchvision_alexnet_chain_224():
     sizes = [r.output_shape[-1] for r in s.rows if r.type in ("Conv2d", "MaxPool2d")]
     assert sizes == [55, 27, 27, 13, 13, 13, 13, 6]
     assert s.total_params == 61_100_840
+    # inventory H25, 003 L3165 MobileNet table: "AlexNet: 57.2%, 720, 60" (M mult-adds, M
+    # params); torchvision's AlexNet is within 1% and 2% of the paper's figures
+    assert round(s.total_mult_adds / 1e6) == 714 and round(s.total_params / 1e6) == 61
 
 
 def test_vgg16_walkthrough_224():
