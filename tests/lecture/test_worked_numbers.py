@@ -250,7 +250,7 @@ def test_h22_image_patch_as_a_feature_vector():
 # ------------------------------------------------------------------------------------ H24
 def test_h24_iphone_photo_values_not_pixels():
     """003 L3386–3391: "4032 x 3024 pixels, 3 colors, 36,578,304 pixels". ⚠ (inventory
-    section I.13) 36,578,304 is the number of values; the pixel count is 12,192,768."""
+    I13) 36,578,304 is the number of values; the pixel count is 12,192,768."""
     photo = ember.empty(3, 3024, 4032, dtype=ember.uint8)
     assert photo.numel() == 36_578_304
     assert photo[0].numel() == 12_192_768
