@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: train test bench env clean
+.PHONY: train test bench env clean lecture-map lecture-map-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# docs/lectures.md: the lecture inventory (../shared/LECTURE_INVENTORY.md, or
+# $$LECTURE_INVENTORY) against the inventory ids cited in the code and tests; standard
+# library only, no venv needed
+lecture-map:
+	$(PYTHON) scripts/lecture_map.py
+
+lecture-map-check:
+	$(PYTHON) scripts/lecture_map.py --check
 
 clean:
 	rm -rf $(VENV) runs

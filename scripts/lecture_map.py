@@ -379,6 +379,8 @@ def main(argv=None):
                              f"{DEFAULT_INVENTORY} relative to the repository root)")
     parser.add_argument("--titles", default=str(REPO / "docs" / "lecture_titles.txt"))
     parser.add_argument("--output", default=str(REPO / "docs" / "lectures.md"))
+    parser.add_argument("--root", default=str(REPO),
+                        help="the repository whose sources are scanned (default: this one)")
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the output file differs from a fresh map")
     args = parser.parse_args(argv)
@@ -387,7 +389,7 @@ def main(argv=None):
         print(f"lecture_map: inventory not found at {inventory} (give --inventory or set "
               f"LECTURE_INVENTORY)", file=sys.stderr)
         return 2
-    text, errors = build(inventory, Path(args.titles))
+    text, errors = build(inventory, Path(args.titles), Path(args.root))
     for error in errors:
         print(f"lecture_map: {error}", file=sys.stderr)
     output = Path(args.output)

@@ -4,11 +4,11 @@ All convolutions share one mechanism (``ember/ops/_im2col.py``): im2col on a str
 the zero-padded input, one GEMM batched over groups, and col2im for the input gradient.
 
 * ``conv{1,2,3}d``: ``Y = W · im2col(X) + b``; backward ``dX = col2im(Wᵀ dY)``,
-  ``dW = dY · im2col(X)ᵀ``, ``db = Σ dY``.
+  ``dW = dY · im2col(X)ᵀ``, ``db = Σ dY`` (the lectures' conv backward: inventory A12).
 * ``conv_transpose{1,2,3}d``: the same three products with the roles swapped: the forward pass
   is a conv's input gradient (``col2im(Wᵀ X)``) and its input gradient is a conv
   (lecture 003 「Transpose Convolution」: the transposed conv multiplies by the transpose of
-  the conv matrix).
+  the conv matrix; inventory B23).
 
 Like torch (and the lectures: "实际操作中均使用矩阵乘法和互相关来实现卷积", 003 L1911), a
 "convolution" is a cross-correlation: the kernel is not flipped.
@@ -244,12 +244,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W).
 
     ``Y[n, o, y, x] = b[o] + Σ_{c,i,j} W[o, c, i, j] · X_pad[n, g(o)·C_in/groups + c,
-    y·s_h + i·d_h, x·s_w + j·d_w]`` (lecture 003 「卷积层」: ``b + Σ_i Σ_j Σ_k F_{ijk} I_{y+i,x+j,k}``).
+    y·s_h + i·d_h, x·s_w + j·d_w]`` (lecture 003 「卷积层」: ``b + Σ_i Σ_j Σ_k F_{ijk} I_{y+i,x+j,k}``;
+    one output channel per filter, the stride skips positions: inventory B5, B11, B12).
     weight (C_out, C_in/groups, kH, kW), bias (C_out,) → (N, C_out, H_out, W_out) with
     ``H_out = ⌊(H + 2p − d·(k − 1) − 1)/s⌋ + 1`` (lecture 002: ``⌊(n + 2p − f)/s⌋ + 1``).
     ``padding``: int, (pH, pW), 'valid' or 'same' (stride 1; odd totals put the extra row/column
     at the end, like torch). ``groups`` splits the channels into independent convolutions
-    (003 「Group Convolution」); ``groups = C_in`` is the depthwise conv (003 「Depthwise」).
+    (003 「Group Convolution」); ``groups = C_in`` is the depthwise conv (003 「Depthwise」;
+    inventory B16, B17).
     """
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
@@ -258,7 +260,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution (cross-correlation) over (N, C_in, D, H, W) or (C_in, D, H, W).
 
     weight (C_out, C_in/groups, kD, kH, kW) → (N, C_out, D_out, H_out, W_out), each size
-    ``⌊(n + 2p − d·(k − 1) − 1)/s⌋ + 1`` (lecture: ``(a1−f+1)(a2−f+1)(a3−f+1)`` unpadded).
+    ``⌊(n + 2p − d·(k − 1) − 1)/s⌋ + 1`` (lecture: ``(a1−f+1)(a2−f+1)(a3−f+1)`` unpadded;
+    inventory B10).
     """
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 

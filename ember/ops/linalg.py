@@ -255,7 +255,7 @@ def vander(x, N=None, increasing=False):
     """The Vandermonde matrix of a 1-D ``x`` (``torch.vander``): ``(n,) -> (n, N)``, columns
     ``x^(N−1), …, x², x, 1`` (``increasing=True`` reverses them); ``N`` defaults to ``n``.
 
-    Lecture 003 「过拟合、欠拟合与模型复杂度」 (inventory A25): polynomial regression of
+    Lecture 003 「过拟合、欠拟合与模型复杂度」 (inventory A25, F5): polynomial regression of
     degree F is the linear model ``y = X w`` on the rows ``[x_i^F … x_i² x_i 1]``, i.e.
     ``vander(x, F + 1)``. Each column is the previous one times ``x`` (so the gradient is
     defined at ``x = 0``, which a power ``x^0`` would not give). Differs from torch: the

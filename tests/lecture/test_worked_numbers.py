@@ -67,7 +67,8 @@ def _three_hidden_layer_mlp(p, h, o):
 
 
 def test_h12_image_mlp_102_million_and_100_billion():
-    """003 L1056–1143: P = 285 × 350 pixels, three hidden layers of H, O = 3 outputs:
+    """003 L1056–1143 (inventory A33): P = 285 × 350 pixels, three hidden layers of H, O = 3
+    outputs:
     ``HP + H + 2(H² + H) + OH + O``. H = 1000 → "102 million 个参数 (400MB)"; H = 2P (to
     compute an image gradient) → "100 billion 个参数 (400GB)". The count is what Ember's
     layers hold (checked on a small instance; the real one would need 400 MB), evaluated at
@@ -94,8 +95,8 @@ def test_h12_fully_connected_image_n4_parameters():
 
 
 def test_h12_flattened_image_sizes():
-    """002 L55–66: a 64×64 RGB image is a 12288-vector, 1000×1000×3 is "3Million"; 001 L414:
-    "32x32x3 image → stretch to 3072 x 1" (B30)."""
+    """002 L55–66 (inventory E1): a 64×64 RGB image is a 12288-vector, 1000×1000×3 is
+    "3Million"; 001 L414: "32x32x3 image → stretch to 3072 x 1" (inventory B30)."""
     assert tuple(ember.flatten(ember.zeros(1, 3, 64, 64), 1).shape) == (1, 12288)
     assert ember.zeros(3, 1000, 1000).numel() == 3_000_000
     assert tuple(nn.Flatten()(ember.zeros(1, 3, 32, 32)).shape) == (1, 3072)
@@ -328,7 +329,7 @@ def test_h29_separable_filter_costs_n2k_not_n2k2():
 
 # ------------------------------------------------------------------------------------ H30
 def test_h30_polynomial_data_under_and_overfitting():
-    """003 L427–470: data ``1.5x² + 2.3x + 2 + N(0, 0.5)`` (⚠ std or variance unstated: 0.5 is
+    """003 L427–470 (inventory A24, A25): data ``1.5x² + 2.3x + 2 + N(0, 0.5)`` (⚠ std or variance unstated: 0.5 is
     the std here) fitted with the design matrix ``[x^F … x² x 1]`` (``ember.vander``): degree
     1 underfits (training error well above the noise), degree 2 recovers the coefficients,
     degree 12 overfits (training error below the noise, test error above degree 2's)."""

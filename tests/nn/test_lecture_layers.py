@@ -173,6 +173,7 @@ def test_locally_connected_input_errors(make, x, match):
     (dict(input_size=6, kernel_size=0), "kernel_size must be at least 1"),
     (dict(input_size=6, kernel_size=3, stride=(1, 2, 3)), "stride to be an int or a tuple of 2"),
     (dict(input_size=6, kernel_size=3, padding=-1), "padding must be at least 0"),
+    (dict(input_size=(6, 6.5), kernel_size=3), r"input_size to be an int or a tuple of 2 ints"),
 ])
 def test_locally_connected_constructor_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -442,6 +443,9 @@ def test_non_local_block_gradcheck_and_errors():
     _gradcheck_module(nn.NonLocalBlock1d(2, mode="dot_product", bn_layer=False), (1, 2, 4))
     with pytest.raises(ValueError, match="mode must be one of .* got 'concatenation'"):
         nn.NonLocalBlock2d(4, mode="concatenation")
+    with pytest.raises(ValueError, match="in_channels and inter_channels must be positive, got "
+                                         "4 and 0"):
+        nn.NonLocalBlock2d(4, inter_channels=0)
     with pytest.raises(ValueError, match=r"NonLocalBlock2d: expected input \(N, 4, \*, \*\), "
                                          r"got input of shape \(1, 3, 5, 5\)"):
         nn.NonLocalBlock2d(4)(ember.randn(1, 3, 5, 5))

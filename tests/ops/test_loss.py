@@ -131,6 +131,7 @@ def test_cross_entropy_lecture_scores():
     columns: cat 3.2 1.3 2.2; car 5.1 4.9 2.5; frog −1.7 2.0 −3.1). Softmax cross-entropy
     (natural log) per image: 2.0404, 0.0791, 6.1565, mean 2.7587; 0.886 for the cat image
     with log10 (LECTURE_INVENTORY H16)."""
+    # inventory C1
     scores = ember.tensor([[3.2, 1.3, 2.2], [5.1, 4.9, 2.5], [-1.7, 2.0, -3.1]]).T
     labels = ember.tensor([0, 1, 2])
     per_image = L.cross_entropy(scores, labels, reduction="none").numpy()
@@ -393,6 +394,7 @@ def test_multi_margin_loss_lecture_svm_scores_and_gradcheck():
     """Multiclass SVM loss (margin 1) on lecture 001's cat / car / frog scores: 2.9, 0, 12.9,
     mean 5.27 (LECTURE_INVENTORY H16). torch's multi_margin_loss divides each sample by the
     number of classes C = 3."""
+    # inventory C3
     scores = ember.tensor([[3.2, 1.3, 2.2], [5.1, 4.9, 2.5], [-1.7, 2.0, -3.1]]).T
     labels = ember.tensor([0, 1, 2])
     per_image = L.multi_margin_loss(scores, labels, reduction="none").numpy() * 3
@@ -477,6 +479,7 @@ def test_triplet_margin_loss_by_hand_and_gradcheck():
     """Lecture 002 "Triplet损失": max(d(A, P) − d(A, N) + a, 0) (torch's d is the distance, the
     lecture's its square). A = (0, 0), P = (3, 4): d = 5; N = (0, 5.5): d = 5.5; a = 1 → 0.5;
     N = (6, 8): d = 10 → 0."""
+    # inventory C10
     a, p = ember.tensor([[0.0, 0.0], [0.0, 0.0]]), ember.tensor([[3.0, 4.0], [3.0, 4.0]])
     n = ember.tensor([[0.0, 5.5], [6.0, 8.0]])
     out = L.triplet_margin_loss(a, p, n, margin=1.0, eps=0.0, reduction="none").numpy()

@@ -1,10 +1,10 @@
 """``MultiheadAttention`` (``torch.nn.MultiheadAttention``) and the lectures' self-attention
 inside a CNN, ``NonLocalBlock1d/2d/3d`` (not in torch).
 
-Lecture 004 "Self-attention" (B37): ``Q = X W_q, K = X W_k, V = X W_v`` with W shared by all
+Lecture 004 "Self-attention" (inventory B37, B34): ``Q = X W_q, K = X W_k, V = X W_v`` with W shared by all
 tokens, ``softmax(Q K^T / sqrt(d)) V``; multi-head attention runs ``num_heads`` such maps on
 ``embed_dim / num_heads``-wide slices and mixes them with an output projection (Vaswani et
-al.; not in the slides). Parameter names and layout are torch's, so torch checkpoints load.
+al.; not in the slides, inventory B38). Parameter names and layout are torch's, so torch checkpoints load.
 """
 import math
 

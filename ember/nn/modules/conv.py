@@ -1,8 +1,8 @@
 """Convolution layers: ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d`` (``torch.nn``).
 
 Lecture 004 "LeNet": ``torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride=1,
-padding=0, dilation=1, groups=1, bias=True)``. Output size per spatial dim (lectures 002/003,
-B13): ``out = floor((in + 2·padding − dilation·(k − 1) − 1) / stride) + 1``; for the
+padding=0, dilation=1, groups=1, bias=True)`` (inventory B6, B15, B16). Output size per
+spatial dim (lectures 002/003, inventory B13): ``out = floor((in + 2·padding − dilation·(k − 1) − 1) / stride) + 1``; for the
 transposed conv ``out = (in − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1``.
 
 ``padding_mode`` other than ``'zeros'`` pads with ``F.pad`` (reflect / replicate / circular,

@@ -13,6 +13,7 @@ fully connected layer. The mechanism is ``F.unfold`` (im2col: the receptive fiel
 position as a column) and one matrix product per position, batched over the positions.
 """
 import math
+import numbers
 
 import ember
 from ember.nn import functional as F
@@ -25,13 +26,13 @@ __all__ = ["LocallyConnected1d", "LocallyConnected2d"]
 
 def _size_tuple(n, value, name, who, minimum):
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
-    if len(values) != n or not all(isinstance(v, int) and not isinstance(v, bool)
+    if len(values) != n or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                                    for v in values):
         raise ValueError(f"{who}: expected {name} to be an int or a tuple of {n} ints, got "
                          f"{value!r}")
     if any(v < minimum for v in values):
         raise ValueError(f"{who}: {name} must be at least {minimum}, got {value!r}")
-    return values
+    return tuple(int(v) for v in values)
 
 
 class _LocallyConnectedNd(Module):

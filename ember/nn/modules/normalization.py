@@ -1,8 +1,10 @@
 """Normalization layers (``torch.nn``): ``BatchNorm1d/2d/3d``, ``InstanceNorm1d/2d/3d``,
 ``LayerNorm``, ``GroupNorm``, ``LocalResponseNorm``, and the lectures' ``LocalContrastNorm`` and
-``BatchRenorm1d/2d/3d`` (not in torch).
+``BatchRenorm1d/2d/3d`` (not in torch). Lecture 003 names the other normalizations with their
+papers only (inventory B28); weight and spectral normalization are in
+``ember.nn.utils.parametrizations``.
 
-Lecture 003 "Batch normalization" (B27): per channel, ``x̂ = (x − μ_B) / sqrt(σ²_B + eps)``,
+Lecture 003 "Batch normalization" (inventory B27, A35): per channel, ``x̂ = (x − μ_B) / sqrt(σ²_B + eps)``,
 ``y = γ x̂ + β``, with running averages of μ and σ² used at test time. Shapes: ``(N, C, *) ->
 (N, C, *)``.
 """

@@ -115,7 +115,8 @@ def make_spirals(n_samples=200, noise=0.1, seed=None, n_classes=2, as_dataset=Fa
 def make_polynomial(n_samples=50, coefficients=(1.5, 2.3, 2.0), noise=0.5, x_range=(-2.0, 2.0),
                     seed=None, as_dataset=False):
     """Noisy samples of a polynomial: lecture 003 「过拟合、欠拟合与模型复杂度」 (inventory A25,
-    H30) draws its under/overfitting data from ``1.5x² + 2.3x + 2 + N(0, 0.5)``, the default.
+    H30) draws its under/overfitting data from ``1.5x² + 2.3x + 2 + N(0, 0.5)``, the default
+    (polynomial regression: inventory F5).
 
     ``coefficients`` are highest degree first, like the slide's ``[w_F … w_2 w_1 w_0]`` and
     ``np.polyval``; ``x`` is uniform over ``x_range`` (the slide gives no range). ⚠ The slide's
