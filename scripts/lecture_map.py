@@ -82,11 +82,9 @@ class Inventory:
                 self.slips.append(f"I{slip.group(1)}")
                 continue
             if current and line.startswith("  ") and line.strip():
-                self.items[current] += "\n" + line.strip()
-            elif not line.strip() or line.startswith("#") or line.startswith("---"):
-                current = None if not line.strip() and current is None else current
-                if line.startswith("#") or line.startswith("---"):
-                    current = None
+                self.items[current] += "\n" + line.strip()      # a sub-bullet of the item
+            elif line.startswith(("#", "---")):
+                current = None
         if not self.items:
             raise ValueError("no inventory items found (expected lines like '- B7 ...' under "
                              "'## B. ...' headings)")
@@ -215,9 +213,9 @@ def scan_repository(root, skip=()):
     citations = []
     for top in SCANNED:
         for path in sorted((root / top).rglob("*.py")):
-            if path.resolve() in skip or any(p.startswith(".") for p in path.parts):
-                continue
             relative = path.relative_to(root)
+            if path.resolve() in skip or any(p.startswith(".") for p in relative.parts):
+                continue
             kind = "test" if relative.parts[0] == "tests" else "code"
             citations.extend(scan_source(path.read_text(encoding="utf-8"), relative, kind))
     return citations

@@ -95,10 +95,14 @@ def test_inventory_items_locators_and_slips():
 
 
 def _repository(tmp_path, files):
+    """A repository in a hidden folder (as a CI clone may be): only hidden folders inside
+    the repository are skipped."""
+    tmp_path = tmp_path / ".clone"
     for name, text in files.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text), encoding="utf-8")
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "inventory.md").write_text(INVENTORY, encoding="utf-8")
     (tmp_path / "titles.txt").write_text("# titles\nA1 A neuron\nB7 Locally connected\n",
                                          encoding="utf-8")
@@ -109,6 +113,7 @@ def test_map_lists_code_tests_and_not_built_items(tmp_path):
     root = _repository(tmp_path, {
         "ember/local.py": '"""Local layers (inventory B7)."""\n',
         "tests/test_local.py": "def test_b7_weights():\n    pass\n",
+        "tests/.scratch/test_hidden.py": "def test_a1_not_scanned():\n    pass\n",
     })
     text, errors = lecture_map.build(root / "inventory.md", root / "titles.txt", root)
     assert errors == []
