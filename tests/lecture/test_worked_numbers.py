@@ -351,7 +351,12 @@ def test_h30_polynomial_data_under_and_overfitting():
     assert train1 > 4 * 0.5 ** 2
     assert train12 < train2 < 0.5 ** 2 * 1.5
     assert test12 > test2
-    assert make_polynomial(5, seed=3)[0].shape == (5, 1)
+    line = make_polynomial(6, coefficients=(2.0, -1.0), noise=0.0, x_range=(1.0, 3.0), seed=3,
+                           as_dataset=True)
+    x, y = line.tensors
+    assert tuple(x.shape) == (6, 1) and x.dtype == y.dtype == ember.float32
+    assert ((x >= 1) & (x <= 3)).all().item()
+    np.testing.assert_allclose(y.numpy(), 2 * x[:, 0].numpy() - 1, rtol=1e-6)
     with pytest.raises(ValueError, match="x_range must be \\(low, high\\)"):
         make_polynomial(5, x_range=(1.0, 1.0))
 

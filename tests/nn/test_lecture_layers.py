@@ -148,6 +148,8 @@ def test_locally_connected_init_repr_and_state_dict():
                        "stride=(1, 1), padding=(1, 1))")
     assert list(m.state_dict()) == ["weight", "bias"]
     assert tuple(m.bias.shape) == (2, 6, 6)
+    double = nn.LocallyConnected1d(1, 2, 5, 2, dtype=ember.float64)
+    assert double.weight.dtype == double.bias.dtype == ember.float64
 
 
 def test_locally_connected_gradcheck_float64():
@@ -216,6 +218,12 @@ def test_b21_fixed_length_whatever_the_image_size():
     np.testing.assert_array_equal(spp(x)[0, -256:].numpy(), x.amax((2, 3))[0].numpy())
 
 
+def test_spatial_pyramid_pooling_single_level():
+    x = ember.randn(2, 3, 5, 5)
+    np.testing.assert_array_equal(nn.SpatialPyramidPooling(2, "avg")(x).numpy(),
+                                  F.adaptive_avg_pool2d(x, 2).flatten(1).numpy())
+
+
 def test_spatial_pyramid_pooling_gradcheck_and_errors():
     _gradcheck_module(nn.SpatialPyramidPooling((2, 1), "avg"), (2, 2, 5, 4))
     _gradcheck_module(nn.SpatialPyramidPooling((3, 1), "max"), (1, 2, 6, 5))
@@ -246,18 +254,22 @@ def _renorm_torch(x, state, gamma, beta, r_max, d_max, eps, momentum):
     return gamma.view(shape) * x_hat + beta.view(shape)
 
 
-@pytest.mark.parametrize("cls,shape", [(nn.BatchRenorm1d, (6, 3)), (nn.BatchRenorm1d, (4, 3, 5)),
-                                       (nn.BatchRenorm2d, (4, 3, 3, 2)),
-                                       (nn.BatchRenorm3d, (2, 3, 2, 2, 3))])
-def test_b28_batch_renorm_against_the_paper_in_torch(cls, shape):
+@pytest.mark.parametrize("cls,shape,bias", [(nn.BatchRenorm1d, (6, 3), True),
+                                            (nn.BatchRenorm1d, (4, 3, 5), True),
+                                            (nn.BatchRenorm2d, (4, 3, 3, 2), True),
+                                            (nn.BatchRenorm2d, (4, 3, 3, 2), False),
+                                            (nn.BatchRenorm3d, (2, 3, 2, 2, 3), True)])
+def test_b28_batch_renorm_against_the_paper_in_torch(cls, shape, bias):
     """Four training steps on shifting batches (some channels clipped, some not): outputs,
     gradients of x, γ, β and the running statistics, then eval mode."""
-    m = cls(3, r_max=1.5, d_max=0.5, momentum=0.3)
+    m = cls(3, r_max=1.5, d_max=0.5, momentum=0.3, bias=bias)
+    betas = [0.1, 0.2, -0.3] if bias else [0.0, 0.0, 0.0]
     with ember.no_grad():
         m.weight.copy_(ember.tensor([1.5, -0.5, 2.0]))
-        m.bias.copy_(ember.tensor([0.1, 0.2, -0.3]))
+        if bias:
+            m.bias.copy_(ember.tensor(betas))
     gamma = torch.tensor([1.5, -0.5, 2.0], requires_grad=True)
-    beta = torch.tensor([0.1, 0.2, -0.3], requires_grad=True)
+    beta = torch.tensor(betas, requires_grad=True)
     state = {"mean": torch.zeros(3), "var": torch.ones(3)}
     channel = [1, 3] + [1] * (len(shape) - 2)
     for step in range(4):
@@ -275,7 +287,8 @@ def test_b28_batch_renorm_against_the_paper_in_torch(cls, shape):
         t_out.backward(torch.tensor(g))
         assert_close(ex.grad.numpy(), tx.grad.numpy(), what=f"step {step} grad x")
         assert_close(m.weight.grad.numpy(), gamma.grad.numpy(), what=f"step {step} grad γ")
-        assert_close(m.bias.grad.numpy(), beta.grad.numpy(), what=f"step {step} grad β")
+        if bias:
+            assert_close(m.bias.grad.numpy(), beta.grad.numpy(), what=f"step {step} grad β")
         assert_close(m.running_mean.numpy(), state["mean"].numpy(), what="running_mean")
         assert_close(m.running_var.numpy(), state["var"].numpy(), what="running_var")
     assert int(m.num_batches_tracked) == 4
@@ -287,11 +300,12 @@ def test_b28_batch_renorm_against_the_paper_in_torch(cls, shape):
     assert_close(m(ember.tensor(x)).detach().numpy(), expected.astype(np.float32), what="eval")
 
 
-@pytest.mark.parametrize("affine,momentum", [(True, 0.1), (False, None)])
-def test_batch_renorm_with_r_max_1_d_max_0_is_torch_batch_norm(affine, momentum):
+@pytest.mark.parametrize("affine,bias,momentum", [(True, True, 0.1), (False, True, None),
+                                                  (True, False, 0.2)])
+def test_batch_renorm_with_r_max_1_d_max_0_is_torch_batch_norm(affine, bias, momentum):
     """No correction allowed: exactly ``torch.nn.BatchNorm2d`` (outputs, gradients, buffers)."""
-    e = nn.BatchRenorm2d(4, affine=affine, momentum=momentum, r_max=1.0, d_max=0.0)
-    t = torch.nn.BatchNorm2d(4, affine=affine, momentum=momentum)
+    e = nn.BatchRenorm2d(4, affine=affine, momentum=momentum, r_max=1.0, d_max=0.0, bias=bias)
+    t = torch.nn.BatchNorm2d(4, affine=affine, momentum=momentum, bias=bias)
     e.load_state_dict({k: v.numpy() for k, v in t.state_dict().items()})
     for _ in range(3):
         x = (R.standard_normal((3, 4, 5, 5)) * 2 + 1).astype(np.float32)
@@ -332,6 +346,8 @@ def test_batch_renorm_gradcheck_when_clipped_and_errors():
     _gradcheck_module(m, (3, 2, 2, 2))
     assert repr(m) == ("BatchRenorm2d(2, eps=1e-05, momentum=0.0, affine=True, bias=True, "
                        "r_max=1.2, d_max=0.1)")
+    double = nn.BatchRenorm1d(3, dtype=ember.float64)
+    assert double.running_var.dtype == double.weight.dtype == ember.float64
     with pytest.raises(ValueError, match="expected r_max >= 1 and d_max >= 0, got r_max=0.5"):
         nn.BatchRenorm2d(2, r_max=0.5)
     with pytest.raises(ValueError, match="BatchRenorm2d: expected 4D input"):
