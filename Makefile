@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 # The parity tests, re-run by `make test-kernels` with PyTorch and OpenBLAS forced onto other CPU
 # kernels than the machine's own: a float32 tolerance that only one CPU's kernels satisfy fails here.
-KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/test_fast_paths.py \
+KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/lecture tests/test_fast_paths.py \
 	tests/test_parallel.py tests/vision/test_models.py tests/compat tests/train/test_parity_recipe.py
 # ATEN_CPU_CAPABILITY / OPENBLAS_CORETYPE pairs; the AVX-512 pair only where the CPU has AVX-512
 KERNEL_CONFIGS := default/Haswell avx2/Zen
@@ -17,7 +17,7 @@ ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
 KERNEL_CONFIGS += avx512/SkylakeX
 endif
 
-.PHONY: train test test-kernels bench env clean
+.PHONY: train test test-kernels bench env clean lecture-map lecture-map-check
 
 $(APP_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ test-kernels: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# docs/lectures.md: the lecture inventory (../shared/LECTURE_INVENTORY.md, or
+# $$LECTURE_INVENTORY) against the inventory ids cited in the code and tests; standard
+# library only, no venv needed
+lecture-map:
+	$(PYTHON) scripts/lecture_map.py
+
+lecture-map-check:
+	$(PYTHON) scripts/lecture_map.py --check
 
 clean:
 	rm -rf $(VENV) runs

@@ -5,7 +5,8 @@ every sub-module records, per module call: output shape, parameters, multiply-ad
 receptive field. The lectures compute all three by hand — AlexNet's 227 -> 55 -> 27 -> 13
 -> 6 chain and "(11*11*3)*96 = 35K" weights (001), the sample CNN's 280/910/1610 (003),
 MobileNet's 569 M multiply-adds (003), "two stacked 3x3 convs see 5x5" (003) — and
-``summary`` reproduces them.
+``summary`` reproduces them. The receptive field (inventory B47, G13) is the input region one
+output value depends on.
 
 Conventions (documented choices):
 

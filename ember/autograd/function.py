@@ -3,7 +3,7 @@
 Every differentiable primitive is a :class:`Function`: ``forward`` computes on NumPy arrays,
 ``backward`` maps the output gradient to one gradient per input, and the two sit side by side
 (lecture 001 "Backpropagation (recursive chain rule)": each gate multiplies the upstream
-gradient by its local gradient). ``Function.apply`` runs ``forward`` and, when a gradient
+gradient by its local gradient; inventory A8, A9, A34). ``Function.apply`` runs ``forward`` and, when a gradient
 will be needed, turns the function object into a graph node: it remembers the nodes that
 produced its inputs (``next_functions``) and the versions of the arrays it saved.
 

@@ -7,7 +7,7 @@ tensor's dtype, and returns the tensor. Random draws come from the default gener
 Fans: for a weight of shape ``(out, in, *kernel)``, ``fan_in = in * prod(kernel)`` and
 ``fan_out = out * prod(kernel)`` (a Linear weight ``(out, in)`` has no kernel).
 
-Lecture 003 "从头训练CNN" (A22) lists three recipes, provided as presets:
+Lecture 003 "从头训练CNN" (inventory A22) lists three recipes, provided as presets:
 
 * ``lecture_alexnet_(module)``: every conv / linear weight ``~ N(0, 0.01)``, bias ``= 1``;
 * ``lecture_xavier_(tensor)``: ``U(-1/sqrt(n), 1/sqrt(n))`` with ``n = fan_in`` -- the slide

@@ -4,11 +4,11 @@ All convolutions share one mechanism (``ember/ops/_im2col.py``): im2col on a str
 the zero-padded input, one GEMM batched over groups, and col2im for the input gradient.
 
 * ``conv{1,2,3}d``: ``Y = W · im2col(X) + b``; backward ``dX = col2im(Wᵀ dY)``,
-  ``dW = dY · im2col(X)ᵀ``, ``db = Σ dY``.
+  ``dW = dY · im2col(X)ᵀ``, ``db = Σ dY`` (the lectures' conv backward: inventory A12).
 * ``conv_transpose{1,2,3}d``: the same three products with the roles swapped: the forward pass
   is a conv's input gradient (``col2im(Wᵀ X)``) and its input gradient is a conv
   (lecture 003 「Transpose Convolution」: the transposed conv multiplies by the transpose of
-  the conv matrix).
+  the conv matrix; inventory B23).
 
 Like torch (and the lectures: "实际操作中均使用矩阵乘法和互相关来实现卷积", 003 L1911), a
 "convolution" is a cross-correlation: the kernel is not flipped.
@@ -24,9 +24,10 @@ from ember import _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function
 from ember.ops import _im2col as ic
+from ember.ops.shape import flip
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-           "conv_transpose3d", "unfold", "fold", "pad"]
+__all__ = ["conv1d", "conv2d", "conv3d", "convolve1d", "convolve2d", "convolve3d",
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold", "fold", "pad"]
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -243,12 +244,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W).
 
     ``Y[n, o, y, x] = b[o] + Σ_{c,i,j} W[o, c, i, j] · X_pad[n, g(o)·C_in/groups + c,
-    y·s_h + i·d_h, x·s_w + j·d_w]`` (lecture 003 「卷积层」: ``b + Σ_i Σ_j Σ_k F_{ijk} I_{y+i,x+j,k}``).
+    y·s_h + i·d_h, x·s_w + j·d_w]`` (lecture 003 「卷积层」: ``b + Σ_i Σ_j Σ_k F_{ijk} I_{y+i,x+j,k}``;
+    one output channel per filter, the stride skips positions: inventory B5, B11, B12).
     weight (C_out, C_in/groups, kH, kW), bias (C_out,) → (N, C_out, H_out, W_out) with
     ``H_out = ⌊(H + 2p − d·(k − 1) − 1)/s⌋ + 1`` (lecture 002: ``⌊(n + 2p − f)/s⌋ + 1``).
     ``padding``: int, (pH, pW), 'valid' or 'same' (stride 1; odd totals put the extra row/column
     at the end, like torch). ``groups`` splits the channels into independent convolutions
-    (003 「Group Convolution」); ``groups = C_in`` is the depthwise conv (003 「Depthwise」).
+    (003 「Group Convolution」); ``groups = C_in`` is the depthwise conv (003 「Depthwise」;
+    inventory B16, B17).
     """
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
@@ -257,9 +260,61 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution (cross-correlation) over (N, C_in, D, H, W) or (C_in, D, H, W).
 
     weight (C_out, C_in/groups, kD, kH, kW) → (N, C_out, D_out, H_out, W_out), each size
-    ``⌊(n + 2p − d·(k − 1) − 1)/s⌋ + 1`` (lecture: ``(a1−f+1)(a2−f+1)(a3−f+1)`` unpadded).
+    ``⌊(n + 2p − d·(k − 1) − 1)/s⌋ + 1`` (lecture: ``(a1−f+1)(a2−f+1)(a3−f+1)`` unpadded;
+    inventory B10).
     """
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+# ------------------------------------------------------------------ true (flipped) convolution
+
+
+def _convolve(fn, nd, input, weight, bias, stride, padding, dilation, groups):
+    """A cross-correlation with the kernel rotated by 180° in every spatial dim is the
+    convolution of signal processing; ``padding='full'`` pads ``d·(k − 1)`` on each side."""
+    input, weight, bias = _check_operands(fn, nd, input, weight, bias)
+    if isinstance(padding, str) and padding == "full":
+        dilation = _positive(fn, "dilation", dilation, nd)
+        padding = tuple(d * (k - 1) for d, k in zip(dilation, weight.shape[2:]))
+    flipped = flip(weight, tuple(range(2, nd + 2)))
+    return _conv(fn, nd, input, flipped, bias, stride, padding, dilation, groups)
+
+
+def convolve1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True 1-D convolution (the kernel flipped), not the cross-correlation of :func:`conv1d`.
+
+    Lecture 004 「Convolution」 (inventory B8, B9): ``g[i] = Σ_n f[n] h[i − n]``. Same arguments
+    and shapes as :func:`conv1d`, plus ``padding='full'``: with it and stride 1 the output has
+    ``L + K − 1`` values, ``np.convolve(f, h, 'full')`` per channel, and the operation is
+    commutative (``f * h = h * f``). Not in torch; equals ``conv1d`` with ``weight.flip(-1)``.
+    """
+    return _convolve("convolve1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def convolve2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True 2-D convolution (the kernel rotated by 180°), beside :func:`conv2d`'s correlation.
+
+    Lecture 004 「2D Convolution」 (inventory B9)::
+
+        g[i, j] = Σ_m Σ_n f[m, n] · h[i − m, j − n]
+
+    It is linear, shift invariant, commutative and associative (for ``padding='full'``), and
+    the impulse is its identity: ``f * δ = f``, ``f * δ(x − u, y − v) = f(x − u, y − v)``. The
+    lectures' CNNs use correlation instead (003 L1911); for a symmetric kernel the two agree,
+    and for the Sobel example (inventory H6) they differ by a sign. Input ``(N, C_in, H, W)``,
+    weight ``(C_out, C_in/groups, kH, kW)`` → ``(N, C_out, H_out, W_out)`` exactly as
+    :func:`conv2d`; ``padding`` may also be ``'full'`` (``d·(k − 1)`` on each side: the output
+    is ``(H + kH − 1) × (W + kW − 1)`` at stride 1, ``scipy.signal.convolve2d(f, h, 'full')``).
+    ``padding='same'`` pads like conv2d (an even kernel's extra row/column goes at the end,
+    which aligns the result one step off SciPy's 'same'). Not in torch.
+    """
+    return _convolve("convolve2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def convolve3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """True 3-D convolution (the kernel flipped in depth, height and width): :func:`conv3d`'s
+    arguments and shapes, plus ``padding='full'`` (inventory B9). Not in torch."""
+    return _convolve("convolve3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 # ----------------------------------------------------------------------- transposed convolution
@@ -484,13 +539,23 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 # ----------------------------------------------------------------------------- padding
 
-_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+_PAD_MODES = ("constant", "reflect", "replicate", "circular", "symmetric")
 
 
 def _reflect_right(n, count):
     """Indices n−2, n−3, …, n−1−count as a slice (reflection about the last element)."""
     stop = n - 2 - count
     return slice(n - 2, stop if stop >= 0 else None, -1)
+
+
+def _mirror_slices(n, lo, hi, mode):
+    """The input cells copied, in output order, into the ``lo`` cells before and the ``hi``
+    cells after the input: 'reflect' mirrors about the edge cell (``cba|abc|cba`` → ``ba``),
+    'symmetric' about the edge itself, repeating the edge cell (``cba``)."""
+    if mode == "reflect":
+        return slice(lo, 0, -1), _reflect_right(n, hi)
+    stop = n - 1 - hi
+    return slice(lo - 1, None, -1), slice(n - 1, stop if stop >= 0 else None, -1)
 
 
 def _axis_slice(ndim, axis, sl):
@@ -513,13 +578,13 @@ def _pad_axis(a, axis, lo, hi, mode):
             parts.append(at(slice(0, hi)))
         return np.concatenate(parts, axis=axis)
     parts = []
+    mirrored = mode in ("reflect", "symmetric")
+    before, after = _mirror_slices(n, lo, hi, mode) if mirrored else (None, None)
     if lo > 0:
-        parts.append(at(slice(lo, 0, -1)) if mode == "reflect" else
-                     np.repeat(at(slice(0, 1)), lo, axis=axis))
+        parts.append(at(before) if mirrored else np.repeat(at(slice(0, 1)), lo, axis=axis))
     parts.append(at(slice(max(-lo, 0), n - max(-hi, 0))))
     if hi > 0:
-        parts.append(at(_reflect_right(n, hi)) if mode == "reflect" else
-                     np.repeat(at(slice(n - 1, n)), hi, axis=axis))
+        parts.append(at(after) if mirrored else np.repeat(at(slice(n - 1, n)), hi, axis=axis))
     return np.concatenate(parts, axis=axis)
 
 
@@ -543,14 +608,16 @@ def _pad_axis_backward(g, axis, lo, hi, n, mode):
         return gx
     length = n - start - max(-hi, 0)
     gx[at(slice(start, start + length))] = g[at(slice(max(lo, 0), max(lo, 0) + length))]
+    mirrored = mode in ("reflect", "symmetric")
+    before, after = _mirror_slices(n, lo, hi, mode) if mirrored else (None, None)
     if lo > 0:
-        if mode == "reflect":
-            gx[at(slice(lo, 0, -1))] += g[at(slice(0, lo))]
+        if mirrored:
+            gx[at(before)] += g[at(slice(0, lo))]
         else:
             gx[at(slice(0, 1))] += g[at(slice(0, lo))].sum(axis=axis, keepdims=True)
     if hi > 0:
-        if mode == "reflect":
-            gx[at(_reflect_right(n, hi))] += g[at(slice(m_out - hi, m_out))]
+        if mirrored:
+            gx[at(after)] += g[at(slice(m_out - hi, m_out))]
         else:
             gx[at(slice(n - 1, n))] += g[at(slice(m_out - hi, m_out))].sum(axis=axis,
                                                                            keepdims=True)
@@ -598,9 +665,11 @@ def pad(input, pad, mode="constant", value=None):
     """Pad (or crop, with negative amounts) the last dimensions of ``input``.
 
     ``pad = (left, right, top, bottom, front, back)``: pairs for the last, second-to-last, …
-    dimension, as in torch. Modes (lecture 003 「Padding」): 'constant' ("pad/fill: add value,
-    often 0"; any number of dimensions), 'reflect' (mirror without repeating the edge; "Symm:
-    fold sides over"), 'replicate' (repeat the edge) and 'circular' ("Circular/Wrap: wrap
+    dimension, as in torch. Modes (lecture 003 「Padding」, inventory B14): 'constant'
+    ("pad/fill: add value, often 0"; any number of dimensions), 'symmetric' ("Symm: fold sides
+    over": the border is a mirror image that repeats the edge cell, ``cba|abc|cba``; NumPy's and
+    MATLAB's 'symmetric'; not a torch mode), 'reflect' (mirror without repeating the edge cell,
+    ``cb|abc|ba``), 'replicate' (repeat the edge) and 'circular' ("Circular/Wrap: wrap
     around"). The non-constant modes pad the last 1, 2 or 3 dimensions of a 2-D/3-D, 3-D/4-D
     or 4-D/5-D input respectively. Negative amounts crop (in 'circular' mode the crop happens
     before wrapping, as in torch).
@@ -631,6 +700,9 @@ def pad(input, pad, mode="constant", value=None):
         for n, (lo, hi) in zip(size, pads):
             if mode == "reflect" and (lo >= n or hi >= n):
                 raise RuntimeError(f"pad: reflect padding {(lo, hi)} must be smaller than the "
+                                   f"dimension it pads (size {n}, input shape {shape})")
+            if mode == "symmetric" and (lo > n or hi > n):
+                raise RuntimeError(f"pad: symmetric padding {(lo, hi)} must not exceed the "
                                    f"dimension it pads (size {n}, input shape {shape})")
             kept = n - max(-lo, 0) - max(-hi, 0)
             if mode == "circular" and max(lo, hi) > kept:

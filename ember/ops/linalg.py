@@ -1,4 +1,5 @@
-"""Matrix products: matmul (``@``), mm, bmm, mv, dot, outer, addmm, einsum."""
+"""Matrix products: matmul (``@``), mm, bmm, mv, dot, outer, addmm, einsum; and the
+Vandermonde matrix of polynomial regression (``vander``)."""
 import numpy as np
 
 from ember import _dtype
@@ -7,7 +8,7 @@ from ember.autograd.function import Function
 from ember.ops.elementwise import cast, unbroadcast
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "baddbmm",
-           "einsum", "tensordot"]
+           "einsum", "tensordot", "vander"]
 
 
 class MatMul(Function):
@@ -248,3 +249,34 @@ def tensordot(a, b, dims=2):
         sb[j] = sa[i]
     out = [c for k, c in enumerate(sa) if k not in la] + [c for k, c in enumerate(sb) if k not in lb]
     return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
+
+
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of a 1-D ``x`` (``torch.vander``): ``(n,) -> (n, N)``, columns
+    ``x^(N−1), …, x², x, 1`` (``increasing=True`` reverses them); ``N`` defaults to ``n``.
+
+    Lecture 003 「过拟合、欠拟合与模型复杂度」 (inventory A25, F5): polynomial regression of
+    degree F is the linear model ``y = X w`` on the rows ``[x_i^F … x_i² x_i 1]``, i.e.
+    ``vander(x, F + 1)``. Each column is the previous one times ``x`` (so the gradient is
+    defined at ``x = 0``, which a power ``x^0`` would not give). Differs from torch: the
+    constant column of ones is not part of the graph, so ``N = 1`` gives a result that does
+    not require grad (torch's does, with a zero gradient).
+    """
+    from ember.ops.shape import stack
+
+    if not isinstance(x, Tensor) or x.ndim != 1:
+        raise RuntimeError(f"vander: expected a 1-D tensor x, got "
+                           f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise RuntimeError(f"vander: N must be non-negative, got N={N}")
+    if x._data.dtype.kind == "b":
+        x = cast(x, _dtype.int64)
+    columns = []
+    if n > 0:
+        columns.append(Tensor._wrap(np.ones_like(x._data)))
+    for _ in range(1, n):
+        columns.append(columns[-1] * x)
+    if not columns:
+        return Tensor._wrap(np.empty((x.shape[0], 0), x._data.dtype))
+    return stack(columns if increasing else columns[::-1], dim=1)

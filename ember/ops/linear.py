@@ -316,7 +316,8 @@ class ScaledDotProductAttention(Function):
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """Scaled dot-product attention (lecture 004: ``S = Q K^T``, ``W = softmax(S / sqrt(c))``,
-    ``Z = W V``).
+    ``Z = W V``; a soft dictionary lookup of the values by query-key similarity: inventory B35,
+    B36).
 
     ``query (*, L, E)``, ``key (*, S, E)``, ``value (*, S, Ev)`` -> ``(*, L, Ev)`` (leading
     dims broadcast). ``attn_mask`` (broadcastable to ``(*, L, S)``): a bool mask keeps the

@@ -255,7 +255,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy (lecture 003 "Softmax": ``L_i = −f_{y_i} + log Σ_j e^{f_j}``;
     lecture 001 ``H(p, q) = −Σ p log q``; per-pixel for segmentation, lecture 003 "在每个像素上做
-    F-分类交叉熵损失").
+    F-分类交叉熵损失"; inventory C1, C2).
 
     ``input``: logits ``(N, C)``, ``(N, C, d1, d2, ...)`` or ``(C,)``. ``target``: class indices
     ``(N, d1, ...)`` (integer; ``ignore_index`` items contribute nothing) or class probabilities
@@ -347,7 +347,7 @@ def _difference(op, input, target, reduction):
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Squared error ``(x − y)²`` (lecture 001 "L2 loss for regression"; lecture 002 "最小化平方
-    误差(MSE)"). Shapes broadcast as in torch. ``weight`` (the input's shape) multiplies each
+    误差(MSE)"; inventory C4, C5). Shapes broadcast as in torch. ``weight`` (the input's shape) multiplies each
     element's loss; then ``'mean'`` is ``Σ w·l / Σ w`` (torch)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     d = _difference("mse_loss", input, target, reduction)
@@ -355,7 +355,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    """Absolute error ``|x − y|``; the gradient at ``x = y`` is 0. ``weight`` (the input's shape)
+    """Absolute error ``|x − y|``; the gradient at ``x = y`` is 0 (the lectures' dense regression
+    losses leave L1 or L2 open, and never name L1: inventory C5, C19). ``weight`` (the input's shape)
     multiplies each element's loss; then ``'mean'`` is ``Σ w·l / Σ w`` (torch)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     loss = _abs(_difference("l1_loss", input, target, reduction))
@@ -363,7 +364,8 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-    """``0.5·d²/β`` where ``|d| < β``, else ``|d| − 0.5·β`` (``d = x − y``; β = 0 gives L1)."""
+    """``0.5·d²/β`` where ``|d| < β``, else ``|d| − 0.5·β`` (``d = x − y``; β = 0 gives L1). Not
+    in the lectures (inventory C19)."""
     op = "smooth_l1_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
@@ -481,7 +483,8 @@ class BinaryCrossEntropyWithLogits(Function):
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     """Sigmoid + binary cross-entropy in one stable expression (see
-    :class:`BinaryCrossEntropyWithLogits`). ``weight`` broadcasts to the input; ``pos_weight``
+    :class:`BinaryCrossEntropyWithLogits`): one independent yes/no per class, the lectures'
+    multi-label tagging (inventory B3, E4). ``weight`` broadcasts to the input; ``pos_weight``
     (e.g. shape ``(C,)``, broadcast along the last dim) weighs the positive term of each class.
     Neither weight is differentiated (as in torch)."""
     op = "binary_cross_entropy_with_logits"
@@ -617,7 +620,7 @@ class MultiMargin(Function):
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction="mean"):
     """Multiclass hinge / SVM loss (lecture 003 "最大间距": ``max(0, (Wx)_2 − (Wx)_1)``, "避免
-    优化到负无穷"; lecture 001 score tables)::
+    优化到负无穷"; lecture 001 score tables; inventory C3)::
 
         l_i = w_{y_i} / C · Σ_{j ≠ y_i} max(0, margin − x_{i, y_i} + x_ij)^p       (p = 1 or 2)
 
@@ -718,14 +721,20 @@ def _pairwise_distance(x1, x2, p, eps):
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
-                        size_average=None, reduce=None, reduction="mean"):
-    """Triplet loss (lecture 002 "Triplet损失", FaceNet)::
+                        size_average=None, reduce=None, reduction="mean", *, squared=False):
+    """Triplet loss (lecture 002 "Triplet损失", inventory C10; FaceNet)::
 
         l_i = max(d(a_i, p_i) − d(a_i, n_i) + margin, 0),    d(u, v) = ‖u − v + eps‖_p
 
-    over the last dim of ``(N, D)`` or ``(D,)`` inputs. Like torch, d is the distance itself;
-    the lecture's ``max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a, 0)`` squares it. ``swap=True``
-    uses ``min(d(a, n), d(p, n))`` as the negative distance (Balntas et al. 2016).
+    over the last dim of ``(N, D)`` or ``(D,)`` inputs. Like torch, d is the distance itself.
+    ``squared=True`` (an Ember option, not torch's) is the lecture's form, from the constraint
+    ``‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a ≤ 0``::
+
+        L(A, P, N) = max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a, 0)
+
+    i.e. ``d²`` in place of ``d`` (torch's ``TripletMarginWithDistanceLoss`` with a squared
+    pairwise distance). ``swap=True`` uses ``min(d(a, n), d(p, n))`` as the negative distance
+    (Balntas et al. 2016).
     """
     op = "triplet_margin_loss"
     _check_reduction(op, reduction)
@@ -738,11 +747,16 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
     if anchor.ndim == 1:
         batched = (t.unsqueeze(0) for t in (anchor, positive, negative))
-        return triplet_margin_loss(*batched, margin, p, eps, swap, reduction=reduction).squeeze(0)
-    d_pos = _pairwise_distance(anchor, positive, p, eps)
-    d_neg = _pairwise_distance(anchor, negative, p, eps)
+        return triplet_margin_loss(*batched, margin, p, eps, swap, reduction=reduction,
+                                   squared=squared).squeeze(0)
+
+    def distance(u, v):
+        d = _pairwise_distance(u, v, p, eps)
+        return d * d if squared else d
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
     if swap:
-        d_neg = minimum(d_neg, _pairwise_distance(positive, negative, p, eps))
+        d_neg = minimum(d_neg, distance(positive, negative))
     return _reduce((d_pos - d_neg + margin).clamp_min(0), reduction)
 
 

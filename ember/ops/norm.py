@@ -426,7 +426,7 @@ def _local_average(x, g, across_channels):
 
 def local_contrast_norm(input, size=9, sigma=None, across_channels=True, c=None, eps=1e-8):
     """Local contrast normalization (lecture 002 "CNN的改进 — local Contrast Normalization";
-    Jarrett, Kavukcuoglu, Ranzato & LeCun 2009). No torch equivalent.
+    Jarrett, Kavukcuoglu, Ranzato & LeCun 2009; inventory B29). No torch equivalent.
 
     ``input``: ``(N, C, H, W)`` (or any ``(N, C, *spatial)``); output: same shape.
     Subtractive then divisive normalization with a Gaussian window w (side ``size``, standard

@@ -1,13 +1,13 @@
 """Pooling and resampling: max / average / power-average / adaptive pools, max-unpooling,
 ``interpolate`` (nearest, linear, cubic, area, anti-aliased) and pixel (un)shuffle.
 
-Lecture 002 「Pooling池化」 defines the three pools on a window of s×s inputs x_i::
+Lecture 002 「Pooling池化」 (inventory B19) defines the three pools on a window of s×s inputs x_i::
 
     average  y = (1/s²) Σ x_i        max  y = max{x_i}        L2  y = √((1/s²) Σ x_i²)
 
 applied per channel, with the conv output-size formula. Lecture 002 「残差的反向传播 ■ Pooling层」
 gives the backward routing: average pooling spreads the upstream delta evenly over its window,
-max pooling sends it to the arg-max cell only. Lecture 003 「Unpooling——反池化」 upsamples
+max pooling sends it to the arg-max cell only (inventory A12). Lecture 003 「Unpooling——反池化」 upsamples
 with nearest-neighbour unpooling; max-unpooling puts each value back where the max came from.
 
 Two mechanisms do all the work:
@@ -686,7 +686,8 @@ def adaptive_avg_pool1d(input, output_size):
 
 
 def adaptive_avg_pool2d(input, output_size):
-    """Adaptive average pooling: ``(N, C, H, W) -> (N, C, H_out, W_out)``, the window of output
+    """Adaptive average pooling (inventory B20): ``(N, C, H, W) -> (N, C, H_out, W_out)``, the
+    window of output
     ``(i, j)`` being rows ``[⌊i·H/H_out⌋, ⌈(i+1)·H/H_out⌉)`` × the same for columns. A ``None``
     entry keeps that size. ``output_size=1`` is the global average pool (lecture 003
     「特征转化为向量 —— Pooling」: H×W×C -> 1×1×C); AlexNet uses ``(6, 6)`` (lecture 004)."""

@@ -2,7 +2,7 @@
 
 Lecture 003 "梯度下降" gives the idea: start from an initial lr and multiply it by ``f``
 every ``N`` steps (``init_lr = 1e-1, f = 0.1, N = 10K``, i.e.
-``lr = 0.1 · 0.1^⌊step / 10000⌋``) -- that is :class:`StepLR`. The other schedulers here
+``lr = 0.1 · 0.1^⌊step / 10000⌋``) -- that is :class:`StepLR` (inventory A18). The other schedulers here
 are torch's, with the same formulas, so a run with ``import ember as torch`` follows the
 same learning-rate trajectory.
 

@@ -166,7 +166,8 @@ class MetricLogger(Callback):
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs (Keras/Lightning semantics; the lectures do not cover early stopping).
+    epochs (Keras/Lightning semantics; the lectures do not cover early stopping, inventory
+    A27).
     ``mode``: ``"min"`` (losses) or ``"max"``."""
     order = 10
 

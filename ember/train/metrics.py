@@ -2,7 +2,8 @@
 confusion matrix and per-class precision / recall / F1.
 
 Lecture 003 ("训练与测试 / 多类别测试", L3178-3196) defines ``Accuracy = (1/n) sum_i
-1(y_i = y_hat_i)`` and top-5: a hit when any of the 5 best predictions is correct.
+1(y_i = y_hat_i)`` and top-5: a hit when any of the 5 best predictions is correct (inventory
+C13); per-class recall shows what accuracy hides under class imbalance (inventory C17).
 Conventions are scikit-learn's (the tests compare against it):
 
 Every function takes ``(output, target)`` in that order, as ``accuracy(output, target)`` in

@@ -1,6 +1,6 @@
 """The figures of a run folder, drawn with matplotlib's Agg backend (no display needed):
 learning curves, the confusion matrix, misclassified test images and the first layer's
-filters (lecture 001/003 show AlexNet's first-layer filters the same way). Every figure is
+filters (lecture 001/003 show AlexNet's first-layer filters the same way; inventory G1). Every figure is
 written to a temporary file and moved into place."""
 import os
 

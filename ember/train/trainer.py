@@ -1,4 +1,5 @@
-"""``Trainer``: the lectures' SGD loop with train / validation / test phases.
+"""``Trainer``: the lectures' SGD loop with train / validation / test phases (inventory A15,
+A16).
 
 Lecture 003's recipe, "for every epoch: shuffle, then for every minibatch: forward, loss,
 backward, step" (`003` L3215-3224), plus what a real run needs around it: a learning-rate

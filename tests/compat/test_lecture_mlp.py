@@ -90,6 +90,7 @@ different_next = not torch.equal(torch.randn(5), a)
 
 @pytest.mark.parametrize("loss_name", ["bce", "mse"])
 def test_sequential_manual_sgd_learns_xor_like_torch(loss_name):
+    # inventory A3, A32
     X, y = make_xor(64, noise=0.1, seed=0)
     first = run_script(SEQUENTIAL_NO_GRAD, "torch", X_np=X, y_np=y, init_state=None,
                        loss_name=loss_name)

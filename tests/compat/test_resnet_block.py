@@ -85,6 +85,7 @@ state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
 def test_resnet_block_trains_like_torch_float64():
+    # inventory B26
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 3, 8, 8))
     y = rng.integers(0, 4, 4)

@@ -110,6 +110,7 @@ state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
 def test_transfer_learning_resnet18_head_only_like_torch():
+    # inventory A30, E20
     import torch  # noqa: F401  (the reference run)
 
     ember.manual_seed(5)

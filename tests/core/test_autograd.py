@@ -24,6 +24,7 @@ def test_gradients_accumulate_across_backward_calls():
 
 
 def test_diamond_graph_sums_both_paths():
+    # inventory A8, A9
     def run(m):
         x = m.tensor([0.5, -1.5], requires_grad=True)
         a = x.exp()
@@ -131,6 +132,7 @@ def test_no_grad_enable_grad_context_and_decorator():
 
 
 def test_register_hook_on_leaf_and_non_leaf():
+    # inventory A9
     x = ember.tensor([1.0, 2.0], requires_grad=True)
     seen = []
     h = x.register_hook(lambda g: g * 10)

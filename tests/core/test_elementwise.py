@@ -227,6 +227,7 @@ def test_div_rounding_modes(mode):
 def test_lecture_toy_backward_matches_derived_formula():
     """Lecture 003 'Backpropagation' (A10): f(x) = (-x + 3)^2, f'(x) = 2(x - 3).
     The forward at x = 1 is 4 and the backward gives -4."""
+    # inventory A10
     x = ember.tensor(1.0, requires_grad=True)
     q = -x + 3
     f = q ** 2

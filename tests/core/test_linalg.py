@@ -72,3 +72,37 @@ def test_einsum_list_operands_and_tensordot():
     check_parity(lambda m, a, b: m.einsum("ijk,kjl->il", [a, b]), [a, b])
     check_parity(lambda m, a, b: m.tensordot(a, b, dims=([1, 2], [1, 0])), [a, b])
     check_parity(lambda m, a, b: m.tensordot(a, b.permute(1, 0, 2), dims=2), [a, b])
+
+
+@pytest.mark.parametrize("n,increasing", [(None, False), (3, False), (5, True), (2, True)])
+def test_vander_parity(n, increasing):
+    """torch.vander: columns x^(N−1) … x 1 (the lecture's polynomial-regression design matrix,
+    inventory A25). torch 2.13's own vander fails in backward ("modified by an inplace
+    operation"), so the gradient is compared with torch differentiating the same columns
+    written as powers (including at x = 0)."""
+    x = np.array([0.0, 1.5, -2.0, 0.3])
+    for dtype in (np.float64, np.float32):
+        check_parity(lambda m, x: m.vander(x, n, increasing), [x], requires_grad=[False],
+                     dtype=dtype)
+
+    def powers(m, x):
+        if m is ember:
+            return ember.vander(x, n, increasing)
+        k = len(x) if n is None else n
+        exponents = m.arange(k, dtype=x.dtype) if increasing else m.arange(k - 1, -1, -1,
+                                                                             dtype=x.dtype)
+        return x.unsqueeze(-1) ** exponents
+    check_parity(powers, [x], dtype=np.float64)
+
+
+def test_vander_integer_input_gradcheck_and_errors():
+    ones = ember.vander(ember.tensor([0.5, 2.0], requires_grad=True), 1)
+    assert ones.tolist() == [[1.0], [1.0]] and not ones.requires_grad
+    ints = ember.vander(ember.tensor([1, 2, 3]), 3)
+    assert ints.dtype == ember.int64 and ints.tolist() == [[1, 1, 1], [4, 2, 1], [9, 3, 1]]
+    assert tuple(ember.vander(ember.tensor([1.0, 2.0]), 0).shape) == (2, 0)
+    assert gradcheck64(lambda x: ember.vander(x, 4), [np.array([0.0, -1.3, 2.1])])
+    with pytest.raises(RuntimeError, match=r"vander: expected a 1-D tensor x, got \(2, 2\)"):
+        ember.vander(ember.ones(2, 2))
+    with pytest.raises(RuntimeError, match="N must be non-negative"):
+        ember.vander(ember.ones(2), -1)

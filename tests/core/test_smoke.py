@@ -6,6 +6,7 @@ from tests.harness import check_parity, gradcheck64
 
 def test_lecture_toy_backward():
     """Lecture 003 "Backpropagation": f(x) = (-x + 3)^2 has derivative 2(x - 3)."""
+    # inventory A10
     x = ember.tensor([1.0, -2.0, 5.0], requires_grad=True)
     f = ((-x + 3) ** 2).sum()
     f.backward()

@@ -165,6 +165,7 @@ def test_init_in_place_no_grad_keeps_dtype_and_generator():
 def test_lecture_xavier_is_the_slides_one_over_sqrt_n_rule():
     """Lecture 003 "从头训练CNN": "Xavier" = U(-1/sqrt(n), 1/sqrt(n)), n = fan_in. The slide's
     rule, not Glorot's (whose bound here would be sqrt(6/(400+100)) = 0.1095)."""
+    # inventory A22, H30
     w = init.lecture_xavier_(ember.empty(100, 400)).numpy()
     _check_uniform(w, 1 / math.sqrt(400))
     assert np.abs(w).max() < 0.06
@@ -172,11 +173,13 @@ def test_lecture_xavier_is_the_slides_one_over_sqrt_n_rule():
 
 def test_lecture_kaiming():
     """Lecture 003: "Kaiming" = N(0, sqrt(2/n)), the second argument being the std."""
+    # inventory A22, H30
     _check_normal(init.lecture_kaiming_(ember.empty(*SHAPE)).numpy(), math.sqrt(2 / FAN_IN))
 
 
 def test_lecture_alexnet_preset():
     """Lecture 003: AlexNet weights ~ N(0, 0.01), bias = 1 -- for every conv and linear."""
+    # inventory A22, H30
     model = nn.Sequential(nn.Conv2d(3, 64, 5), nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(),
                           nn.Linear(400, 300))
     assert init.lecture_alexnet_(model) is model

@@ -23,6 +23,7 @@ def _grad_of_sum(module, x):
 
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
 def test_dropout_training_statistics(p):
+    # inventory A28
     d = nn.Dropout(p)
     x = ember.ones(400, 250)
     y, g = _grad_of_sum(d, x)
@@ -79,6 +80,7 @@ def test_rrelu_training_slopes():
 # ------------------------------------------------------------------ Maxout (not in torch)
 def test_maxout_is_the_lecture_formula():
     """Lectures 000/001 "Activation functions": Maxout = max(w1·x + b1, w2·x + b2)."""
+    # inventory B1
     m = nn.Maxout(3, 1)
     w = m.linear.weight.detach().numpy()
     b = m.linear.bias.detach().numpy()
@@ -125,6 +127,7 @@ def test_local_contrast_norm_module_calls_functional(kwargs):
 def test_local_contrast_norm_properties():
     """Lecture 002 B29: a constant image has no contrast (maps to 0); the output is invariant
     to adding a constant and to scaling (with Jarrett's c = mean σ)."""
+    # inventory B29
     m = nn.LocalContrastNorm(size=5)
     np.testing.assert_allclose(m(ember.full((1, 2, 7, 7), 3.0, dtype=ember.float64)).numpy(), 0,
                                atol=1e-9)
@@ -139,6 +142,7 @@ def test_local_contrast_norm_properties():
 # ------------------------------------------------------------------ lecture worked numbers
 def test_nearest_neighbour_unpool_x2_lecture_numbers():
     """Lecture 003 "Unpooling——反池化" (H19): [[8,6],[4,3]] -> each value as a 2x2 block."""
+    # inventory B22, H19
     up = nn.Upsample(scale_factor=2, mode="nearest")
     out = up(ember.tensor([[[[8.0, 6.0], [4.0, 3.0]]]]))
     np.testing.assert_array_equal(out.numpy()[0, 0], [[8, 8, 6, 6], [8, 8, 6, 6],
@@ -149,6 +153,7 @@ def test_batchnorm_moving_average_lecture_form():
     """Lecture 003 "Batch normalization" (B27): at test time use moving averages
     mu_bar <- p mu_bar + (1 - p) mu_t. torch's (and Ember's) momentum is 1 - p; the variance
     average uses the unbiased batch variance. Then eval mode normalizes with the averages."""
+    # inventory B27, A35, H30
     bn = nn.BatchNorm1d(2, momentum=0.25)  # p = 0.75
     batches = [np.array([[1.0, 2.0], [3.0, 6.0], [5.0, 4.0]]),
                np.array([[0.0, 1.0], [4.0, 1.0], [2.0, 7.0]])]
@@ -177,18 +182,21 @@ def test_batchnorm_cumulative_average_with_momentum_none():
 
 def test_lecture_leaky_relu_slope():
     """Lectures' Leaky ReLU is max(0.1x, x): nn.LeakyReLU(0.1)."""
+    # inventory B1
     x = ember.tensor([-2.0, -0.5, 0.0, 3.0])
     np.testing.assert_allclose(nn.LeakyReLU(0.1)(x).numpy(), [-0.2, -0.05, 0.0, 3.0], rtol=1e-6)
 
 
 def test_lecture_flatten_stretches_image():
     """Lecture 001: a 32x32x3 image "stretch to 3072 x 1"."""
+    # inventory B30
     assert nn.Flatten()(ember.zeros(2, 3, 32, 32)).shape == (2, 3072)
 
 
 def test_conv_output_size_formula():
     """Lectures 002/003 (B13): out = floor((in + 2p - k) / s) + 1; AlexNet conv1 on 227:
     (227 - 11) / 4 + 1 = 55."""
+    # inventory B13, H11
     conv = nn.Conv2d(3, 96, 11, stride=4)
     assert conv(ember.zeros(1, 3, 227, 227)).shape == (1, 96, 55, 55)
     assert nn.MaxPool2d(3, 2)(ember.zeros(1, 1, 55, 55)).shape == (1, 1, 27, 27)

@@ -152,6 +152,7 @@ def _train(model, x, y, steps, lr, lib):
 
 
 def test_lecture_000_fully_connected_layers_run_and_train():
+    # inventory A2, D11
     FC1, FC2, FC3, judge_layer, x, out = lecture_000_script()
     assert out.shape == (1, 1) and out.requires_grad
     print_out = io.StringIO()
@@ -203,6 +204,7 @@ def test_lenet_prints_like_torch():
 
 
 def test_lenet_loads_torch_weights_and_trains_like_torch():
+    # inventory D1
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 1, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, 8)
@@ -243,6 +245,7 @@ def alexnets():
 
 
 def test_alexnet_structure_matches_torch(alexnets):
+    # inventory D2
     net, tnet = alexnets
     assert str(net) == str(tnet)
     assert list(net.state_dict()) == list(tnet.state_dict())

@@ -195,6 +195,7 @@ def test_argument_errors():
 # --------------------------------------------------------------------------- lecture numbers
 def test_lecture_leaky_relu_slope_and_elu():
     """Lectures 000/001/003 "Activation functions": Leaky ReLU max(0.1x, x); ELU a(e^x - 1)."""
+    # inventory B1
     x = ember.tensor([-2.0, -0.5, 0.0, 3.0])
     np.testing.assert_allclose(A.leaky_relu(x, 0.1).numpy(), np.maximum(0.1 * x.numpy(), x.numpy()))
     np.testing.assert_allclose(A.elu(x).numpy(), [math.expm1(-2.0), math.expm1(-0.5), 0.0, 3.0],
@@ -205,6 +206,7 @@ def test_lecture_leaky_relu_slope_and_elu():
 def test_lecture_softmax_cross_entropy_numbers():
     """Lecture 001 score table (cat/car/frog columns): -log softmax of the true class is
     2.0404, 0.0791 and 6.1565 (inventory H16)."""
+    # inventory B2, C1
     scores = ember.tensor([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])  # one image a row
     loss = -A.log_softmax(scores, dim=1).numpy()[[0, 1, 2], [0, 1, 2]]
     np.testing.assert_allclose(loss, [2.0404, 0.0791, 6.1565], atol=1e-4)
@@ -213,6 +215,7 @@ def test_lecture_softmax_cross_entropy_numbers():
 
 def test_lecture_softmax_temperature():
     """Lecture 003 temperature sampling: exp(5)/exp(1) = 54.6; at t = 5 the ratio is 2.2."""
+    # inventory B2, H17
     s = ember.tensor([5.0, 1.0])
     p = A.softmax(s, dim=0).numpy()
     np.testing.assert_allclose(p[0] / p[1], 54.598, rtol=1e-4)
@@ -222,6 +225,7 @@ def test_lecture_softmax_temperature():
 
 def test_lecture_maxout_two_affine_pieces():
     """Lectures 000/001 "Maxout": max(w1.x + b1, w2.x + b2) = maxout(linear(x, [w1; w2], b), 2)."""
+    # inventory B1
     x = np.random.randn(5, 4)
     w = np.random.randn(2, 4)
     b = np.random.randn(2)

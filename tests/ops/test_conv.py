@@ -58,6 +58,7 @@ def _conv_config(rng, nd):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(10))
 def test_conv_random_configs(nd, seed, dtype):
+    # inventory B5, B6, B12, B15
     rng = np.random.default_rng(1000 * nd + seed)
     x_shape, w_shape, b_shape, kw = _conv_config(rng, nd)
     arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape)]
@@ -91,6 +92,7 @@ def _convt_config(rng, nd):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(10))
 def test_conv_transpose_random_configs(nd, seed, dtype):
+    # inventory B23
     rng = np.random.default_rng(2000 * nd + seed)
     x_shape, w_shape, b_shape, kw = _convt_config(rng, nd)
     arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape)]
@@ -115,6 +117,7 @@ def test_conv2d_even_kernel_cases(kw):
 def test_depthwise_and_pointwise():
     """Depthwise (groups = C_in, seed 003 「Depthwise Convolution」) followed by a 1×1 pointwise
     conv: the depthwise-separable block of MobileNet."""
+    # inventory B17, B18
     x = np.random.randn(2, 4, 7, 7)
     dw, pw = np.random.randn(8, 1, 3, 3), np.random.randn(5, 8, 1, 1)
 
@@ -128,6 +131,7 @@ def test_depthwise_and_pointwise():
 
 def test_group_conv_is_independent_convs():
     """Seed 003 「Group Convolution」: each group of filters sees only its own input channels."""
+    # inventory B16
     x = ember.randn(2, 6, 5, 5)
     w = ember.randn(4, 3, 3, 3)
     y = conv.conv2d(x, w, groups=2)
@@ -240,6 +244,7 @@ def test_unfold_fold_parity(kw, unbatched):
 def test_unfold_matmul_is_conv():
     """The im2col view of a conv (lecture "Everything's a convolution" / conv as matrix product):
     ``W.view(C_out, -1) @ unfold(X)`` reshaped is ``conv2d(X, W)``."""
+    # inventory B8
     x, w = ember.randn(2, 3, 6, 7), ember.randn(4, 3, 3, 2)
     y = (w.reshape(4, -1) @ conv.unfold(x, (3, 2), stride=(1, 2))).reshape(2, 4, 4, 3)
     np.testing.assert_allclose(y.numpy(), conv.conv2d(x, w, stride=(1, 2)).numpy(),

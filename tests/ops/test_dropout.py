@@ -18,6 +18,7 @@ def _with_grad(shape, dtype=np.float32):
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dropout_statistics_and_gradient(p, dtype):
+    # inventory A28
     x = _with_grad((200, 300), dtype)
     y = D.dropout(x, p)
     xv, yv = x.detach().numpy(), y.detach().numpy()

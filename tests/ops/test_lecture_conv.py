@@ -22,6 +22,7 @@ def test_h1_8x8_image_3x3_filter():
     """H1 (002 L118–146): 8×8 binary image ⋆ [[1,0,1],[0,1,0],[1,0,1]] → 6×6 "Convolved
     Features". ⚠ The slide's heading says 1-D; the example is 2-D. The slide prints the first
     rows (5 3 4 1 2 0 / 1 5 3 4 1 2 / 4 1 5 3 …); the rest is the inventory's recomputation."""
+    # inventory B5
     image = [[1, 1, 1, 0, 0, 0, 1, 0], [0, 1, 1, 1, 0, 0, 0, 1], [1, 0, 1, 1, 1, 0, 0, 0],
              [0, 1, 0, 1, 1, 1, 0, 0], [0, 0, 1, 0, 1, 1, 1, 0], [0, 0, 0, 1, 1, 1, 0, 1],
              [1, 0, 1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 0, 1, 0, 1]]
@@ -56,6 +57,7 @@ def test_h3_vertical_edge_detection(row, expected):
 def test_h4_curve_detector():
     """H4 (002 L256–339): the six-entry curve filter (⚠ the second rendering's extra 30 at (6,3)
     is a slip) gives 6600 on the curve-like receptive field and 0 on the other one."""
+    # inventory G14
     f = np.zeros((7, 7))
     for r, c in [(0, 5), (1, 4), (2, 3), (3, 3), (4, 3), (5, 3)]:
         f[r, c] = 30
@@ -72,6 +74,7 @@ def test_h4_curve_detector():
 def test_h5_filter1_filter2_two_output_channels():
     """H5 (003 L8872–9020): one 6×6 image, two 3×3 filters → a 2-channel 4×4 output; Filter 1
     at stride 2 (derived) → 2×2."""
+    # inventory B11
     image = ember.tensor([[1, 0, 0, 0, 0, 1], [0, 1, 0, 0, 1, 0], [0, 0, 1, 1, 0, 0],
                           [1, 0, 0, 0, 1, 0], [0, 1, 0, 0, 1, 0], [0, 0, 1, 0, 1, 0]],
                          dtype=ember.float32).reshape(1, 1, 6, 6)
@@ -106,6 +109,7 @@ def test_h9_symbolic_conv_backward():
     """H9 (002 L553–591): X = [[a..i]], W = [[1,2],[3,4]]; Y = corr(X, W) and the input
     gradient P_err = full-conv(Q_err, rot180(W)) in the corrected form (⚠ the slide's text
     drops terms)."""
+    # inventory A12
     a, b, c, d, e, f, g, h, i = np.random.randn(9)
     A, B, C, D = np.random.randn(4)
     x = ember.tensor([[[[a, b, c], [d, e, f], [g, h, i]]]], dtype=ember.float64,
@@ -128,6 +132,7 @@ def test_h9_symbolic_conv_backward():
 def test_h10_two_kernel_conv_backward():
     """H10 (002 L593–667): a 3×3 map feeding two 2×2 kernels; the deltas of the two 2×2 output
     maps propagate back as delta-weighted copies of each kernel, summed over the maps."""
+    # inventory A12
     x = ember.zeros(1, 1, 3, 3, requires_grad=True)
     w = ember.tensor([[[[0.1, 0.2], [0.2, 0.4]]], [[[-0.3, 0.1], [0.1, 0.2]]]])
     delta = ember.tensor([[[[1., 3.], [2., 2.]], [[2., 1.], [1., 1.]]]])
@@ -148,6 +153,7 @@ def test_h14_conv_and_transposed_conv_as_matrices():
     4×6 matrix with rows [x y z 0 0 0] … times the padded input; the transposed conv multiplies
     by its transpose, giving 6 values (⚠ the padded length; cropping pad = 1 leaves the middle
     4)."""
+    # inventory B8, B23
     a, b, c, d = np.random.randn(4)
     x_, y_, z_ = np.random.randn(3)
     inp = ember.tensor([[[a, b, c, d]]], dtype=ember.float64)
@@ -182,6 +188,7 @@ def test_h14_conv_and_transposed_conv_as_matrices():
 ])
 def test_h11_output_size_formula(n, f, s, p, expected):
     """H11: ``(N − F + 2P)/S + 1`` (floored), checked on the conv's actual output shape."""
+    # inventory B12, B13
     x = ember.zeros(1, 1, n, n)
     w = ember.zeros(5, 1, f, f)
     assert tuple(conv.conv2d(x, w, stride=s, padding=p).shape) == (1, 5, expected, expected)
@@ -189,6 +196,7 @@ def test_h11_output_size_formula(n, f, s, p, expected):
 
 def test_h11_3d_conv_output_size():
     """H11: a 3-D conv without padding gives (a1−f+1)(a2−f+1)(a3−f+1)."""
+    # inventory B10
     out = conv.conv3d(ember.zeros(1, 2, 5, 6, 7), ember.zeros(3, 2, 3, 3, 3))
     assert tuple(out.shape) == (1, 3, 5 - 3 + 1, 6 - 3 + 1, 7 - 3 + 1)
 
@@ -218,6 +226,7 @@ def test_b8_true_convolution_is_flipped_correlation():
 def test_h29_impulse_identity_and_separable_sobel():
     """H29: f ⋆ δ = f (with 'same' padding), and Sobel = [1,0,−1]ᵀ ⊗ [1,2,1] is separable: one
     3×3 pass equals a 3×1 pass followed by a 1×3 pass."""
+    # inventory B9
     image = np.random.randn(9, 11)
     delta = np.zeros((3, 3))
     delta[1, 1] = 1

@@ -49,6 +49,7 @@ def test_linear_gradcheck():
 
 def test_linear_lecture_fc_layer():
     """Lecture 003 "全连接网络": h = W a + b, row i of h is w_i . a + b_i (4x4 example)."""
+    # inventory A1, A2
     w = np.arange(16, dtype=np.float32).reshape(4, 4) / 10
     a = np.array([1.0, -1.0, 2.0, 0.5], dtype=np.float32)
     b = np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32)
@@ -197,6 +198,7 @@ def test_sdpa_masks_and_causal(dtype):
 
 def test_sdpa_lecture_formula_and_gqa():
     """Lecture 004: Z = softmax(Q K^T / sqrt(c)) V."""
+    # inventory B35, B36
     q, k, v = np.random.randn(4, 8), np.random.randn(6, 8), np.random.randn(6, 3)
     s = q @ k.T / math.sqrt(8)
     w = np.exp(s - s.max(1, keepdims=True))

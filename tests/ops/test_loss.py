@@ -131,6 +131,7 @@ def test_cross_entropy_lecture_scores():
     columns: cat 3.2 1.3 2.2; car 5.1 4.9 2.5; frog −1.7 2.0 −3.1). Softmax cross-entropy
     (natural log) per image: 2.0404, 0.0791, 6.1565, mean 2.7587; 0.886 for the cat image
     with log10 (LECTURE_INVENTORY H16)."""
+    # inventory C1
     scores = ember.tensor([[3.2, 1.3, 2.2], [5.1, 4.9, 2.5], [-1.7, 2.0, -3.1]]).T
     labels = ember.tensor([0, 1, 2])
     per_image = L.cross_entropy(scores, labels, reduction="none").numpy()
@@ -393,6 +394,7 @@ def test_multi_margin_loss_lecture_svm_scores_and_gradcheck():
     """Multiclass SVM loss (margin 1) on lecture 001's cat / car / frog scores: 2.9, 0, 12.9,
     mean 5.27 (LECTURE_INVENTORY H16). torch's multi_margin_loss divides each sample by the
     number of classes C = 3."""
+    # inventory C3
     scores = ember.tensor([[3.2, 1.3, 2.2], [5.1, 4.9, 2.5], [-1.7, 2.0, -3.1]]).T
     labels = ember.tensor([0, 1, 2])
     per_image = L.multi_margin_loss(scores, labels, reduction="none").numpy() * 3
@@ -477,6 +479,7 @@ def test_triplet_margin_loss_by_hand_and_gradcheck():
     """Lecture 002 "Triplet损失": max(d(A, P) − d(A, N) + a, 0) (torch's d is the distance, the
     lecture's its square). A = (0, 0), P = (3, 4): d = 5; N = (0, 5.5): d = 5.5; a = 1 → 0.5;
     N = (6, 8): d = 10 → 0."""
+    # inventory C10
     a, p = ember.tensor([[0.0, 0.0], [0.0, 0.0]]), ember.tensor([[3.0, 4.0], [3.0, 4.0]])
     n = ember.tensor([[0.0, 5.5], [6.0, 8.0]])
     out = L.triplet_margin_loss(a, p, n, margin=1.0, eps=0.0, reduction="none").numpy()
@@ -488,6 +491,46 @@ def test_triplet_margin_loss_by_hand_and_gradcheck():
                 [RNG.standard_normal((3, 4)) for _ in range(3)])
     with pytest.raises(ValueError, match="triplet_margin_loss: margin must be greater than 0"):
         L.triplet_margin_loss(a, p, n, margin=0.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("p,margin,swap", [(2, 1.0, False), (2, 2.0, True), (1, 0.5, False)])
+def test_c10_squared_triplet_loss_torch_parity(p, margin, swap, reduction, dtype):
+    """The lecture's squared distances (``squared=True``, not a torch option) against torch's
+    ``triplet_margin_with_distance_loss`` with the squared pairwise distance."""
+    rng = np.random.default_rng(28)
+    a, pos, neg = (rng.standard_normal((5, 4)) for _ in range(3))
+
+    def fn(m, a, pos, neg):
+        if m is ember:
+            return L.triplet_margin_loss(a, pos, neg, margin=margin, p=p, swap=swap,
+                                         reduction=reduction, squared=True)
+        return m.nn.functional.triplet_margin_with_distance_loss(
+            a, pos, neg, distance_function=lambda x, y: m.nn.functional.pairwise_distance(
+                x, y, p) ** 2, margin=margin, swap=swap, reduction=reduction)
+    check_parity(fn, [a, pos, neg], dtype=dtype)
+
+
+def test_c10_lecture_triplet_loss_by_hand():
+    """Lecture 002 L1073–1084: ``L(A, P, N) = max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a, 0)``,
+    zero once the constraint ``‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a ≤ 0`` holds. A = (0, 0),
+    P = (3, 4): 25; N = (0, 5): 25 − 25 + 1 = 1; N = (0, 5.5): 25 − 30.25 + 1 < 0 → 0;
+    N = (0, 4.5): 25 − 20.25 + 1 = 5.75. torch's unsquared form gives 1, 0.5 and 1.5."""
+    a = ember.zeros(3, 2)
+    p = ember.tensor([[3.0, 4.0]] * 3)
+    n = ember.tensor([[0.0, 5.0], [0.0, 5.5], [0.0, 4.5]])
+    out = L.triplet_margin_loss(a, p, n, eps=0.0, reduction="none", squared=True).numpy()
+    np.testing.assert_allclose(out, [1.0, 0.0, 5.75], atol=1e-5)
+    module = ember.nn.TripletMarginLoss(margin=1.0, eps=0.0, squared=True, reduction="sum")
+    assert module(a, p, n).item() == pytest.approx(6.75, abs=1e-5)
+    np.testing.assert_allclose(L.triplet_margin_loss(a, p, n, eps=0.0, reduction="none").numpy(),
+                               [1.0, 0.5, 1.5], atol=1e-5)
+    single = L.triplet_margin_loss(a[2], p[2], n[2], eps=0.0, squared=True)
+    assert single.shape == () and single.item() == pytest.approx(5.75, abs=1e-5)
+    gradcheck64(lambda a, p, n: L.triplet_margin_loss(a, p, n, margin=2.0, swap=True,
+                                                      squared=True),
+                [RNG.standard_normal((3, 4)) for _ in range(3)])
 
 
 def test_margin_losses_gradcheck():

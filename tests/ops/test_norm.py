@@ -92,6 +92,7 @@ def test_batch_norm_running_stat_trajectory_matches_torch():
 def test_batch_norm_update_formula_and_version():
     """running = (1 − m)·running + m·stat with the unbiased variance; the version counter moves
     so that a graph that saved the running stats sees the in-place update."""
+    # inventory B27
     x = ember.tensor([[1.0, 10.0], [3.0, 20.0], [5.0, 60.0]])
     rm, rv = ember.tensor([1.0, 2.0]), ember.tensor([1.0, 1.0])
     v0 = rm._version
@@ -148,6 +149,7 @@ def test_batch_norm_errors():
                                               ((2, 3, 4), (2, 3, 4)), ((7,), 7)])
 @pytest.mark.parametrize("affine", [True, False])
 def test_layer_norm_parity(shape, normalized, affine, dtype):
+    # inventory B28
     rng = np.random.default_rng(9)
     # Ember also accepts a bare int (as nn.LayerNorm does); torch's F wants a tuple
     ns = (normalized,) if isinstance(normalized, int) else normalized
@@ -165,6 +167,7 @@ def test_layer_norm_parity(shape, normalized, affine, dtype):
 @pytest.mark.parametrize("shape,groups", [((2, 6, 3, 4), 3), ((3, 4, 5), 1), ((2, 4, 2, 2, 3), 4),
                                           ((4, 6), 2)])
 def test_group_norm_parity(shape, groups, dtype):
+    # inventory B28
     rng = np.random.default_rng(10)
     c = shape[1]
     check_parity(lambda m, x, w, b: F(m).group_norm(x, groups, w, b, eps=1e-3),
@@ -176,6 +179,7 @@ def test_group_norm_parity(shape, groups, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 5), (1, 2, 2, 3, 2)])
 def test_instance_norm_parity(shape, dtype):
+    # inventory B28
     rng = np.random.default_rng(11)
     c = shape[1]
 
@@ -245,6 +249,7 @@ def test_local_response_norm_parity(shape, size, alpha, beta, k, dtype):
 
 def test_local_response_norm_alexnet_formula_and_gradcheck():
     """AlexNet-style numbers (n=5, α=1e-4 on the window average, β=0.75, k=2) by hand."""
+    # inventory B28
     x = np.random.default_rng(17).standard_normal((1, 6, 2, 2)) * 30
     out = N.local_response_norm(ember.tensor(x), 5, alpha=1e-4, beta=0.75, k=2.0).numpy()
     sq = np.pad(x ** 2, ((0, 0), (2, 2), (0, 0), (0, 0)))
@@ -305,6 +310,7 @@ def _lcn_reference(x, size, sigma, across, c):
 
 @pytest.mark.parametrize("across,c", [(True, None), (False, None), (True, 0.7), (False, 0.2)])
 def test_local_contrast_norm_matches_formula(across, c):
+    # inventory B29
     x = np.random.default_rng(21).standard_normal((2, 3, 7, 8)) * 2 + 1
     out = N.local_contrast_norm(ember.tensor(x), size=5, sigma=1.3, across_channels=across, c=c)
     np.testing.assert_allclose(out.numpy(), _lcn_reference(x, 5, 1.3, across, c), rtol=1e-10,

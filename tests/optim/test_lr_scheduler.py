@@ -95,7 +95,8 @@ def test_schedule_matches_torch(name, kind):
 
 
 def test_step_lr_lecture_numbers():
-    """Lecture 003: init_lr = 1e-1, multiplied by f = 0.1 every N = 10K steps."""
+    """Lecture 003 L341–350 (inventory A18, H30): init_lr = 1e-1, multiplied by f = 0.1 every
+    N = 10K steps: ``lr = 10⁻¹ · 0.1^⌊step/10K⌋``."""
     opt, _ = _optimizers(lrs=(0.1, 0.1))
     sched = es.StepLR(opt, step_size=10_000, gamma=0.1)
     seen = {}

@@ -163,6 +163,7 @@ def _grad_sequence(steps, dtype):
 @pytest.mark.parametrize("name,kwargs", CONFIGS, ids=IDS)
 def test_update_rule_matches_torch_over_200_steps(name, kwargs, dtype):
     """The same gradient sequence fed to both: only the update arithmetic can differ."""
+    # inventory A7, A20
     grads = _grad_sequence(200, dtype)
     results, optimizers = [], []
     for lib in (ember, torch):

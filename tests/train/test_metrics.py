@@ -16,6 +16,7 @@ def _data(n=200, c=7, seed=0):
 
 
 def test_accuracy_matches_sklearn_for_scores_labels_and_tensors():
+    # inventory C13
     scores, target = _data()
     expected = skm.accuracy_score(target, scores.argmax(1))
     assert 0.2 < expected < 0.9
@@ -26,6 +27,7 @@ def test_accuracy_matches_sklearn_for_scores_labels_and_tensors():
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_topk_accuracy_matches_sklearn(k):
+    # inventory C13
     scores, target = _data(c=7, seed=k)
     expected = skm.top_k_accuracy_score(target, scores, k=k, labels=np.arange(7))
     assert metrics.topk_accuracy(scores, target, k) == pytest.approx(expected)

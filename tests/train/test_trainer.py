@@ -24,6 +24,7 @@ def _metrics(history):
 
 
 def test_fit_learns_and_records_history(tiny_net, make_loaders, tmp_path):
+    # inventory A15, A16
     train, val = make_loaders()
     out = io.StringIO()
     trainer = _trainer(tiny_net(), len(train), 3,
@@ -93,6 +94,7 @@ def test_reduce_on_plateau_uses_the_validation_loss(tiny_net, make_loaders):
 
 
 def test_early_stopping_stops_and_its_state_is_checkpointed(tiny_net, make_loaders, tmp_path):
+    # inventory A27
     train, val = make_loaders(n_train=64)
     net = tiny_net()
     stopper = EarlyStopping(monitor="val_loss", patience=2)

@@ -40,6 +40,7 @@ def test_batches_match_torch_without_shuffle(n, batch_size, drop_last):
 
 def test_each_epoch_is_a_fresh_permutation():
     """The lectures' loop: every epoch shuffles the data set, every sample is seen once."""
+    # inventory A16
     loader = DataLoader(_dataset(12), batch_size=5, shuffle=True)
     epochs = [sum(_indices(loader), []) for _ in range(3)]
     for order in epochs:

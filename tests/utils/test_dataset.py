@@ -105,6 +105,7 @@ def _all_indices(subsets):
 
 
 def test_random_split_partitions_the_dataset():
+    # inventory A26
     parts = random_split(Squares(20), [5, 15], generator=ember.Generator().manual_seed(1))
     assert [len(p) for p in parts] == [5, 15]
     assert sorted(_all_indices(parts)) == list(range(20))

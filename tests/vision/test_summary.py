@@ -47,6 +47,7 @@ def test_lenet5_padded_28x28_chain():
 def test_alexnet_paper_walkthrough():
     """001 "Full (simplified) AlexNet": 227 -> 55 -> 27 (pool) -> 27 (norm) -> 27 (conv2)
     -> 13 -> 13 -> 13 x3 -> 6; (227 - 11)/4 + 1 = 55, (55 - 3)/2 + 1 = 27."""
+    # inventory D2, H11, H12
     s = summary(M.alexnet_paper(), (1, 3, 227, 227), depth=2)
     seq = [(r.type, r.output_shape[1:]) for r in s.rows
            if r.type in ("Conv2d", "MaxPool2d", "LocalResponseNorm")]
@@ -74,10 +75,14 @@ def test_torchvision_alexnet_chain_224():
     sizes = [r.output_shape[-1] for r in s.rows if r.type in ("Conv2d", "MaxPool2d")]
     assert sizes == [55, 27, 27, 13, 13, 13, 13, 6]
     assert s.total_params == 61_100_840
+    # inventory H25, 003 L3165 MobileNet table: "AlexNet: 57.2%, 720, 60" (M mult-adds, M
+    # params); torchvision's AlexNet is within 1% and 2% of the paper's figures
+    assert round(s.total_mult_adds / 1e6) == 714 and round(s.total_params / 1e6) == 61
 
 
 def test_vgg16_walkthrough_224():
     """003 VGG-16 block table: 224 -> 112 -> 56 -> 28 -> 14 -> 7; 138,357,544 params."""
+    # inventory D4, H11, H25
     s = summary(M.vgg16(init_weights=False), (1, 3, 224, 224), depth=2)
     assert s.total_params == 138_357_544
     conv_sizes = [(r.output_shape[1], r.output_shape[2]) for r in s.rows if r.type == "Conv2d"]
@@ -96,6 +101,7 @@ def test_vgg16_walkthrough_224():
 def test_mobilenet_v1_lecture_table():
     """003 Table 8/9: 1.0 MobileNet-224 569 M mult-adds, 4.2 M params; 0.50 MobileNet-160
     76 M, 1.32 M."""
+    # inventory D7, H25
     s = summary(M.mobilenet_v1(), (1, 3, 224, 224), depth=1)
     assert s.total_params == 4_231_976
     assert abs(s.total_mult_adds / 1e6 - 569) / 569 < 0.005
@@ -106,6 +112,7 @@ def test_mobilenet_v1_lecture_table():
 
 def test_depthwise_separable_cost_formulas():
     """003: standard 3x3 conv C -> C costs 9 C^2 H W, depthwise separable (9C + C^2) H W."""
+    # inventory B18, H13
     c, h = 16, 8
     std = summary(nn.Conv2d(c, c, 3, padding=1, bias=False), (1, c, h, h))
     ds = summary(nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
@@ -118,6 +125,7 @@ def test_depthwise_separable_cost_formulas():
 def test_sample_cnn_walkthrough():
     """003 "样例卷积网络": [32x32x10] (+280), [32x32x10] (+910), pool [16x16x10] (+0), ...
     [4x4x10], FC (+1610) or average pool + FC (+110)."""
+    # inventory D10, H11, H12
     s = summary(M.sample_cnn(), (1, 3, 32, 32))
     convs = leaf_rows(s, {"Conv2d"})
     assert [r.output_shape for r in convs] == [(1, 10, 32, 32)] * 2 + \
@@ -134,6 +142,7 @@ def test_sample_cnn_walkthrough():
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
 def test_stacked_3x3_receptive_field(n):
     # 003: "N 个 3x3 卷积的感受野是 2n+1"
+    # inventory B47, G13, H18
     model = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(n)])
     s = summary(model, (1, 1, 16, 16))
     assert s.rows[-1].receptive_field == 2 * n + 1
@@ -161,6 +170,7 @@ def test_receptive_field_special_layers():
 
 
 def test_resnet18_branches_take_max():
+    # inventory B47
     s = summary(M.resnet18(), (1, 3, 64, 64), depth=3)
     rf = {r.name: r.receptive_field for r in s.rows}
     # stem 7 -> 11 (maxpool); a basic block adds two 3x3 at jump 4: 11 + 8 + 8 = 27

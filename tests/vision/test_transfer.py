@@ -14,6 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_freeze_backbone_only_head_learns():
+    # inventory A30, E20
     model = M.resnet20(base_width=4, num_classes=10)
     M.freeze(model)
     assert not any(p.requires_grad for p in model.parameters())

@@ -100,6 +100,7 @@ def test_to_pil_image_errors():
 
 # ------------------------------------------------------------------ normalize
 def test_normalize_matches_torch_forward_and_gradient():
+    # inventory A31, F18
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
     def fn(lib, x):
@@ -262,6 +263,7 @@ def test_pad_errors():
 
 
 def test_random_crop_is_a_window_of_the_padded_image():
+    # inventory A29, E21
     a = rgb(6, 7)
     t = T.RandomCrop((5, 4), padding=2, padding_mode="edge")
     padded = to_hwc(F.pad(a, 2, padding_mode="edge"))
@@ -329,6 +331,7 @@ def test_flips_on_every_kind():
 
 
 def test_random_flip_probability_and_seed():
+    # inventory A29, E21
     a = np.arange(6, dtype=np.uint8).reshape(2, 3)
     flip = T.RandomHorizontalFlip(p=0.3)
     ember.manual_seed(1)
@@ -541,6 +544,7 @@ def test_color_jitter_ranges_and_order():
 
 
 def test_color_jitter_applies_the_drawn_factors_in_the_drawn_order():
+    # inventory A29, E21
     x = ember.from_numpy(RNG.random((3, 4, 4)).astype(np.float32))
     jitter = T.ColorJitter(0.4, 0.4, 0.4, 0.1)
     ember.manual_seed(8)

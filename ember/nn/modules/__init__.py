@@ -1,7 +1,7 @@
 """The layer classes of ``ember.nn``, one file per family (as in ``torch/nn/modules``)."""
 from ember.nn.modules import (activation, attention, container, conv, distance, dropout, flatten,
-                              fold, linear, loss, normalization, padding, pooling, sparse,
-                              upsampling)
+                              fold, linear, locally_connected, loss, normalization, padding,
+                              pooling, sparse, upsampling)
 from ember.nn.modules.activation import *  # noqa: F401,F403
 from ember.nn.modules.attention import *  # noqa: F401,F403
 from ember.nn.modules.container import *  # noqa: F401,F403
@@ -11,6 +11,7 @@ from ember.nn.modules.dropout import *  # noqa: F401,F403
 from ember.nn.modules.flatten import *  # noqa: F401,F403
 from ember.nn.modules.fold import *  # noqa: F401,F403
 from ember.nn.modules.linear import *  # noqa: F401,F403
+from ember.nn.modules.locally_connected import *  # noqa: F401,F403
 from ember.nn.modules.loss import *  # noqa: F401,F403
 from ember.nn.modules.module import Module  # noqa: F401
 from ember.nn.modules.normalization import *  # noqa: F401,F403
@@ -21,5 +22,6 @@ from ember.nn.modules.upsampling import *  # noqa: F401,F403
 
 __all__ = ["Module"] + [
     name for family in (activation, attention, container, conv, distance, dropout, flatten, fold,
-                        linear, loss, normalization, padding, pooling, sparse, upsampling)
+                        linear, locally_connected, loss, normalization, padding, pooling, sparse,
+                        upsampling)
     for name in family.__all__]

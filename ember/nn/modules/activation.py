@@ -2,7 +2,8 @@
 same name in ``ember.nn.functional``.
 
 Lectures 000/001/003 "Activation functions": sigmoid, tanh, ReLU ``max(0, x)``, Leaky ReLU,
-ELU and Maxout ``max(w1.x + b1, w2.x + b2)`` (:class:`Maxout` below); lecture 000 "Softmax".
+ELU and Maxout ``max(w1.x + b1, w2.x + b2)`` (:class:`Maxout` below); lecture 000 "Softmax"
+(inventory B1, B2).
 Shapes: ``(*) -> (*)`` unless stated.
 """
 import ember

@@ -1,20 +1,25 @@
-"""``MultiheadAttention`` (``torch.nn.MultiheadAttention``).
+"""``MultiheadAttention`` (``torch.nn.MultiheadAttention``) and the lectures' self-attention
+inside a CNN, ``NonLocalBlock1d/2d/3d`` (not in torch).
 
-Lecture 004 "Self-attention" (B37): ``Q = X W_q, K = X W_k, V = X W_v`` with W shared by all
+Lecture 004 "Self-attention" (inventory B37, B34): ``Q = X W_q, K = X W_k, V = X W_v`` with W shared by all
 tokens, ``softmax(Q K^T / sqrt(d)) V``; multi-head attention runs ``num_heads`` such maps on
 ``embed_dim / num_heads``-wide slices and mixes them with an output projection (Vaswani et
-al.; not in the slides). Parameter names and layout are torch's, so torch checkpoints load.
+al.; not in the slides, inventory B38). Parameter names and layout are torch's, so torch checkpoints load.
 """
 import math
 
 import ember
 from ember.nn import functional as F
 from ember.nn import init
+from ember.nn.modules.container import Sequential
+from ember.nn.modules.conv import Conv1d, Conv2d, Conv3d
 from ember.nn.modules.linear import Linear
 from ember.nn.modules.module import Module
+from ember.nn.modules.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from ember.nn.modules.pooling import MaxPool1d, MaxPool2d, MaxPool3d
 from ember.nn.parameter import Parameter
 
-__all__ = ["MultiheadAttention"]
+__all__ = ["MultiheadAttention", "NonLocalBlock1d", "NonLocalBlock2d", "NonLocalBlock3d"]
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -219,3 +224,110 @@ class MultiheadAttention(Module):
         if not batched:
             weights = weights.squeeze(0)
         return out, weights
+
+
+_NON_LOCAL_MODES = ("embedded_gaussian", "gaussian", "dot_product")
+
+
+class _NonLocalBlockNd(Module):
+    _n = 2
+    _conv, _norm, _pool = Conv2d, BatchNorm2d, MaxPool2d
+    _pool_kernel = 2
+
+    def __init__(self, in_channels, inter_channels=None, mode="embedded_gaussian",
+                 sub_sample=False, bn_layer=True):
+        super().__init__()
+        who = type(self).__name__
+        if mode not in _NON_LOCAL_MODES:
+            raise ValueError(f"{who}: mode must be one of {list(_NON_LOCAL_MODES)}, got {mode!r}")
+        if inter_channels is None:
+            inter_channels = max(in_channels // 2, 1)
+        if in_channels < 1 or inter_channels < 1:
+            raise ValueError(f"{who}: in_channels and inter_channels must be positive, got "
+                             f"{in_channels} and {inter_channels}")
+        self.in_channels = in_channels
+        self.inter_channels = inter_channels
+        self.mode = mode
+        self.sub_sample = sub_sample
+        self.bn_layer = bn_layer
+        conv, pool = self._conv, self._pool
+        self.g = conv(in_channels, inter_channels, 1)
+        if mode != "gaussian":
+            self.theta = conv(in_channels, inter_channels, 1)
+            self.phi = conv(in_channels, inter_channels, 1)
+        if sub_sample:
+            self.g = Sequential(self.g, pool(self._pool_kernel))
+            self.phi = Sequential(self.phi, pool(self._pool_kernel)) if mode != "gaussian" \
+                else pool(self._pool_kernel)
+        if bn_layer:
+            self.W = Sequential(conv(inter_channels, in_channels, 1), self._norm(in_channels))
+            last = self.W[1]
+        else:
+            self.W = conv(inter_channels, in_channels, 1)
+            last = self.W
+        # zero output: the block starts as the identity and learns what to add
+        init.zeros_(last.weight)
+        init.zeros_(last.bias)
+
+    def forward(self, x):
+        who, n = self._get_name(), self._n
+        if x.dim() != n + 2 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{who}: expected input (N, {self.in_channels}, "
+                             f"{', '.join('*' * n)}), got input of shape {tuple(x.shape)}")
+        batch = x.shape[0]
+
+        def positions(t):                       # (N, C, *spatial) -> (N, positions, C)
+            return t.flatten(2).transpose(1, 2)
+        values = positions(self.g(x))
+        if self.mode == "gaussian":
+            queries = positions(x)
+            keys = positions(self.phi(x)) if self.sub_sample else queries
+        else:
+            queries, keys = positions(self.theta(x)), positions(self.phi(x))
+        if self.mode == "dot_product":
+            affinity = ember.matmul(queries, keys.transpose(1, 2)) / keys.shape[1]
+            y = ember.matmul(affinity, values)
+        else:
+            y = F.scaled_dot_product_attention(queries, keys, values, scale=1.0)
+        y = y.transpose(1, 2).reshape(batch, self.inter_channels, *x.shape[2:])
+        return self.W(y) + x
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, inter_channels={self.inter_channels}, mode={self.mode!r}, "
+                f"sub_sample={self.sub_sample}, bn_layer={self.bn_layer}")
+
+
+class NonLocalBlock1d(_NonLocalBlockNd):
+    """Non-local block over sequences ``(N, C, L)``; see :class:`NonLocalBlock2d`."""
+    _n = 1
+    _conv, _norm, _pool = Conv1d, BatchNorm1d, MaxPool1d
+
+
+class NonLocalBlock2d(_NonLocalBlockNd):
+    """Self-attention inside a CNN, added back to the features as a residual (Wang et al.
+    2018; lecture 003 「使用CNN的Self-Attention」 "以残差形式加到原特征上", inventory B39)::
+
+        y_i = (1 / C(x)) Σ_j f(x_i, x_j) · g(x_j),        z = W_z y + x
+
+    over all positions ``i, j`` of the feature map ``(N, C, H, W) -> (N, C, H, W)``. ``g``,
+    θ, φ and ``W_z`` are 1×1 convolutions (C → ``inter_channels`` → C, default C // 2).
+    ``mode``: ``'embedded_gaussian'`` (default) ``f = exp(θ(x_i)ᵀ φ(x_j))`` normalized by a
+    softmax over j, i.e. scaled dot-product attention with queries θ(x), keys φ(x), values
+    g(x) and scale 1; ``'gaussian'`` the same on ``x`` itself (no θ, φ); ``'dot_product'``
+    ``f = θ(x_i)ᵀ φ(x_j)`` divided by the number of positions j. ``sub_sample=True``
+    max-pools the keys and values by 2 in space (fewer positions j). ``bn_layer=True`` puts a
+    BatchNorm after ``W_z``; its γ and β (or ``W_z`` itself without it) start at zero, so the
+    block starts as the identity. Submodule names follow the authors' reference code (``g``,
+    ``theta``, ``phi``, ``W``). Not in torch.
+    """
+    _n = 2
+
+
+class NonLocalBlock3d(_NonLocalBlockNd):
+    """Spatio-temporal non-local block over videos ``(N, C, T, H, W)`` (lecture 003
+    "Spatio-Temporal Self-Attention (Nonlocal Block)", inventory B39): every position attends
+    to every position of every frame. ``sub_sample`` pools space only (kernel ``(1, 2, 2)``).
+    See :class:`NonLocalBlock2d`."""
+    _n = 3
+    _conv, _norm, _pool = Conv3d, BatchNorm3d, MaxPool3d
+    _pool_kernel = (1, 2, 2)

@@ -1,6 +1,7 @@
 """Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList``,
 ``ParameterDict`` (``torch.nn`` containers, same indexing and ``state_dict`` keys).
 
+A network is a composition of layers, ``f_L(… f_2(f_1(x)))`` (inventory A3): ``Sequential``.
 Lecture 004's AlexNet is built from ``nn.Sequential`` blocks, so its parameters are named
 ``features.0.weight``, ``classifier.1.weight``, ... exactly as in torchvision.
 """

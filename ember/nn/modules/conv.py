@@ -1,11 +1,12 @@
 """Convolution layers: ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d`` (``torch.nn``).
 
 Lecture 004 "LeNet": ``torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride=1,
-padding=0, dilation=1, groups=1, bias=True)``. Output size per spatial dim (lectures 002/003,
-B13): ``out = floor((in + 2·padding − dilation·(k − 1) − 1) / stride) + 1``; for the
+padding=0, dilation=1, groups=1, bias=True)`` (inventory B6, B15, B16). Output size per
+spatial dim (lectures 002/003, inventory B13): ``out = floor((in + 2·padding − dilation·(k − 1) − 1) / stride) + 1``; for the
 transposed conv ``out = (in − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1``.
 
-``padding_mode`` other than ``'zeros'`` pads with ``F.pad`` (reflect / replicate / circular)
+``padding_mode`` other than ``'zeros'`` pads with ``F.pad`` (reflect / replicate / circular,
+and ``'symmetric'``, the lecture's "Symm: fold sides over" (inventory B14), which torch lacks)
 and then convolves with ``padding=0``. ``padding='same'`` keeps the size (stride 1; an even
 kernel puts the extra pixel on the right, as torch does); ``'valid'`` is no padding.
 """
@@ -20,7 +21,7 @@ from ember.nn.parameter import Parameter
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
            "ConvTranspose3d"]
 
-_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
 
 def _ntuple(n, value, name, who):

@@ -1,6 +1,7 @@
 """``CosineSimilarity`` and ``PairwiseDistance`` (``torch.nn``).
 
-Lecture 002 "面部验证" compares face encodings by a distance ``‖f(x_i) − f(x_j)‖``.
+Lecture 002 "面部验证" compares face encodings by a distance ``‖f(x_i) − f(x_j)‖`` (inventory
+C11).
 """
 from ember.nn import functional as F
 from ember.nn.modules.module import Module

@@ -1,7 +1,7 @@
 """Dropout layers (``torch.nn``): ``Dropout``, ``Dropout1d/2d/3d``, ``AlphaDropout``,
 ``FeatureAlphaDropout``.
 
-Lecture 003 "Dropout" / lecture 004 AlexNet ``nn.Dropout(p=dropout)``: in training each
+Lecture 003 "Dropout" / lecture 004 AlexNet ``nn.Dropout(p=dropout)`` (inventory A28): in training each
 element is zeroed with probability ``p``; the survivors are scaled by ``1 / (1 − p)``
 (inverted dropout, as in torch -- the slides do not say which scaling) so that nothing
 changes at test time, where dropout is the identity. Shapes: ``(*) -> (*)``.

@@ -1,7 +1,7 @@
 """``Flatten`` and ``Unflatten`` (``torch.nn``).
 
 Lecture 004 LeNet: ``torch.flatten(x, 1)`` "flatten all dimensions except the batch
-dimension"; lecture 001: a 32x32x3 image "stretch to 3072 x 1".
+dimension"; lecture 001: a 32x32x3 image "stretch to 3072 x 1" (inventory B30).
 """
 from ember.nn.modules.module import Module
 

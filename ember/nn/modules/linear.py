@@ -1,7 +1,9 @@
 """Affine layers: ``Identity``, ``Linear``, ``Bilinear`` (``torch.nn``).
 
 Lecture 000 "Implement with PyTorch": ``nn.Linear(in_dim, out_dim)`` computes
-``y = x W^T + b``, the fully-connected layer ``ŷ = g(w_0 + X^T W)`` before its activation.
+``y = x W^T + b``, the fully-connected layer ``ŷ = g(w_0 + X^T W)`` before its activation:
+each output is a neuron's weighted sum of its inputs (inventory A1, A2), and a linear
+classifier's scores ``W x + b`` are one such layer (inventory F3).
 """
 import math
 

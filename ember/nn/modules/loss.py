@@ -213,20 +213,23 @@ class MarginRankingLoss(_Loss):
 
 
 class TripletMarginLoss(_Loss):
-    """``max(d(a, p) − d(a, n) + margin, 0)`` with the p-norm distance ``d`` (lecture 002
-    "Triplet loss" uses squared L2 distances; torch's -- and this -- are unsquared)."""
+    """``max(d(a, p) − d(a, n) + margin, 0)`` with the p-norm distance ``d``, as torch;
+    ``squared=True`` (an Ember option) is lecture 002's form with ``d²`` (inventory C10):
+    ``max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + a, 0)``. See ``F.triplet_margin_loss``."""
 
     def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
-                 reduction="mean"):
+                 reduction="mean", *, squared=False):
         super().__init__(size_average, reduce, reduction)
         if margin <= 0:
             raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
                              f"{margin} instead")
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+        self.squared = squared
 
     def forward(self, anchor, positive, negative):
         return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
-                                     eps=self.eps, swap=self.swap, reduction=self.reduction)
+                                     eps=self.eps, swap=self.swap, reduction=self.reduction,
+                                     squared=self.squared)
 
 
 class CosineEmbeddingLoss(_Loss):

@@ -1,7 +1,10 @@
 """Normalization layers (``torch.nn``): ``BatchNorm1d/2d/3d``, ``InstanceNorm1d/2d/3d``,
-``LayerNorm``, ``GroupNorm``, ``LocalResponseNorm``, and the lectures' ``LocalContrastNorm``.
+``LayerNorm``, ``GroupNorm``, ``LocalResponseNorm``, and the lectures' ``LocalContrastNorm`` and
+``BatchRenorm1d/2d/3d`` (not in torch). Lecture 003 names the other normalizations with their
+papers only (inventory B28); weight and spectral normalization are in
+``ember.nn.utils.parametrizations``.
 
-Lecture 003 "Batch normalization" (B27): per channel, ``x̂ = (x − μ_B) / sqrt(σ²_B + eps)``,
+Lecture 003 "Batch normalization" (inventory B27, A35): per channel, ``x̂ = (x − μ_B) / sqrt(σ²_B + eps)``,
 ``y = γ x̂ + β``, with running averages of μ and σ² used at test time. Shapes: ``(N, C, *) ->
 (N, C, *)``.
 """
@@ -15,8 +18,9 @@ from ember.nn import init
 from ember.nn.modules.module import Module
 from ember.nn.parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
-           "InstanceNorm3d", "LayerNorm", "GroupNorm", "LocalResponseNorm", "LocalContrastNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "BatchRenorm1d", "BatchRenorm2d",
+           "BatchRenorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm",
+           "GroupNorm", "LocalResponseNorm", "LocalContrastNorm"]
 
 
 def _register_affine(module, shape, affine, bias, dtype):
@@ -120,9 +124,14 @@ class _BatchNorm(_NormBase):
         else:
             bn_training = self.running_mean is None and self.running_var is None
         use_buffers = not self.training or self.track_running_stats
+        weight, bias = self._scale_and_shift(input)
         return F.batch_norm(input, self.running_mean if use_buffers else None,
-                            self.running_var if use_buffers else None, self.weight, self.bias,
+                            self.running_var if use_buffers else None, weight, bias,
                             bn_training, factor, self.eps)
+
+    def _scale_and_shift(self, input):
+        """The γ and β applied after standardization (batch renormalization corrects them)."""
+        return self.weight, self.bias
 
 
 class BatchNorm1d(_BatchNorm):
@@ -147,6 +156,74 @@ class BatchNorm2d(_BatchNorm):
 
 class BatchNorm3d(_BatchNorm):
     """Batch norm over ``(N, C, D, H, W)``. See :class:`BatchNorm1d`."""
+    _dims = (5,)
+    _dims_text = "5D"
+
+
+class _BatchRenorm(_BatchNorm):
+    """Batch norm whose training output is corrected towards the running statistics."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, r_max=3.0, d_max=5.0,
+                 device=None, dtype=None, *, bias=True):
+        if r_max < 1 or d_max < 0:
+            raise ValueError(f"{type(self).__name__}: expected r_max >= 1 and d_max >= 0, got "
+                             f"r_max={r_max}, d_max={d_max}")
+        super().__init__(num_features, eps, momentum, affine, True, device, dtype, bias=bias)
+        self.r_max = r_max
+        self.d_max = d_max
+
+    def _scale_and_shift(self, input):
+        """``γ·r`` and ``γ·d + β``: batch norm's output ``γ·x̂ + β`` becomes ``γ·(x̂·r + d) + β``
+        with r and d constants of the step (no gradient flows through them)."""
+        if not self.training:
+            return self.weight, self.bias
+        dims = (0,) + tuple(range(2, input.dim()))
+        with no_grad():
+            batch_mean = input.mean(dims)
+            batch_std = (input.var(dims, unbiased=False) + self.eps).sqrt()
+            running_std = (self.running_var + self.eps).sqrt()
+            r = (batch_std / running_std).clamp(1 / self.r_max, self.r_max)
+            d = ((batch_mean - self.running_mean) / running_std).clamp(-self.d_max, self.d_max)
+        if self.weight is None:
+            return r, d
+        shift = self.weight * d
+        return self.weight * r, shift if self.bias is None else shift + self.bias
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, r_max={self.r_max}, "
+                f"d_max={self.d_max}")
+
+
+class BatchRenorm1d(_BatchRenorm):
+    """Batch renormalization (Ioffe 2017, lecture 003 「其他normalization」, inventory B28) over
+    ``(N, C)`` or ``(N, C, L)``. In training, per channel::
+
+        x̂ = (x − μ_B) / σ_B · r + d,    y = γ · x̂ + β
+        r = clip(σ_B / σ, 1/r_max, r_max),    d = clip((μ_B − μ) / σ, −d_max, d_max)
+
+    with the batch's ``μ_B``, ``σ_B = sqrt(var_B + eps)`` (biased) and the running ``μ``,
+    ``σ = sqrt(running_var + eps)``; r and d are treated as constants by backpropagation
+    (the paper's stop-gradient). The correction makes the training output equal what the
+    running statistics would give, so training and inference agree even for small or
+    non-i.i.d. batches; ``r_max = 1, d_max = 0`` is batch norm exactly. The paper starts at
+    those values and relaxes them to 3 and 5 (assign ``module.r_max`` / ``module.d_max`` to
+    follow a schedule). The running statistics, the buffers, eval mode and ``momentum``
+    (``None``: cumulative average) are :class:`BatchNorm1d`'s; the paper's moving average of σ
+    is kept as ``running_var``. Not in torch.
+    """
+    _dims = (2, 3)
+    _dims_text = "2D or 3D"
+
+
+class BatchRenorm2d(_BatchRenorm):
+    """Batch renormalization over ``(N, C, H, W)``; see :class:`BatchRenorm1d`."""
+    _dims = (4,)
+    _dims_text = "4D"
+
+
+class BatchRenorm3d(_BatchRenorm):
+    """Batch renormalization over ``(N, C, D, H, W)``; see :class:`BatchRenorm1d`."""
     _dims = (5,)
     _dims_text = "5D"
 

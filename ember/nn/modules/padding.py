@@ -1,6 +1,9 @@
-"""Padding layers (``torch.nn``): constant / zero, reflection, replication and circular.
+"""Padding layers (``torch.nn``): constant / zero, reflection, replication and circular, and
+the lectures' symmetric padding.
 
-Lecture 002/003 "Padding": zero padding keeps a "same"-size output. ``padding`` is an int (all
+Lecture 002/003 "Padding" (inventory B14): zero padding keeps a "same"-size output; "Symm: fold
+sides over" is ``SymmetricPad*`` (not in torch), "Circular/Wrap: wrap around" is
+``CircularPad*``. ``padding`` is an int (all
 sides) or a tuple ``(left, right)``, ``(left, right, top, bottom)`` or ``(left, right, top,
 bottom, front, back)`` -- last dimension first, as for ``F.pad``.
 Shapes: ``(N, C, *in) -> (N, C, *out)``, e.g. ``W_out = W + left + right``.
@@ -11,7 +14,8 @@ from ember.nn.modules.module import Module
 __all__ = ["ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d",
            "ZeroPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
            "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d",
-           "CircularPad2d", "CircularPad3d"]
+           "CircularPad2d", "CircularPad3d", "SymmetricPad1d", "SymmetricPad2d",
+           "SymmetricPad3d"]
 
 
 def _padding_tuple(padding, n, who):
@@ -131,3 +135,19 @@ class CircularPad2d(_PadNd):
 class CircularPad3d(_PadNd):
     """Wrap the last three dimensions around (periodic boundary)."""
     _n, _mode = 3, "circular"
+
+
+class SymmetricPad1d(_PadNd):
+    """Fold the border over, repeating the edge value (``cba|abc|cba``): lecture 003 "Symm:
+    fold sides over" (inventory B14). Not in torch; ``F.pad(x, padding, mode='symmetric')``."""
+    _n, _mode = 1, "symmetric"
+
+
+class SymmetricPad2d(_PadNd):
+    """Fold the last two dimensions over at the border, repeating the edge values."""
+    _n, _mode = 2, "symmetric"
+
+
+class SymmetricPad3d(_PadNd):
+    """Fold the last three dimensions over at the border, repeating the edge values."""
+    _n, _mode = 3, "symmetric"

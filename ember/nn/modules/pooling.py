@@ -7,13 +7,14 @@ and ``nn.AdaptiveAvgPool2d((6, 6))``. Shapes: ``(N, C, *in) -> (N, C, *out)`` wi
 ``out = floor((in + 2·padding − dilation·(k − 1) − 1) / stride) + 1`` (``ceil`` with
 ``ceil_mode``).
 """
+import ember
 from ember.nn import functional as F
 from ember.nn.modules.module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "LPPool1d", "LPPool2d", "LPPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
            "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
-           "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]
+           "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "SpatialPyramidPooling"]
 
 
 def _tuple(n, v):
@@ -247,3 +248,42 @@ class MaxUnpool3d(_MaxUnpoolNd):
     """Partial inverse of ``MaxPool3d``. ``forward(input, indices, output_size=None)``."""
     _functional = "max_unpool3d"
     _n = 3
+
+
+class SpatialPyramidPooling(Module):
+    """Spatial pyramid pooling (He et al. 2014; lecture 003 「语义分割变种: DeepLab」, inventory
+    B21): pool the feature map to an ``l × l`` grid for every pyramid level ``l`` and
+    concatenate the flattened grids, so that any input size gives the same output length::
+
+        (N, C, H, W) -> (N, C · Σ_l l²)       e.g. levels (4, 2, 1): 16·C + 4·C + C
+
+    The slide's figure: the last conv layer (conv5) has 256 filters, so the pyramid gives a
+    (16 + 4 + 1)·256 = 5376-d vector whatever the image size. Each level is
+    ``F.adaptive_max_pool2d`` (``mode='max'``, the paper's) or ``F.adaptive_avg_pool2d``
+    (``mode='avg'``); within a level the order is channel-major, as ``flatten`` gives. A 3-D
+    ``(C, H, W)`` input gives ``(C · Σ l²,)``. Not in torch.
+    """
+
+    def __init__(self, levels=(4, 2, 1), mode="max"):
+        super().__init__()
+        levels = tuple(levels) if isinstance(levels, (tuple, list)) else (levels,)
+        if not levels or not all(isinstance(l, int) and not isinstance(l, bool) and l >= 1
+                                 for l in levels):
+            raise ValueError(f"SpatialPyramidPooling: levels must be positive ints, got "
+                             f"{levels!r}")
+        if mode not in ("max", "avg"):
+            raise ValueError(f"SpatialPyramidPooling: mode must be 'max' or 'avg', got {mode!r}")
+        self.levels = levels
+        self.mode = mode
+
+    def forward(self, input):
+        if input.dim() not in (3, 4):
+            raise ValueError(f"SpatialPyramidPooling: expected (N, C, H, W) or (C, H, W) input, "
+                             f"got input of shape {tuple(input.shape)}")
+        pool = F.adaptive_max_pool2d if self.mode == "max" else F.adaptive_avg_pool2d
+        start = input.dim() - 3
+        return ember.cat([ember.flatten(pool(input, level), start) for level in self.levels],
+                         dim=start)
+
+    def extra_repr(self):
+        return f"levels={self.levels}, mode={self.mode!r}"

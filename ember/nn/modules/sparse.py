@@ -2,7 +2,7 @@
 
 ``Embedding(num_embeddings, embedding_dim)`` maps integer indices of any shape ``(*)`` to
 ``(*, embedding_dim)``, row ``i`` of ``weight`` for index ``i`` (lecture 004 "Token
-Embedding"). The gradient scatters back into the rows that were looked up.
+Embedding", inventory B31). The gradient scatters back into the rows that were looked up.
 """
 import ember
 from ember.autograd.grad_mode import no_grad

@@ -2,7 +2,7 @@
 ``UpsamplingBilinear2d``, ``PixelShuffle``, ``PixelUnshuffle``.
 
 Lecture 003 "Unpooling——反池化": "Nearest Neighbor Unpool x2" is
-``Upsample(scale_factor=2, mode='nearest')``. Shapes: ``(N, C, *in) -> (N, C, *out)`` with
+``Upsample(scale_factor=2, mode='nearest')`` (inventory B22). Shapes: ``(N, C, *in) -> (N, C, *out)`` with
 ``out = size`` or ``floor(in · scale_factor)``.
 """
 from ember.nn import functional as F

@@ -6,10 +6,12 @@ from ember.vision.datasets.cifar import CIFAR10, CIFAR100
 from ember.vision.datasets.folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader
 from ember.vision.datasets.mnist import KMNIST, MNIST, FashionMNIST, read_idx
 from ember.vision.datasets.registry import DatasetInfo, available
-from ember.vision.datasets.toy import make_circles, make_moons, make_spirals, make_xor
+from ember.vision.datasets.toy import (make_circles, make_moons, make_polynomial, make_spirals,
+                                       make_xor)
 from ember.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, VisionDataset
 
 __all__ = ["MNISTSample", "Digits", "MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100",
            "DatasetFolder", "ImageFolder", "IMG_EXTENSIONS", "default_loader", "read_idx",
-           "make_xor", "make_circles", "make_moons", "make_spirals", "available", "DatasetInfo",
+           "make_xor", "make_circles", "make_moons", "make_spirals", "make_polynomial",
+           "available", "DatasetInfo",
            "VisionDataset", "DatasetNotFoundError", "DatasetFormatError"]

@@ -1,7 +1,7 @@
 """CIFAR-10 and CIFAR-100 read from the user's "python version" pickle batches.
 
 CIFAR images are 32x32x3 (3,072 numbers per image, the lectures' CIFAR example: `001`
-L162-209). Each batch file is a pickled dict with ``data`` (uint8, N x 3072: the red plane,
+L162-209, inventory E3). Each batch file is a pickled dict with ``data`` (uint8, N x 3072: the red plane,
 then green, then blue, each row-major 32x32) and the labels (``labels`` for CIFAR-10,
 ``fine_labels`` for CIFAR-100); the ``meta`` file holds the class names.
 

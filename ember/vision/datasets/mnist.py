@@ -1,7 +1,7 @@
 """MNIST-format datasets read from the user's IDX files: ``MNIST``, ``FashionMNIST``, ``KMNIST``.
 
 MNIST is the lectures' first data set (70,000 handwritten digits, 28x28 grey, 60,000 for
-training and 10,000 for testing, shipped as four IDX files; `000` L145-206). Fashion-MNIST
+training and 10,000 for testing, shipped as four IDX files; `000` L145-206, inventory E2). Fashion-MNIST
 and Kuzushiji-MNIST use the same four files and sizes with other pictures.
 
 The IDX format: a big-endian header ``0 0 <type> <ndim>`` followed by ``ndim`` 32-bit sizes,

@@ -1,4 +1,5 @@
-"""Generated 2-D toy problems for MLP examples: data that is not linearly separable.
+"""Generated toy problems: 2-D classification data that is not linearly separable (MLP
+examples), and the lectures' 1-D polynomial regression data (under- and overfitting).
 
 The lectures ask whether a linear model can separate such data ("数据并非线性可分") and
 whether a network can compute XOR ("可以实现xor吗?": it needs a hidden layer; `003`
@@ -6,7 +7,8 @@ L600-690, inventory A32). Each generator returns ``(X, y)``: ``X`` float32 of sh
 ``(n_samples, 2)``, ``y`` int64 class labels of shape ``(n_samples,)``, in a random order, or
 with ``as_dataset=True`` a ``TensorDataset`` of the two tensors.
 
-``noise`` is the standard deviation of Gaussian noise added to every coordinate. ``seed``
+``noise`` is the standard deviation of Gaussian noise added to every coordinate (to the
+target, for ``make_polynomial``). ``seed``
 makes the draw independent of everything else; with ``seed=None`` the draws come from
 ember's default generator, so ``ember.manual_seed`` makes them reproducible.
 """
@@ -108,3 +110,34 @@ def make_spirals(n_samples=200, noise=0.1, seed=None, n_classes=2, as_dataset=Fa
     angle = 2.0 * np.pi * labels / n_classes + 3.0 * np.pi * radius
     points = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
     return _finish(points, labels, noise, rng, as_dataset)
+
+
+def make_polynomial(n_samples=50, coefficients=(1.5, 2.3, 2.0), noise=0.5, x_range=(-2.0, 2.0),
+                    seed=None, as_dataset=False):
+    """Noisy samples of a polynomial: lecture 003 「过拟合、欠拟合与模型复杂度」 (inventory A25,
+    H30) draws its under/overfitting data from ``1.5x² + 2.3x + 2 + N(0, 0.5)``, the default
+    (polynomial regression: inventory F5).
+
+    ``coefficients`` are highest degree first, like the slide's ``[w_F … w_2 w_1 w_0]`` and
+    ``np.polyval``; ``x`` is uniform over ``x_range`` (the slide gives no range). ⚠ The slide's
+    ``N(0, 0.5)`` does not say whether 0.5 is the standard deviation or the variance; here
+    ``noise`` is the standard deviation, as for every generator of this module. Returns ``X``
+    float32 ``(n_samples, 1)`` and ``y`` float32 ``(n_samples,)`` (or a ``TensorDataset``).
+    Fitting ``ember.vander(X[:, 0], F + 1)`` by least squares is polynomial regression of
+    degree F.
+    """
+    _check("make_polynomial", n_samples, noise)
+    low, high = x_range
+    if not low < high:
+        raise ValueError(f"make_polynomial: x_range must be (low, high) with low < high, got "
+                         f"{x_range}")
+    if len(coefficients) == 0:
+        raise ValueError("make_polynomial: expected at least one coefficient, got none")
+    rng = _rng(seed)
+    x = rng.uniform(low, high, n_samples)
+    y = np.polyval(np.asarray(coefficients, np.float64), x) + noise * rng.standard_normal(
+        n_samples)
+    X, y = x[:, None].astype(np.float32), y.astype(np.float32)
+    if as_dataset:
+        return TensorDataset(ember.from_numpy(X), ember.from_numpy(y))
+    return X, y

@@ -1,4 +1,5 @@
-"""Feature extraction and transfer learning (lecture 003 "微调", fine-tuning).
+"""Feature extraction and transfer learning (lecture 003 "微调", fine-tuning; inventory A30,
+E20).
 
 The lecture's recipe: take a network trained on a big data set, keep its convolutional
 *backbone* as a feature extractor, replace the last layer (the *head*) by a new one for the

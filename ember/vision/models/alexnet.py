@@ -1,4 +1,4 @@
-"""AlexNet (Krizhevsky, Sutskever, Hinton 2012) in its two lecture versions.
+"""AlexNet (Krizhevsky, Sutskever, Hinton 2012) in its two lecture versions (inventory D2).
 
 - :func:`alexnet` — torchvision's single-tower variant, shown as code in lecture 004
   ("AlexNet"): 64-192-384-256-256 filters, 224x224 input, ``AdaptiveAvgPool2d((6, 6))``,

@@ -1,5 +1,5 @@
 """DenseNet (Huang et al. 2017; lecture 001 "DenseNet": "Shorter connections (like ResNet)
-help; why not just connect them all?").
+help; why not just connect them all?"; inventory D8).
 
 Inside a dense block every layer receives the concatenation of *all* earlier feature maps
 of the block and adds ``growth_rate`` new ones: layer ``i`` sees ``c0 + i * k`` channels.

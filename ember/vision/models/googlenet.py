@@ -1,6 +1,6 @@
 """GoogLeNet / Inception v1 (Szegedy et al. 2014; lectures 002 "Inception", 003 "Inception").
 
-An Inception module runs four branches on the same input — 1x1; 1x1 -> 3x3; 1x1 -> "5x5";
+An Inception module (inventory B46, D6) runs four branches on the same input — 1x1; 1x1 -> 3x3; 1x1 -> "5x5";
 3x3 max-pool -> 1x1 — and concatenates them along channels; the 1x1 convolutions first
 shrink the channels so the wide branches stay cheap. Lecture 003's table: 69.8% top-1,
 1550 M mult-adds, 6.8 M parameters.

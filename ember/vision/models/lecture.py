@@ -1,10 +1,10 @@
 """The lectures' own small networks.
 
-- :class:`SampleCNN` — lecture 003 "样例卷积网络": a 32x32x3 -> 10 classifier built from
+- :class:`SampleCNN` — lecture 003 "样例卷积网络" (inventory D10): a 32x32x3 -> 10 classifier built from
   (conv 3x3 -> ReLU -> conv 3x3 -> ReLU -> max-pool 2x2) blocks with 10 filters each,
   32 -> 16 -> 8 -> 4, then either a fully connected layer on the 4x4x10 map (the lecture's
   first ending) or a 4x4 average pool and a 10 -> 10 layer (its "换个做法").
-- :class:`OneVsSevenNet` — lecture 000 "Implement with PyTorch": three
+- :class:`OneVsSevenNet` — lecture 000 "Implement with PyTorch" (inventory D11, E2): three
   ``Fully_Connected_Layer(16, 16)`` (Linear + ReLU) and a ``judge_layer`` Linear(16, 1) on a
   flattened 4x4 image; ``out < 0`` means "1", ``out >= 0`` means "7".
 

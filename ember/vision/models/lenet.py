@@ -1,5 +1,5 @@
 """LeNet-5 as the lectures write it (LeCun et al. 1989/1998; lectures 001 "Case Study:
-LeNet-5", 002 "LeNet-5", 004 "LeNet, 1989").
+LeNet-5", 002 "LeNet-5", 004 "LeNet, 1989"; inventory D1).
 
 Lecture 004 gives the network as PyTorch code (the ``Net`` class); :class:`LeNet5` is that
 network, layer for layer, with the same ``state_dict`` keys (``conv1``, ``conv2``, ``fc1``,

@@ -1,4 +1,5 @@
-"""MobileNets: depthwise-separable convolutions (lecture 003 "MobileNet (2017)").
+"""MobileNets: depthwise-separable convolutions (lecture 003 "MobileNet (2017)"; inventory
+B18, D7).
 
 A standard 3x3 convolution from C to C channels costs ``9 C^2 H W`` multiply-adds; a
 *depthwise* 3x3 convolution (one filter per channel, ``groups = C``) followed by a

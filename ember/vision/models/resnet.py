@@ -1,6 +1,6 @@
 """Residual networks (He et al. 2015; lectures 001 "ResNet", 002 "残差网络", 003 "ResNet").
 
-A residual block learns the *change* ``F(x)`` and outputs ``relu(F(x) + x)``: when the
+A residual block (inventory B26, D5) learns the *change* ``F(x)`` and outputs ``relu(F(x) + x)``: when the
 best thing to do is nothing, it only has to drive ``F`` to zero, and the identity path
 carries the gradient unchanged to earlier layers (002 "残差网络为什么有用？").
 

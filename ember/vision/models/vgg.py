@@ -1,5 +1,5 @@
 """VGG (Simonyan & Zisserman 2014): stacks of 3x3 convolutions (lectures 002 "VGG-16",
-003 "VGG"; 004 "VGG").
+003 "VGG"; 004 "VGG"; inventory D4).
 
 "CONV = 3x3 filter, s = 1, same; MAX-POOL = 2x2, s = 2" (002). Two stacked 3x3 layers see
 5x5, three see 7x7 (003 "3x3 stacks"), with fewer parameters (27 vs 49 per channel pair)

@@ -3,7 +3,7 @@
 The lectures' data augmentation: "Horizontal flip, Random crop, Color casting, Geometric
 distortion" (`001` L936-942) and "Horizontal Flip, Color Jitter, Image Cropping", with the
 rule that an augmentation must not change what the image shows (`003` L3242-3261;
-inventory A29). Typical use::
+inventory A29, E21). Typical use::
 
     train_tf = Compose([RandomCrop(28, padding=2), RandomHorizontalFlip(), ToTensor(),
                         Normalize((0.1307,), (0.3081,))])
@@ -79,7 +79,8 @@ class ToPILImage(Transform):
 
 
 class Normalize(Transform):
-    """``output[c] = (input[c] - mean[c]) / std[c]`` for a float ``(..., C, H, W)`` Tensor."""
+    """``output[c] = (input[c] - mean[c]) / std[c]`` for a float ``(..., C, H, W)`` Tensor: the
+    lectures' feature standardization to mean 0, variance 1 (inventory A31, F18)."""
 
     def __init__(self, mean, std, inplace=False):
         self.mean = mean
