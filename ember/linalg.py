@@ -67,7 +67,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
             raise RuntimeError(f"linalg.vector_norm: the dtype of the input ({x.dtype}) should be "
                                f"convertible without narrowing to the specified dtype ({target})")
     if ord < 0 or ord == math.inf:
-        dims = range(x.ndim) if dim is None else dim if isinstance(dim, (tuple, list)) else (dim,)
+        dims = (range(x.ndim) if dim is None or (isinstance(dim, (tuple, list)) and not dim)
+                else dim if isinstance(dim, (tuple, list)) else (dim,))
         for d in dims:
             if x.shape[x._wrap_dim(d, "linalg.vector_norm")] == 0:
                 raise RuntimeError(f"linalg.vector_norm: cannot compute the {_format_order(ord)} "

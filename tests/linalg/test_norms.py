@@ -57,9 +57,10 @@ def test_vector_norm_dtype_and_errors():
     with pytest.raises(TypeError, match=r"linalg.vector_norm: ord must be a number, got str"):
         LA.vector_norm(ember.ones(3), ord="fro")
     for ord in (INF, -1, -INF):
-        with pytest.raises(RuntimeError, match=r"linalg.vector_norm: cannot compute the "
-                                               r".*norm over the empty dimension 0"):
-            LA.vector_norm(ember.ones(0, 3), ord=ord, dim=0)
+        for dim in (0, None, ()):
+            with pytest.raises(RuntimeError, match=r"linalg.vector_norm: cannot compute the "
+                                                   r".*norm over the empty dimension 0"):
+                LA.vector_norm(ember.ones(0, 3), ord=ord, dim=dim)
     check_parity(lambda m, x: m.linalg.vector_norm(x, INF, dim=1), [np.ones((0, 3))])
     check_parity(lambda m, x: m.linalg.vector_norm(x, 0), [np.ones((0,))])
 
