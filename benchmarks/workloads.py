@@ -164,12 +164,13 @@ def _model_infer(make, batch, shape):
     return build
 
 
-def _op(fn, *shapes, target=None):
+def _op(fn, *shapes, target=None, namespace="nn.functional"):
     """One op forward + backward: ``fn(F, *inputs)`` on fresh leaf tensors of ``shapes``
     (plus int64 ``target`` labels as ``(batch, classes)`` if given), backpropagating a fixed
-    upstream gradient; ``.grad`` is reset each step so no accumulation is timed."""
+    upstream gradient; ``.grad`` is reset each step so no accumulation is timed. ``F`` is
+    ``lib.nn.functional``, or ``lib.linalg`` with ``namespace="linalg"``."""
     def build(lib, quick):
-        F = lib.nn.functional
+        F = lib.linalg if namespace == "linalg" else lib.nn.functional
         inputs = [_data(lib, *s).requires_grad_(True) for s in shapes]
         extra = [] if target is None else [_data(lib, target[0], classes=target[1])]
         with lib.no_grad():
@@ -188,6 +189,16 @@ def _batch_norm(F, x, w, b):
     return F.batch_norm(x, None, None, w, b, training=True)
 
 
+def _polar(svd):
+    """``U Vh``, the orthogonal factor of the polar decomposition (free of the SVD's signs)."""
+    return svd.U @ svd.Vh
+
+
+def _eigen_rebuild(eigh):
+    """``V diag(L) V^T`` (free of the eigenvectors' signs)."""
+    return (eigh.eigenvectors * eigh.eigenvalues.unsqueeze(-2)) @ eigh.eigenvectors.mT
+
+
 WORKLOADS = {
     "mlp_b128_train": _model_train(mlp, 128, (1, 28, 28)),
     "lenet5_b64_train": _model_train(lenet5, 64, (1, 28, 28)),
@@ -202,6 +213,13 @@ WORKLOADS = {
     "batchnorm2d_b128_fwdbwd": _op(_batch_norm, (128, 64, 32, 32), (64,), (64,)),
     "cross_entropy_b1024_c1000_fwdbwd": _op(lambda F, x, y: F.cross_entropy(x, y),
                                             (1024, 1000), target=(1024, 1000)),
+    # batches of small matrices; each output is a basis-free function of the factors
+    "linalg_svd_polar_b256_16x16_fwdbwd": _op(lambda L, a: _polar(L.svd(a, full_matrices=False)),
+                                              (256, 16, 16), namespace="linalg"),
+    "linalg_eigh_b256_16x16_fwdbwd": _op(lambda L, a: _eigen_rebuild(L.eigh(a)), (256, 16, 16),
+                                         namespace="linalg"),
+    "linalg_solve_b64_64x64_fwdbwd": _op(lambda L, a, b: L.solve(a, b), (64, 64, 64), (64, 64, 8),
+                                         namespace="linalg"),
     # a tiny workload for the end-to-end smoke test
     "tiny_mlp_train": _model_train(lambda lib: lib.nn.Sequential(
         lib.nn.Flatten(), lib.nn.Linear(64, 32), lib.nn.ReLU(), lib.nn.Linear(32, 10)),

@@ -25,6 +25,7 @@ from ember.autograd import (enable_grad, inference_mode, is_grad_enabled, no_gra
 from ember.ops.elementwise import *  # noqa: F401,F403
 from ember.ops.indexing import *  # noqa: F401,F403
 from ember.ops.linalg import *  # noqa: F401,F403
+from ember.ops.linalg_decompositions import det, inverse, logdet, pinverse, slogdet  # noqa: F401
 from ember.ops.reduction import *  # noqa: F401,F403
 from ember.ops.shape import *  # noqa: F401,F403
 from ember import autograd
@@ -76,7 +77,7 @@ def log_softmax(input, dim, dtype=None):
 _LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils", "vision": "ember.vision",
          "serialization": "ember.serialization", "cuda": "ember.cuda",
          "accelerator": "ember.accelerator", "backends": "ember.backends",
-         "profiler": "ember.profiler"}
+         "profiler": "ember.profiler", "linalg": "ember.linalg"}
 _LAZY_ATTRS = {"save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
                "summary": ("ember._summary", "summary")}
 

@@ -12,6 +12,7 @@ from ember._tensor import Tensor
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import is_grad_enabled, no_grad
 from ember.ops import elementwise as E, indexing as I, linalg as L, reduction as R, shape as S
+from ember.ops import linalg_decompositions as LD
 
 _METHODS = {}
 for _mod in (E, R, S, I, L):
@@ -32,6 +33,14 @@ def _where_method(self, condition, other):
 
 
 Tensor.where = _where_method
+
+# ---- linear algebra methods (torch's Tensor.det, ...), from ember/ops/linalg_decompositions.py
+Tensor.det = LD.det
+Tensor.slogdet = LD.slogdet
+Tensor.logdet = LD.logdet
+Tensor.inverse = LD.inverse
+Tensor.pinverse = LD.pinverse
+# ----
 Tensor.allclose = E.allclose
 Tensor.isclose = E.isclose
 Tensor.equal = E.equal

@@ -1,6 +1,7 @@
 """Reductions over dimensions: sum, mean, prod, max/min, var/std, logsumexp, norm, ...
 
-Each takes ``dim`` (an int, a tuple of ints, or None for all) and ``keepdim`` like torch.
+Each takes ``dim`` (an int, a tuple of ints, or None for all) and ``keepdim`` like torch. At the
+end of the file: counting (``bincount``, ``histc``), finite differences (``diff``) and ``trace``.
 """
 import builtins
 
@@ -13,7 +14,7 @@ from ember.ops.elementwise import cast
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
            "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "cumsum", "cumprod",
-           "count_nonzero", "aminmax", "median", "nansum"]
+           "count_nonzero", "aminmax", "median", "nansum", "bincount", "histc", "diff", "trace"]
 
 
 def _dims(x, dim, op):
@@ -315,24 +316,34 @@ def logsumexp(input, dim, keepdim=False):
 
 
 class Norm(Function):
+    """Vector p-norm ``(sum |x|^p)^(1/p)`` over ``axes`` (``max |x|`` for inf, ``min |x|`` for
+    -inf, the count of non-zeros for 0).
+
+    Backward with torch's choices where the norm is not differentiable (``norm_backward`` in
+    torch's ``FunctionsManual.cpp``): ``g x / ||x||`` for p = 2 and ``g sgn(x) |x|^(p-1) /
+    ||x||^(p-1)`` for other p > 1, both 0 where the norm is 0; ``g sgn(x)`` for p = 1; for
+    p < 1, ``g sgn(x) |x|^(p-1) ||x||^(1-p)`` with ``|x|^(p-1)`` read as 0 at x = 0; for +-inf
+    the gradient split evenly among the elements that attain the extreme (or are NaN); 0 for
+    p = 0."""
     saved_inputs = (0,)
     saves_output = True
 
     def forward(self, x, p, axes, keepdim):
         self.x, self.p, self.axes, self.keepdim = x, p, axes, keepdim
         a = np.abs(x)
-        if p == np.inf:
-            out = np.max(a, axis=axes, keepdims=keepdim)
-        elif p == -np.inf:
-            out = np.min(a, axis=axes, keepdims=keepdim)
-        elif p == 0:
-            out = np.sum(a != 0, axis=axes, keepdims=keepdim).astype(x.dtype)
-        elif p == 1:
-            out = np.sum(a, axis=axes, keepdims=keepdim)
-        elif p == 2:
-            out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdim))
-        else:
-            out = np.sum(a ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+        with np.errstate(divide="ignore", over="ignore"):  # 0 ** (p < 0) = inf, as in torch
+            if p == np.inf:
+                out = np.max(a, axis=axes, keepdims=keepdim)
+            elif p == -np.inf:
+                out = np.min(a, axis=axes, keepdims=keepdim)
+            elif p == 0:
+                out = np.sum(a != 0, axis=axes, keepdims=keepdim).astype(x.dtype)
+            elif p == 1:
+                out = np.sum(a, axis=axes, keepdims=keepdim)
+            elif p == 2:
+                out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdim))
+            else:
+                out = np.sum(a ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
         self.out = np.asarray(out, dtype=x.dtype)
         return self.out
 
@@ -340,18 +351,21 @@ class Norm(Function):
         x, p = self.x, self.p
         g = _expand_back(grad, x.shape, self.axes, self.keepdim)
         n = _expand_back(self.out, x.shape, self.axes, self.keepdim)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if p in (np.inf, -np.inf):
-                mask = np.abs(x) == n
-                r = g * np.sign(x) * mask / mask.sum(axis=self.axes, keepdims=True)
-            elif p == 0:
+        a = np.abs(x)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if p == 0:
                 r = np.zeros_like(x)
             elif p == 1:
                 r = g * np.sign(x)
             elif p == 2:
-                r = np.where(n == 0, 0, g * x / n)
+                r = g * np.where(n == 0, 0, x / n)
+            elif p in (np.inf, -np.inf):
+                extreme = (a == n) | np.isnan(a)
+                r = np.sign(x) * (g / extreme.sum(axis=self.axes, keepdims=True)) * extreme
+            elif p < 1:
+                r = np.where(x == 0, 0, np.sign(x) * a ** (p - 1)) * g * n ** (1 - p)
             else:
-                r = np.where(n == 0, 0, g * np.sign(x) * np.abs(x) ** (p - 1) / n ** (p - 1))
+                r = np.sign(x) * a ** (p - 1) * np.where(n == 0, 0, g / n ** (p - 1))
         return r.astype(x.dtype, copy=False)
 
 
@@ -457,3 +471,115 @@ def median(input, dim=None, keepdim=False):
         vals = vals.squeeze(axis)
         idx = np.squeeze(idx, axis)
     return _MinMax((vals, Tensor._wrap(idx.astype(np.int64))))
+
+
+# ------------------------------------------------------------- counting, differences, trace
+def bincount(input, weights=None, minlength=0):
+    """How often each value occurs in a 1-D tensor of non-negative integers: ``out[v] =
+    #{i : input[i] == v}``, or ``sum of weights[i]`` over those ``i`` with ``weights`` (same
+    length as ``input``); ``len(out) = max(max(input) + 1, minlength)``.
+
+    Counts are int64; weighted sums are float32 for float32 weights and float64 for any other
+    weight dtype (torch's rule). Not differentiable, as in torch."""
+    x = input._data
+    if x.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount: expected a tensor of integers, got dtype {input.dtype}")
+    if x.ndim != 1 or (x.size and x.min() < 0):
+        raise RuntimeError(f"bincount: only supports 1-d non-negative integral inputs; got shape "
+                           f"{tuple(x.shape)}" + (f" with minimum {x.min()}" if x.size else ""))
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    if weights is None:
+        return Tensor._wrap(np.bincount(x, minlength=minlength).astype(np.int64))
+    w = weights._data
+    if w.shape != x.shape:
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input "
+                           f"({x.shape[0]}), got shape {tuple(w.shape)}")
+    out_dtype = np.float32 if w.dtype == np.float32 else np.float64
+    return Tensor._wrap(np.bincount(x, weights=w.astype(np.float64), minlength=minlength)
+                        .astype(out_dtype))
+
+
+def histc(input, bins=100, min=0, max=0):
+    """Histogram of the elements of ``input`` (any shape, flattened) over ``bins`` equal-width
+    bins spanning ``[min, max]``; elements outside the range (and NaNs) are ignored, ``max``
+    itself falls in the last bin. When ``min == max`` the range is the data's ``[min(x),
+    max(x)]``, widened to ``[v - 1, v + 1]`` when those are equal too (torch's rule).
+
+    The bin of ``x`` is ``floor((x - min) * bins / (max - min))`` computed in the input dtype,
+    as torch's CPU kernel does, so the counts agree at the bin edges. The result has the
+    input's floating dtype. Not differentiable, as in torch."""
+    x = input._data
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"histc: expected a floating point input, got dtype {input.dtype}")
+    if bins <= 0:
+        raise RuntimeError(f"histc: bins must be > 0, but got {bins}")
+    low, high = float(min), float(max)
+    if low == high and x.size:
+        low, high = float(np.min(x)), float(np.max(x))
+    if low == high:
+        low, high = low - 1, high + 1
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise RuntimeError(f"histc: range of [{low}, {high}] is not finite")
+    if not low < high:
+        raise RuntimeError(f"histc: max must be larger than min, got min={low}, max={high}")
+    flat = x.reshape(-1)
+    left, right = x.dtype.type(low), x.dtype.type(high)
+    with np.errstate(invalid="ignore"):  # NaNs fall outside the range
+        inside = flat[(flat >= left) & (flat <= right)]
+    position = ((inside - left) * x.dtype.type(bins) / (right - left)).astype(np.int64)
+    position[position == bins] = bins - 1
+    return Tensor._wrap(np.bincount(position, minlength=bins).astype(x.dtype))
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """``n``-th forward difference along ``dim``: ``out[i] = x[i + 1] - x[i]``, applied ``n``
+    times (logical xor for bool tensors), after concatenating ``prepend`` and ``append``
+    (tensors of the input's number of dims, matching it except along ``dim``) to the input.
+    Differentiable through ``narrow``, ``sub`` and ``cat``. ``n = 0`` returns a copy of the
+    input (without ``prepend``/``append``, as torch does); ``n`` at least the length gives an
+    empty result."""
+    from ember.ops.elementwise import logical_xor, sub
+    from ember.ops.shape import cat, clone, narrow
+    if input._data.ndim < 1:
+        raise RuntimeError("diff: expects input to be at least one-dimensional, got a 0-d tensor")
+    if n < 0:
+        raise RuntimeError(f"diff: order must be non-negative but got {n}")
+    axis = input._wrap_dim(dim, "diff")
+    for name, other in (("prepend", prepend), ("append", append)):
+        if other is None:
+            continue
+        if not isinstance(other, Tensor):
+            raise TypeError(f"diff(): argument '{name}' must be Tensor, not {type(other).__name__}")
+        if other._data.ndim != input._data.ndim:
+            raise RuntimeError(f"diff: expects {name} to have the same number of dimensions as "
+                               f"input ({input._data.ndim}), got shape {tuple(other.shape)}")
+        for d in range(input._data.ndim):
+            if d != axis and other._data.shape[d] != input._data.shape[d]:
+                raise RuntimeError(
+                    f"diff: expects the shape of {name} to match that of input except along the "
+                    f"differencing dimension {axis}; input has shape {tuple(input.shape)}, "
+                    f"{name} has shape {tuple(other.shape)}")
+    if n == 0:
+        return clone(input)
+    x = input
+    if prepend is not None or append is not None:
+        x = cat([t for t in (prepend, input, append) if t is not None], axis)
+    length = x._data.shape[axis]
+    for _ in range(builtins.min(n, length)):
+        later, earlier = narrow(x, axis, 1, length - 1), narrow(x, axis, 0, length - 1)
+        x = logical_xor(later, earlier) if x._data.dtype == np.bool_ else sub(later, earlier)
+        length -= 1
+    return x
+
+
+def trace(input):
+    """Sum of the main diagonal of a matrix (any ``(n, m)``): ``sum_i A_ii``; integer inputs
+    sum to int64. Its gradient is ``g`` on the diagonal, 0 elsewhere."""
+    from ember._creation import diagonal
+    if input._data.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got a tensor of shape "
+                           f"{tuple(input.shape)}")
+    if input._data.dtype == np.bool_:
+        raise RuntimeError("trace: not implemented for bool tensors")
+    return sum(diagonal(input))

@@ -1,7 +1,8 @@
-"""``ember.vision``: what torchvision gives a PyTorch user — datasets, transforms, models, ops."""
+"""``ember.vision``: what torchvision gives a PyTorch user — ``datasets``, ``transforms`` and
+``models`` (imported on first use: ``ember.vision.models.resnet18()``)."""
 import importlib as _importlib
 
-_SUBMODULES = ("datasets", "transforms", "models", "ops", "utils")
+_SUBMODULES = ("datasets", "transforms", "models")
 
 
 def __getattr__(name):
