@@ -79,8 +79,9 @@ class Tensor:
     ``Tensor(data)`` builds a float32 tensor from data (like ``torch.Tensor``);
     ``Tensor(2, 3)`` an uninitialised one of that shape. Prefer ``ember.tensor``.
     """
-    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_vc", "_base", "_base_fn", "_view_fn", "_hooks",
-                 "_accum", "_retains_grad", "__weakref__", "__dict__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_output_nr", "_vc", "_base",
+                 "_base_fn", "_view_fn", "_hooks", "_accum", "_retains_grad", "__weakref__",
+                 "__dict__")
     __array_priority__ = 1000
 
     def __init__(self, *args, requires_grad=False):
@@ -100,6 +101,7 @@ class Tensor:
         self._requires_grad = False
         self._grad = None
         self.grad_fn = None
+        self._output_nr = None
         self._vc = _VersionCounter()
         self._base = None
         self._base_fn = None
@@ -116,6 +118,7 @@ class Tensor:
         t._requires_grad = False
         t._grad = None
         t.grad_fn = None
+        t._output_nr = None
         t._vc = _VersionCounter()
         t._base = None
         t._base_fn = None
@@ -275,7 +278,7 @@ class Tensor:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't "
                                "require gradient")
         if self.grad_fn is not None:
-            return self.grad_fn.register_prehook(hook)
+            return self.grad_fn.register_prehook(hook, self._output_nr)
         from ember.autograd.function import RemovableHandle, _hook_ids
         if self._hooks is None:
             self._hooks = {}
@@ -297,7 +300,7 @@ class Tensor:
                 ref.grad = Tensor._wrap(np.array(grad._data, copy=True))
             else:
                 ref.grad._data = ref.grad._data + grad._data
-        self.grad_fn.register_prehook(store)
+        self.grad_fn.register_prehook(store, self._output_nr)
 
     def detach(self):
         """A tensor sharing storage and version counter, with no history."""
@@ -309,6 +312,7 @@ class Tensor:
         if self._base is not None and self._base.requires_grad:
             raise RuntimeError("detach_: can't detach a view in place; use detach()")
         self.grad_fn = None
+        self._output_nr = None
         self._requires_grad = False
         return self
 

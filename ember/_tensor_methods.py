@@ -247,18 +247,19 @@ def _rebase_view(view, result):
     node = CopySlices()
     node.view_fn = view._view_fn
     node.needs_input_grad = needs
-    node.next_functions = (base._edge() if needs[0] else None,
-                           result._edge() if needs[1] else None)
+    node._connect((base, result))
     node._input_meta = ((base._data.shape, base._data.dtype),
                         (result._data.shape, result._data.dtype))
     base.grad_fn = node
+    base._output_nr = None
     base._requires_grad = True
     as_view = _AsView()
     as_view.view_fn = view._view_fn
     as_view.needs_input_grad = (True,)
-    as_view.next_functions = (node,)
+    as_view.next_functions = (node,)          # the base after the write: a one-output node
     as_view._input_meta = ((base._data.shape, base._data.dtype),)
     view.grad_fn = as_view
+    view._output_nr = None
     view._requires_grad = True
     view._base_fn = node
 
@@ -285,6 +286,7 @@ def _commit(self, result, op):
         return self
     if result._requires_grad and result.grad_fn is not None:
         self.grad_fn = result.grad_fn
+        self._output_nr = result._output_nr
         self._requires_grad = True
         result._vc = self._vc
     return self
@@ -297,6 +299,7 @@ def _source(self, recording):
     src = Tensor._wrap(self._data.copy())
     src._requires_grad = True
     src.grad_fn = self.grad_fn
+    src._output_nr = self._output_nr
     return src
 
 

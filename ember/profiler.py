@@ -178,10 +178,10 @@ class profile:
         stats.count += 1
         stats.forward_time += elapsed
 
-    def backward(self, node, grad):
-        """Run ``node.backward(grad)`` for the engine, timing it."""
+    def backward(self, node, *grads):
+        """Run ``node.backward(*grads)`` for the engine, timing it."""
         start = time.perf_counter()
-        result = node.backward(grad)
+        result = node.backward(*grads)
         elapsed = time.perf_counter() - start
         shapes = tuple(m[0] for m in node._input_meta) if self.record_shapes else None
         stats = self._entry(type(node), shapes)

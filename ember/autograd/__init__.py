@@ -42,8 +42,17 @@ def _root_grads(op, outputs, grad_outputs):
                                    f"{tuple(garr.shape)} and output has a shape of "
                                    f"{tuple(out.shape)}")
             garr = garr.astype(out._data.dtype, copy=False)
-        roots.append((out._edge(), garr))
+        roots.append((out._edge(), garr, out._output_nr))
     return roots
+
+
+def _captured(capture, t):
+    """The gradient ``run_backward`` captured for tensor ``t`` (its own output slot when its
+    node has several outputs), or None."""
+    g = capture[t._edge()]
+    if g is not None and t._output_nr is not None and type(g) is list:
+        g = g[t._output_nr]
+    return g
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -59,7 +68,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         capture = {t._edge(): None for t in inputs}
         run_backward(roots, retain_graph=bool(retain_graph), capture=capture)
         for t in inputs:
-            g = capture[t._edge()]
+            g = _captured(capture, t)
             if g is not None:
                 t._edge()
                 if t.is_leaf:
@@ -89,7 +98,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     run_backward(roots, retain_graph=bool(retain_graph), capture=capture)
     result = []
     for t in inputs:
-        g = capture[t._edge()]
+        g = _captured(capture, t)
         if g is None:
             if materialize_grads:
                 g = np.zeros_like(t._data)

@@ -22,7 +22,12 @@ works too. ``apply`` runs ``forward`` under ``no_grad`` and records one graph no
 :class:`ember.autograd.function.Function` mechanism of every built-in op); that node calls
 ``backward`` with the output gradient, also under ``no_grad``. Tensors saved with
 ``ctx.save_for_backward`` are version-checked: modifying one in place before ``backward`` is
-an error, as in torch. Ember's graph nodes have one output, so ``forward`` returns one tensor.
+an error, as in torch.
+
+``forward`` may return several tensors (a tuple; other values in it are passed through):
+``backward(ctx, *grad_outputs)`` then receives one gradient per returned tensor — zeros for
+an output that received none, or None after ``ctx.set_materialize_grads(False)``.
+``ctx.mark_non_differentiable(t)`` makes an output (indices, masks) never require grad.
 """
 import weakref
 
@@ -39,6 +44,21 @@ class FunctionCtx:
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
         self._saved = ()
+        self._non_differentiable = set()
+        self.materialize_grads = True
+
+    def mark_non_differentiable(self, *tensors):
+        """The given outputs of ``forward`` never require grad (and get no gradient)."""
+        for i, t in enumerate(tensors):
+            if not isinstance(t, _function.Tensor):
+                raise TypeError(f"mark_non_differentiable: argument {i} should be a Tensor, got "
+                                f"{type(t).__name__}")
+        self._non_differentiable.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value):
+        """True (default): an output that received no gradient gets zeros in ``backward``;
+        False: it gets None."""
+        self.materialize_grads = bool(value)
 
     def save_for_backward(self, *tensors):
         for i, t in enumerate(tensors):
@@ -59,23 +79,33 @@ class FunctionCtx:
 
 
 class _CustomNode(_function.Function):
-    """The graph node of one ``apply`` call: its forward hands back the output computed by the
-    user's ``forward``; its backward calls the user's ``backward``. One subclass per user
-    Function, named like torch's (``MyReLUBackward``)."""
+    """The graph node of one ``apply`` call: its forward hands back the outputs computed by the
+    user's ``forward`` (one array, or a tuple for several); its backward calls the user's
+    ``backward``. One subclass per user Function, named like torch's (``MyReLUBackward``)."""
 
     def name(self):
         return type(self).__name__
 
-    def forward(self, *arrays, user, ctx, output, tensor_positions, n_args):
+    def forward(self, *arrays, user, ctx, outputs, non_differentiable, tensor_positions,
+                n_args):
         self.user, self.ctx = user, ctx
         self.tensor_positions, self.n_args = tensor_positions, n_args
+        if len(outputs) > 1:
+            self.non_differentiable_outputs = non_differentiable
+            return outputs             # _wrap_outputs copies an output that aliases an input
+        output = outputs[0]
         if any(np.may_share_memory(output, a) for a in arrays):
             output = output.copy()  # an input returned as is: a new tensor, not a view of it
         return output
 
-    def backward(self, grad):
+    def backward(self, *grads):
+        ctx = self.ctx
+        if ctx.materialize_grads:
+            metas = getattr(self, "_output_meta", None) or (None,)
+            grads = tuple(np.zeros(*meta) if g is None else g for g, meta in zip(grads, metas))
         with no_grad():
-            grads = self.user.backward(self.ctx, _function.Tensor._wrap(grad))
+            grads = self.user.backward(ctx, *[None if g is None else _function.Tensor._wrap(g)
+                                              for g in grads])
         grads = grads if isinstance(grads, tuple) else (grads,)
         if len(grads) != self.n_args:
             raise RuntimeError(f"{self.name()}: function backward returned an incorrect number of "
@@ -111,11 +141,33 @@ class Function(_function.Function):
                 cls.setup_context(ctx, args, output)
             else:
                 output = cls.forward(ctx, *args, **kwargs)
-        if not isinstance(output, Tensor):
-            raise TypeError(f"{cls.__name__}.forward: expected one Tensor as the output (Ember's "
-                            f"graph nodes have one output), got {type(output).__name__}")
+        single = isinstance(output, Tensor)
+        if not single and not isinstance(output, tuple):
+            raise TypeError(f"{cls.__name__}.forward: expected a Tensor or a tuple holding "
+                            f"Tensors as the output, got {type(output).__name__}")
+        items = (output,) if single else output
+        slots = [i for i, item in enumerate(items) if isinstance(item, Tensor)]
+        if not slots:
+            raise TypeError(f"{cls.__name__}.forward: returned no Tensor")
+        tensors = [items[i] for i in slots]
+        marked = {i for i, t in enumerate(tensors) if id(t) in ctx._non_differentiable}
+        if len(tensors) == 1 and marked:        # a lone non-differentiable output: no node
+            result = Tensor._wrap(np.array(tensors[0]._data, copy=True))
+            return result if single else _merge(items, slots, (result,))
         node = _NODE_TYPES.get(cls)
         if node is None:
             node = _NODE_TYPES[cls] = type(f"{cls.__name__}Backward", (_CustomNode,), {})
-        return node.apply(*[args[i] for i in positions], user=cls, ctx=ctx,
-                          output=output._data, tensor_positions=positions, n_args=len(args))
+        results = node.apply(*[args[i] for i in positions], user=cls, ctx=ctx,
+                             outputs=tuple(t._data for t in tensors), non_differentiable=marked,
+                             tensor_positions=positions, n_args=len(args))
+        if single:
+            return results
+        return _merge(items, slots, results if isinstance(results, tuple) else (results,))
+
+
+def _merge(items, slots, tensors):
+    """``items`` (what forward returned) with its Tensors at ``slots`` replaced by ``tensors``."""
+    merged = list(items)
+    for i, t in zip(slots, tensors):
+        merged[i] = t
+    return tuple(merged)

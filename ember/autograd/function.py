@@ -3,13 +3,22 @@
 Every differentiable primitive is a :class:`Function`: ``forward`` computes on NumPy arrays,
 ``backward`` maps the output gradient to one gradient per input, and the two sit side by side
 (lecture 001 "Backpropagation (recursive chain rule)": each gate multiplies the upstream
-gradient by its local gradient; inventory A8, A9, A34). ``Function.apply`` runs ``forward`` and, when a gradient
-will be needed, turns the function object into a graph node: it remembers the nodes that
-produced its inputs (``next_functions``) and the versions of the arrays it saved.
+gradient by its local gradient; inventory A8, A9, A34). ``Function.apply`` runs ``forward``
+and, when a gradient will be needed, turns the function object into a graph node: it
+remembers the nodes that produced its inputs (``next_functions``) and the versions of the
+arrays it saved.
+
+A node may have several outputs: a ``forward`` that returns a tuple of arrays makes ``apply``
+return a tuple of tensors (max over a dim: values and indices; an LSTM step: ``h`` and ``c``),
+and ``backward(*grads)`` then receives one gradient per output, ``None`` for an output no
+gradient reached. Outputs that are not floating point (indices), and those listed in
+``non_differentiable_outputs``, never require grad. A tensor knows which output of its node
+it is (``_output_nr``), and every node records, per input, the output of the producing node
+it came from (``_next_outputs``), so the engine sums gradients per output slot.
 
 ``backward`` walks the graph from the output in topological order, sums the gradients that
-reach each node, and hands leaf gradients to :class:`AccumulateGrad`, which adds them to
-``tensor.grad``.
+reach each node (each output slot of a multi-output node), and hands leaf gradients to
+:class:`AccumulateGrad`, which adds them to ``tensor.grad``.
 """
 import math
 import sys
@@ -55,7 +64,8 @@ MALLOC_TUNED = _keep_freed_memory()
 profiler_hook = None
 
 _BASE_ATTRS = frozenset(("next_functions", "needs_input_grad", "_input_meta", "_saved_versions",
-                         "_pre_hooks", "_freed", "_had_saved", "__weakref__"))
+                         "_pre_hooks", "_freed", "_had_saved", "_num_outputs", "_output_meta",
+                         "_next_outputs", "__weakref__"))
 
 
 class RemovableHandle:
@@ -78,8 +88,12 @@ _hook_ids = iter(range(1 << 62))
 
 
 class Node:
-    """A vertex of the backward graph."""
+    """A vertex of the backward graph: ``next_functions`` are the nodes its input gradients flow
+    into (None for an input that needs none) and ``_next_outputs`` (present only when an input
+    came from a node with several outputs) the output slot of each; ``_num_outputs`` is how many
+    gradients its ``backward`` takes."""
     next_functions = ()
+    _num_outputs = 1
 
     def name(self):
         return type(self).__name__ + "Backward"
@@ -87,11 +101,24 @@ class Node:
     def __repr__(self):
         return f"<{self.name()} object at {id(self):#x}>"
 
-    def register_prehook(self, fn):
+    def register_prehook(self, fn, output_nr=None):
+        """Call ``fn(grad)`` on the gradient of output ``output_nr`` (of the node's only output
+        when None) before ``backward`` runs; it may return a replacement."""
         hooks = self.__dict__.setdefault("_pre_hooks", {})
         key = next(_hook_ids)
-        hooks[key] = fn
+        hooks[key] = (output_nr or 0, fn)
         return RemovableHandle(hooks, key)
+
+    def _connect(self, tensors):
+        """Point this node's edges at the nodes that produced ``tensors`` (None entries, and
+        tensors that do not require grad, get no edge)."""
+        self.next_functions = tuple([t._edge() if t is not None and t._requires_grad else None
+                                     for t in tensors])
+        for t in tensors:
+            if t is not None and t._output_nr is not None and t._requires_grad:
+                self._next_outputs = tuple([0 if t is None or t._output_nr is None
+                                            else t._output_nr for t in tensors])
+                break
 
 
 def _refcount_of_sole_owner():
@@ -175,6 +202,7 @@ class Function(Node):
     saved_inputs = ()
     saves_output = False
     differentiable = True
+    non_differentiable_outputs = ()
 
     def forward(self, *arrays, **config):
         raise TypeError(f"{type(self).__name__} defines no forward")
@@ -199,6 +227,11 @@ class Function(Node):
         fn.needs_input_grad = tuple([t._requires_grad for t in tensors]) if need \
             else (False,) * len(tensors)
         out = fn.forward(*[t._data for t in tensors], **config)
+        if type(out) is tuple:
+            results = _wrap_outputs(fn, tensors, out, need)
+            if prof is not None:
+                prof.forward_done(cls, inputs, start)
+            return results
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = Tensor._wrap(out)
@@ -212,13 +245,8 @@ class Function(Node):
                         result._view_fn = ViewFn(t._view_fn, cls, config)
                     break
         if need and out.dtype.kind == "f":
-            for t in tensors:
-                if t._base is not None and t._requires_grad and t._base.grad_fn is not t._base_fn:
-                    raise RuntimeError(
-                        f"{cls.__name__}: an input is a view of a tensor that was modified by an "
-                        f"in-place operation after the view was taken, so the view's gradient path "
-                        f"is stale. Take the view again after the in-place op (or clone it before).")
-            fn.next_functions = tuple([t._edge() if t._requires_grad else None for t in tensors])
+            _check_fresh_views(cls, tensors)
+            fn._connect(tensors)
             fn._input_meta = tuple([(t._data.shape, t._data.dtype) for t in tensors])
             if cls.saved_inputs or cls.saves_output:
                 saved = [(tensors[i]._vc, tensors[i]._vc.value) for i in cls.saved_inputs]
@@ -249,17 +277,90 @@ class Function(Node):
         d["_freed"] = True
 
 
+def _check_fresh_views(cls, tensors):
+    for t in tensors:
+        if t._base is not None and t._requires_grad and t._base.grad_fn is not t._base_fn:
+            raise RuntimeError(
+                f"{cls.__name__}: an input is a view of a tensor that was modified by an "
+                f"in-place operation after the view was taken, so the view's gradient path "
+                f"is stale. Take the view again after the in-place op (or clone it before).")
+
+
+def _wrap_outputs(fn, tensors, arrays, need):
+    """The tensors of a multi-output ``forward`` (see the module docstring): each output that
+    can carry a gradient points at ``fn`` with its output number. Outputs never share memory
+    with the inputs (a forward returning an input or a view of one is given a copy)."""
+    cls = type(fn)
+    outs = []
+    for a in arrays:
+        a = a if type(a) is np.ndarray else np.asarray(a)
+        if any(np.may_share_memory(a, t._data) for t in tensors):
+            a = a.copy()
+        outs.append(a)
+    results = tuple([Tensor._wrap(a) for a in outs])
+    skip = fn.__dict__.get("non_differentiable_outputs", cls.non_differentiable_outputs)
+    grads = [a.dtype.kind == "f" and i not in skip for i, a in enumerate(outs)]
+    if need and any(grads):
+        _check_fresh_views(cls, tensors)
+        fn._connect(tensors)
+        fn._input_meta = tuple([(t._data.shape, t._data.dtype) for t in tensors])
+        fn._num_outputs = len(outs)
+        fn._output_meta = tuple([(a.shape, a.dtype) for a in outs])
+        if cls.saved_inputs or cls.saves_output:
+            saved = [(tensors[i]._vc, tensors[i]._vc.value) for i in cls.saved_inputs]
+            if cls.saves_output:
+                saved += [(r._vc, r._vc.value) for r in results]
+            fn._saved_versions = saved
+        for i, r in enumerate(results):
+            if grads[i]:
+                r._requires_grad = True
+                r.grad_fn = fn
+                r._output_nr = i
+    return results
+
+
+def _deliver(grads, node, slot, g):
+    """Add gradient ``g`` for output ``slot`` of ``node`` to what has reached it (one array,
+    or for a multi-output node a list with one entry per output)."""
+    count = node._num_outputs
+    if count == 1:
+        prev = grads.get(node)
+        grads[node] = g if prev is None else prev + g
+        return
+    slots = grads.get(node)
+    if slots is None:
+        slots = grads[node] = [None] * count
+    slots[slot] = g if slots[slot] is None else slots[slot] + g
+
+
+def _run_hooks(hooks, g, count):
+    """Apply a node's gradient pre-hooks (``{key: (output slot, fn)}``) to ``g`` (the list of
+    per-output gradients when ``count > 1``)."""
+    for slot, hook in list(hooks.values()):
+        if count == 1:
+            res = hook(Tensor._wrap(g))
+            if res is not None:
+                g = res._data
+        elif g[slot] is not None:
+            res = hook(Tensor._wrap(g[slot]))
+            if res is not None:
+                g[slot] = res._data
+    return g
+
+
 def run_backward(roots, retain_graph=False, capture=None):
     """Propagate gradients from ``roots`` (a list of ``(node, grad_array)``) through the graph.
 
     Nodes run in topological order: a node runs once every node that feeds it a gradient
-    has run (dependency counting, no recursion, so deep graphs are fine). ``capture`` maps
-    nodes to slots: gradients reaching those nodes are stored there, and no leaf ``.grad`` is
-    touched (``autograd.grad`` and ``backward(inputs=...)``).
+    has run (dependency counting, no recursion, so deep graphs are fine). A root may also be
+    ``(node, grad_array, output_nr)``, for an output of a multi-output node. ``capture`` maps
+    nodes to slots: gradients reaching those nodes are stored there (the list of per-output
+    gradients for a multi-output node), and no leaf ``.grad`` is touched (``autograd.grad``
+    and ``backward(inputs=...)``).
     """
     deps = {}
     stack = []
-    for node, _ in roots:
+    for node, *_ in roots:
         if node not in deps:
             deps[node] = 0
             stack.append(node)
@@ -274,8 +375,8 @@ def run_backward(roots, retain_graph=False, capture=None):
                     deps[nxt] = count + 1
 
     grads = {}
-    for node, g in roots:
-        grads[node] = g if node not in grads else grads[node] + g
+    for node, g, *slot in roots:
+        _deliver(grads, node, slot[0] if slot and slot[0] is not None else 0, g)
     ready = [node for node in grads if deps[node] == 0]
     while ready:
         node = ready.pop()
@@ -284,10 +385,7 @@ def run_backward(roots, retain_graph=False, capture=None):
         if g is not None:
             hooks = attrs.get("_pre_hooks")
             if hooks:
-                for hook in list(hooks.values()):
-                    res = hook(Tensor._wrap(g))
-                    if res is not None:
-                        g = res._data
+                g = _run_hooks(hooks, g, node._num_outputs)
             if capture is not None and node in capture:
                 capture[node] = g
                 if type(node) is AccumulateGrad:
@@ -312,13 +410,19 @@ def run_backward(roots, retain_graph=False, capture=None):
                 f"retain_graph=True if you need to backward through the graph a second time.")
         if "_saved_versions" in attrs:
             node._check_versions()
-        in_grads = node.backward(g) if profiler_hook is None else profiler_hook.backward(node, g)
+        if node._num_outputs != 1:
+            in_grads = (node.backward(*g) if profiler_hook is None
+                        else profiler_hook.backward(node, *g))
+        else:
+            in_grads = (node.backward(g) if profiler_hook is None
+                        else profiler_hook.backward(node, g))
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if len(in_grads) != len(nexts):
             raise RuntimeError(f"{node.name()}: backward returned {len(in_grads)} gradients for "
                                f"{len(nexts)} inputs")
         metas = node._input_meta
+        slots = attrs.get("_next_outputs")
         if not retain_graph:
             node._release()
         for i, nxt in enumerate(nexts):
@@ -337,8 +441,11 @@ def run_backward(roots, retain_graph=False, capture=None):
                                            f"{ig.shape} for input {i} of shape {shape}")
                 if ig.dtype != dt:
                     ig = ig.astype(dt)
-                prev = grads.get(nxt)
-                grads[nxt] = ig if prev is None else prev + ig
+                if nxt._num_outputs == 1:
+                    prev = grads.get(nxt)
+                    grads[nxt] = ig if prev is None else prev + ig
+                else:
+                    _deliver(grads, nxt, slots[i], ig)
             count = deps[nxt] - 1
             deps[nxt] = count
             if count == 0:

@@ -34,7 +34,6 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
-from ember.autograd.grad_mode import is_grad_enabled
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
            "lp_pool1d", "lp_pool2d", "lp_pool3d",
@@ -354,14 +353,28 @@ def _argmax_to_flat_index(argmax, g):
 
 
 class MaxPool(Function):
-    """Max pooling. ``max_pool_forward`` runs before ``apply`` because the arg-max is also an
-    output (``return_indices``); this node keeps it for ``max_pool_backward``."""
+    """Max pooling: ``pooled``, and with ``return_indices`` also the int64 flat position of
+    each maximum (a second, non-differentiable output). Large batches are pooled in parts on
+    Ember's threads. The arg-max (kernel-offset numbers) is kept for ``max_pool_backward``
+    when a gradient will be needed."""
 
-    def forward(self, x, pooled, argmax, geometry):
-        self.argmax, self.geometry = argmax, geometry
+    def forward(self, x, geometry, return_indices):
+        g = geometry
+        need_argmax = return_indices or self.needs_input_grad[0]
+        parts = _batch_parts(x, g)
+        if len(parts) == 1:
+            pooled, argmax = max_pool_forward(x, g, need_argmax)
+        else:
+            shares = _parallel.run([partial(max_pool_forward, x[p], g, need_argmax)
+                                    for p in parts])
+            pooled = np.concatenate([share[0] for share in shares])
+            argmax = np.concatenate([share[1] for share in shares]) if need_argmax else None
+        self.argmax, self.geometry = argmax, g
+        if return_indices:
+            return pooled, _argmax_to_flat_index(argmax, g)
         return pooled
 
-    def backward(self, grad):
+    def backward(self, grad, grad_indices=None):
         shape, g = self._input_meta[0][0], self.geometry
         parts = _batch_parts(grad, g)
         if len(parts) == 1:
@@ -387,19 +400,7 @@ def _max_pool(fname, nd, input, kernel_size, stride, padding, dilation, ceil_mod
         raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
                            f"{input.dtype}")
     g = _geometry(fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    need_grad = is_grad_enabled() and input.requires_grad
-    x, need_argmax = input._data, return_indices or need_grad
-    parts = _batch_parts(x, g)
-    if len(parts) == 1:
-        pooled, argmax = max_pool_forward(x, g, need_argmax)
-    else:
-        shares = _parallel.run([partial(max_pool_forward, x[p], g, need_argmax) for p in parts])
-        pooled = np.concatenate([share[0] for share in shares])
-        argmax = np.concatenate([share[1] for share in shares]) if need_argmax else None
-    out = MaxPool.apply(input, pooled=pooled, argmax=argmax, geometry=g)
-    if return_indices:
-        return out, Tensor._wrap(_argmax_to_flat_index(argmax, g))
-    return out
+    return MaxPool.apply(input, geometry=g, return_indices=bool(return_indices))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -735,14 +736,16 @@ def adaptive_max_pool_forward(x, sizes):
 
 
 class AdaptiveMaxPool(Function):
-    """Adaptive max pooling. ``adaptive_max_pool_forward`` runs before ``apply`` (the arg-max
-    positions are also an output); windows may overlap, so backward sums per position."""
+    """Adaptive max pooling: ``pooled``, and with ``return_indices`` also the int64 flat
+    positions of the maxima (a second, non-differentiable output). Windows may overlap, so
+    backward sums per position."""
 
-    def forward(self, x, pooled, positions, nd):
-        self.positions, self.nd = positions, nd
-        return pooled
+    def forward(self, x, sizes, return_indices):
+        pooled, positions = adaptive_max_pool_forward(x, sizes)
+        self.positions, self.nd = positions, len(sizes)
+        return (pooled, positions) if return_indices else pooled
 
-    def backward(self, grad):
+    def backward(self, grad, grad_indices=None):
         shape, _ = self._input_meta[0]
         return _scatter_to_planes(grad, self.positions, shape, self.nd)
 
@@ -753,9 +756,7 @@ def _adaptive_max_pool(fname, nd, input, output_size, return_indices):
         raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
                            f"{input.dtype}")
     sizes = _adaptive_output(fname, input, nd, output_size)
-    pooled, positions = adaptive_max_pool_forward(input._data, sizes)
-    out = AdaptiveMaxPool.apply(input, pooled=pooled, positions=positions, nd=nd)
-    return (out, Tensor._wrap(positions)) if return_indices else out
+    return AdaptiveMaxPool.apply(input, sizes=tuple(sizes), return_indices=bool(return_indices))
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):

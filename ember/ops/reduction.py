@@ -146,14 +146,20 @@ class _ExtremeAll(Function):
 
 
 class _ExtremeDim(Function):
-    """max(dim)/min(dim): the gradient goes to the returned index."""
+    """max(dim)/min(dim): ``(values, indices)`` of the first extreme along ``axis`` (a NaN
+    counts as the extreme, as in torch); the gradient of the values goes to the returned
+    index, the int64 indices take none."""
 
-    def forward(self, x, axis, keepdim, idx):
+    def forward(self, x, axis, keepdim, arg):
+        idx = _first_index(x, axis, arg)
         self.axis, self.keepdim, self.idx = axis, keepdim, idx
         out = np.take_along_axis(x, np.expand_dims(idx, axis), axis)
-        return out if keepdim else np.squeeze(out, axis)
+        indices = idx.astype(np.int64, copy=False)
+        if keepdim:
+            return out, np.expand_dims(indices, axis)
+        return np.squeeze(out, axis), indices
 
-    def backward(self, grad):
+    def backward(self, grad, grad_indices=None):
         shape, dt = self._input_meta[0]
         g = np.zeros(shape, dtype=grad.dtype)
         g_k = grad if self.keepdim else np.expand_dims(grad, self.axis)
@@ -186,10 +192,7 @@ def _extreme(input, dim, keepdim, op, other):
     if input._data.shape and input._data.shape[axis] == 0:
         raise IndexError(f"{name}: expected reduction dim {dim} to have non-zero size")
     arg = np.argmax if name == "max" else np.argmin
-    idx = _first_index(input._data, axis, arg)
-    vals = _ExtremeDim.apply(input, axis=axis, keepdim=keepdim, idx=idx)
-    ind = idx if not keepdim else np.expand_dims(idx, axis)
-    return _MinMax((vals, Tensor._wrap(ind.astype(np.int64))))
+    return _MinMax(_ExtremeDim.apply(input, axis=axis, keepdim=keepdim, arg=arg))
 
 
 def _first_index(a, axis, arg):
