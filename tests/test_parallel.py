@@ -9,7 +9,7 @@ import pytest
 import ember
 from ember import _parallel
 from ember.ops import _im2col as ic
-from ember.ops import pool
+from ember.ops import pooling as pool
 from tests.harness import assert_close, check_parity
 
 

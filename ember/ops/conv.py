@@ -24,6 +24,7 @@ from ember import _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function
 from ember.ops import _im2col as ic
+from ember.ops._checks import ntuple
 from ember.ops.shape import flip
 
 __all__ = ["conv1d", "conv2d", "conv3d", "convolve1d", "convolve2d", "convolve3d",
@@ -32,25 +33,8 @@ __all__ = ["conv1d", "conv2d", "conv3d", "convolve1d", "convolve2d", "convolve3d
 
 # ----------------------------------------------------------------------------- arguments
 
-def _ntuple(fn, name, value, nd):
-    """An int or a sequence of ``nd`` ints (or a 1-sequence, expanded like torch) → tuple."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value),) * nd
-    try:
-        values = tuple(int(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{fn}: {name} must be an int or a tuple of {nd} ints, got "
-                        f"{value!r}") from None
-    if len(values) == 1:
-        values = values * nd
-    if len(values) != nd:
-        raise RuntimeError(f"{fn}: expected {name} to be a single integer value or a list of {nd} "
-                           f"values to match the convolution dimensions, but got {name}={value!r}")
-    return values
-
-
 def _positive(fn, name, value, nd):
-    values = _ntuple(fn, name, value, nd)
+    values = ntuple(value, nd, fn, name)
     if any(v <= 0 for v in values):
         raise RuntimeError(f"{fn}: {name} must be positive, got {name}={value!r}")
     return values
@@ -118,7 +102,7 @@ def _conv_padding(fn, padding, kernel, stride, dilation):
             return tuple((t // 2, t - t // 2) for t in totals)
         raise RuntimeError(f"{fn}: invalid padding string {padding!r}; expected 'same', 'valid', "
                            f"an int or a tuple of {nd} ints")
-    values = _ntuple(fn, "padding", padding, nd)
+    values = ntuple(padding, nd, fn, "padding")
     if any(p < 0 for p in values):
         raise RuntimeError(f"{fn}: negative padding is not supported, got padding={padding!r}")
     return tuple((p, p) for p in values)
@@ -366,10 +350,10 @@ def _conv_transpose(fn, nd, input, weight, bias, stride, padding, output_padding
     if isinstance(padding, str):
         raise RuntimeError(f"{fn}: padding must be an int or a tuple of {nd} ints, got "
                            f"{padding!r} (string padding is only supported by convolutions)")
-    pad = _ntuple(fn, "padding", padding, nd)
+    pad = ntuple(padding, nd, fn, "padding")
     if any(p < 0 for p in pad):
         raise RuntimeError(f"{fn}: negative padding is not supported, got padding={padding!r}")
-    out_pad = _ntuple(fn, "output_padding", output_padding, nd)
+    out_pad = ntuple(output_padding, nd, fn, "output_padding")
     if any(op < 0 or (op >= s and op >= d) for op, s, d in zip(out_pad, stride, dilation)):
         raise RuntimeError(f"{fn}: output padding must be smaller than either stride or dilation, "
                            f"got output_padding={out_pad}, stride={stride}, dilation={dilation}")
@@ -482,7 +466,7 @@ def _block_args(fn, kernel_size, dilation, padding, stride):
     kernel = _positive(fn, "kernel_size", kernel_size, 2)
     dilation = _positive(fn, "dilation", dilation, 2)
     stride = _positive(fn, "stride", stride, 2)
-    pad = _ntuple(fn, "padding", padding, 2)
+    pad = ntuple(padding, 2, fn, "padding")
     if any(p < 0 for p in pad):
         raise RuntimeError(f"{fn}: padding must be non-negative, got padding={padding!r}")
     return kernel, dilation, tuple((p, p) for p in pad), stride

@@ -487,3 +487,19 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
         out.append(Tensor._wrap(r.astype(np.int64).reshape(input._data.shape) if r.size == input._data.size
                                 and return_inverse and r is res[1] else r.astype(np.int64)))
     return tuple(out)
+
+
+def segment_sum(values, index, size):
+    """``out[r] = sum of values[k] over k with index[k] == r`` for ``values`` of shape (n, D).
+
+    Sorts once and adds contiguous runs with ``np.add.reduceat`` (vectorised, unlike the
+    unbuffered ``np.add.at``). Returns ``(out, rows, counts)``: the (size, D) sums and, for
+    the rows that occur, their ids and multiplicities."""
+    out = np.zeros((size,) + values.shape[1:], dtype=values.dtype)
+    if index.size == 0:
+        return out, index, index
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    rows, starts, counts = np.unique(sorted_index, return_index=True, return_counts=True)
+    out[rows] = np.add.reduceat(values[order], starts, axis=0)
+    return out, rows, counts

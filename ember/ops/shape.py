@@ -12,7 +12,8 @@ __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "p
            "transpose", "swapaxes", "swapdims", "t", "movedim", "moveaxis", "expand", "expand_as",
            "broadcast_to", "repeat", "tile", "cat", "concat", "concatenate", "stack", "hstack",
            "vstack", "split", "chunk", "unbind", "flip", "fliplr", "flipud", "roll", "narrow",
-           "contiguous", "clone", "broadcast_tensors", "ravel", "atleast_1d", "atleast_2d"]
+           "contiguous", "clone", "broadcast_tensors", "ravel", "atleast_1d", "atleast_2d",
+           "pixel_shuffle", "pixel_unshuffle"]
 
 
 def _shape_arg(shape):
@@ -198,7 +199,7 @@ def expand(input, *sizes):
     for i, s in enumerate(sizes):
         if i < lead:
             if s < 0:
-                raise RuntimeError(f"expand: -1 is not allowed in a leading, non-existing dimension")
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
             target.append(s)
         else:
             cur = shp[i - lead]
@@ -456,3 +457,47 @@ def atleast_2d(input):
     if input._data.ndim >= 2:
         return input
     return reshape(input, 1, -1)
+
+
+# ------------------------------------------------------------------------------ pixel shuffle
+
+def _check_factor(fname, factor, argname):
+    if not isinstance(factor, (int, np.integer)) or isinstance(factor, bool) or factor <= 0:
+        raise ValueError(f"{fname}: {argname} must be a positive int, got {factor!r}")
+    return int(factor)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Sub-pixel upsampling: ``(*, C·r², H, W) -> (*, C, H·r, W·r)`` with
+    ``y[c, h·r + i, w·r + j] = x[c·r² + i·r + j, h, w]``. A reshape and a transpose, so the
+    gradient is the inverse rearrangement (``pixel_unshuffle``)."""
+    r = _check_factor("pixel_shuffle", upscale_factor, "upscale_factor")
+    shape = tuple(input.shape)
+    if len(shape) < 3:
+        raise RuntimeError(f"pixel_shuffle: expected an input with at least 3 dimensions "
+                           f"(*, C, H, W), got shape {shape}")
+    *lead, c, h, w = shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle: the channel dimension {c} of the input (shape "
+                           f"{shape}) is not divisible by upscale_factor² = {r * r}")
+    k = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """Inverse of ``pixel_shuffle``: ``(*, C, H·r, W·r) -> (*, C·r², H, W)``."""
+    r = _check_factor("pixel_unshuffle", downscale_factor, "downscale_factor")
+    shape = tuple(input.shape)
+    if len(shape) < 3:
+        raise RuntimeError(f"pixel_unshuffle: expected an input with at least 3 dimensions "
+                           f"(*, C, H, W), got shape {shape}")
+    *lead, c, h, w = shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle: the spatial size ({h}, {w}) of the input (shape "
+                           f"{shape}) is not divisible by downscale_factor = {r}")
+    k = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)

@@ -8,7 +8,8 @@ import torch
 import ember
 import ember.nn.functional as F
 
-FAMILIES = ["activation", "conv", "dropout", "linear", "loss", "norm", "pool"]
+FAMILIES = ["activation", "affine", "attention", "conv", "distance", "dropout", "embedding", "loss",
+            "norm", "pooling", "resampling"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import ember
-from ember.ops import pool
+from ember.ops import pooling as pool
+from ember.ops import resampling
 
 # lecture 003 「Pooling 前后对比」 (H7)
 H7 = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 1, 3, 4]], np.float32)
@@ -75,13 +76,13 @@ def test_h8_max_pool_backward_routes_to_the_argmax():
 
 def test_h19_nearest_neighbour_unpool_x2():
     # lecture 003 「Unpooling——反池化」: "Nearest Neighbor Unpool x2"
-    out = pool.interpolate(_t([[8, 6], [4, 3]]), scale_factor=2, mode="nearest").numpy()[0, 0]
+    out = resampling.interpolate(_t([[8, 6], [4, 3]]), scale_factor=2, mode="nearest").numpy()[0, 0]
     np.testing.assert_array_equal(out, [[8, 8, 6, 6], [8, 8, 6, 6], [4, 4, 3, 3], [4, 4, 3, 3]])
     np.testing.assert_array_equal(out, np.kron([[8, 6], [4, 3]], np.ones((2, 2))))
     # its backward sums each 2×2 block of the upstream gradient (sum pooling)
     x = _t([[8, 6], [4, 3]], requires_grad=True)
     g = np.arange(16, dtype=np.float32).reshape(4, 4)
-    pool.interpolate(x, scale_factor=2).backward(_t(g))
+    resampling.interpolate(x, scale_factor=2).backward(_t(g))
     np.testing.assert_array_equal(x.grad.numpy()[0, 0], g.reshape(2, 2, 2, 2).sum((1, 3)))
 
 

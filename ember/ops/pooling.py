@@ -1,5 +1,4 @@
-"""Pooling and resampling: max / average / power-average / adaptive pools, max-unpooling,
-``interpolate`` (nearest, linear, cubic, area, anti-aliased) and pixel (un)shuffle.
+"""Pooling: max / average / power-average / adaptive pools and max-unpooling.
 
 Lecture 002 「Pooling池化」 (inventory B19) defines the three pools on a window of s×s inputs x_i::
 
@@ -7,26 +6,20 @@ Lecture 002 「Pooling池化」 (inventory B19) defines the three pools on a win
 
 applied per channel, with the conv output-size formula. Lecture 002 「残差的反向传播 ■ Pooling层」
 gives the backward routing: average pooling spreads the upstream delta evenly over its window,
-max pooling sends it to the arg-max cell only (inventory A12). Lecture 003 「Unpooling——反池化」 upsamples
-with nearest-neighbour unpooling; max-unpooling puts each value back where the max came from.
+max pooling sends it to the arg-max cell only (inventory A12). Max-unpooling puts each value
+back where the max came from (lecture 003 「Unpooling——反池化」).
 
-Two mechanisms do all the work:
-
-* **Sliding windows** (``max_pool*``, ``avg_pool*``): the input is padded once and split into
-  its stride phases (``_PoolGeometry.split``); the pool is then a reduction over the kernel
-  offsets, each offset being one unit-stride slice (a view) of one phase. Backward adds the
-  (masked or divided) upstream gradient into the same slices and merges the phases back.
-* **Separable resampling** (``interpolate``, ``adaptive_avg_pool*``): along one spatial axis,
-  output position i reads K input positions ``index[i, k]`` with weights ``weight[i, k]``
-  ("taps"). A multi-dimensional resample applies the 1-D one axis by axis, last axis first.
-  The 1-D resample is a small ``(out, in)`` matrix W, so backward is one product with Wᵀ.
+**Sliding windows** (``max_pool*``, ``avg_pool*``): the input is padded once and split into
+its stride phases (``_PoolGeometry.split``); the pool is then a reduction over the kernel
+offsets, each offset being one unit-stride slice (a view) of one phase. Backward adds the
+(masked or divided) upstream gradient into the same slices and merges the phases back.
+Adaptive average pooling is a separable resampling (``ember.ops.resampling``).
 
 All functions accept batched ``(N, C, *spatial)`` and unbatched ``(C, *spatial)`` inputs like
-torch (``interpolate`` needs the batch dimension, as in torch), and keep float32 as float32.
+torch, and keep float32 as float32.
 """
 import itertools
 import math
-import warnings
 from functools import partial
 
 import numpy as np
@@ -34,56 +27,14 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
+from ember.ops._checks import float_input, ntuple, spatial_input
+from ember.ops.resampling import adaptive_bounds, area_taps, resample
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
            "lp_pool1d", "lp_pool2d", "lp_pool3d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-           "max_unpool1d", "max_unpool2d", "max_unpool3d",
-           "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
-           "pixel_shuffle", "pixel_unshuffle"]
-
-_SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
-
-
-# ----------------------------------------------------------------------------------------------
-# Argument checking
-# ----------------------------------------------------------------------------------------------
-
-def _ntuple(value, n, fname, argname, allow_none=False):
-    """An int, or a sequence of 1 or ``n`` ints, as a tuple of ``n`` Python ints."""
-    if allow_none and value is None:
-        return (None,) * n
-    if isinstance(value, Tensor):
-        value = value.tolist()
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        return (int(value),) * n
-    if isinstance(value, (tuple, list)) and len(value) in (1, n) and all(
-            (allow_none and v is None) or (isinstance(v, (int, np.integer))
-                                           and not isinstance(v, (bool, np.bool_)))
-            for v in value):
-        vals = tuple(None if v is None else int(v) for v in value)
-        return vals * n if len(vals) == 1 else vals
-    raise TypeError(f"{fname}: {argname} must be an int or a tuple of {n} ints, got {value!r}")
-
-
-def _check_input(input, nd, fname):
-    """``input`` must be a Tensor of shape ``(N, C, *spatial)`` or ``(C, *spatial)``."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{fname}: expected input to be a Tensor, got {type(input).__name__}")
-    shape = tuple(input._data.shape)
-    if input._data.ndim not in (nd + 1, nd + 2):
-        raise RuntimeError(f"{fname}: expected a {nd + 1}-D or {nd + 2}-D input (N, C, "
-                           f"{_SPATIAL[nd]}) with optional batch dimension, got a "
-                           f"{input._data.ndim}-D input of shape {shape}")
-    if any(s == 0 for s in shape[-nd - 1:]):
-        raise RuntimeError(f"{fname}: expected non-empty channel and spatial dimensions, "
-                           f"got input of shape {shape}")
-
-
-def _check_float(input, fname):
-    if input._data.dtype.kind != "f":
-        raise RuntimeError(f"{fname}: expected a floating-point input, got {input.dtype}")
+           "max_unpool1d", "max_unpool2d", "max_unpool3d"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,12 +55,12 @@ class _PoolGeometry:
     one entry per spatial dimension, validated like torch."""
 
     def __init__(self, fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode):
-        self.kernel = _ntuple(kernel_size, nd, fname, "kernel_size")
+        self.kernel = ntuple(kernel_size, nd, fname, "kernel_size")
         stride = self.kernel if stride is None or (isinstance(stride, (tuple, list))
                                                    and len(stride) == 0) else stride
-        self.stride = _ntuple(stride, nd, fname, "stride")
-        self.padding = _ntuple(padding, nd, fname, "padding")
-        self.dilation = _ntuple(dilation, nd, fname, "dilation")
+        self.stride = ntuple(stride, nd, fname, "stride")
+        self.padding = ntuple(padding, nd, fname, "padding")
+        self.dilation = ntuple(dilation, nd, fname, "dilation")
         self.size = tuple(input._data.shape[-nd:])
         self.nd = nd
         shape = tuple(input._data.shape)
@@ -395,7 +346,7 @@ def _batch_parts(x, g):
 
 def _max_pool(fname, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices):
-    _check_input(input, nd, fname)
+    spatial_input(input, nd, fname)
     if input._data.dtype.kind not in "fiu":
         raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
                            f"{input.dtype}")
@@ -486,8 +437,8 @@ class AvgPool(Function):
 
 def _avg_pool(fname, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    _check_input(input, nd, fname)
-    _check_float(input, fname)
+    spatial_input(input, nd, fname)
+    float_input(input, fname)
     g = _geometry(fname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
     if nd == 3 and any(n < k for n, k in zip(g.size, g.kernel)):
         raise RuntimeError(f"{fname}: input {g.size} (shape {tuple(input._data.shape)}) is "
@@ -532,9 +483,9 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 def _lp_pool(fname, nd, input, norm_type, kernel_size, stride, ceil_mode):
     from ember.ops.elementwise import abs as abs_, relu, sign
-    _check_input(input, nd, fname)
-    _check_float(input, fname)
-    kernel = _ntuple(kernel_size, nd, fname, "kernel_size")
+    spatial_input(input, nd, fname)
+    float_input(input, fname)
+    kernel = ntuple(kernel_size, nd, fname, "kernel_size")
     max_pool = (max_pool1d, max_pool2d, max_pool3d)[nd - 1]
     avg_pool = (avg_pool1d, avg_pool2d, avg_pool3d)[nd - 1]
     if norm_type == math.inf:
@@ -567,90 +518,11 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 
 # ----------------------------------------------------------------------------------------------
-# Separable resampling along one axis (interpolate, adaptive average pooling)
-# ----------------------------------------------------------------------------------------------
-
-class Resample(Function):
-    """``y[..., i, ...] = Σ_k weight[i, k] · x[..., index[i, k], ...]`` along ``axis``.
-
-    ``index``/``weight`` have shape ``(out_size, K)``; ``weight`` None means 1 (nearest).
-    The map is linear, ``y = W x`` along the axis with the ``(out_size, in_size)`` matrix
-    ``W[i, index[i, k]] += weight[i, k]``; backward multiplies by ``Wᵀ`` (one matrix product,
-    which sums the many outputs that read the same input without a scatter).
-    """
-
-    def forward(self, x, axis, index, weight):
-        self.axis, self.index, self.weight, self.size = axis, index, weight, x.shape[axis]
-        bshape = [1] * x.ndim
-        bshape[axis] = -1
-        out = None
-        for k in range(index.shape[1]):
-            term = np.take(x, index[:, k], axis=axis)
-            if weight is not None:
-                term *= weight[:, k].reshape(bshape)
-            if out is None:
-                out = term
-            else:
-                out += term
-        if out is None:
-            shape = list(x.shape)
-            shape[axis] = index.shape[0]
-            out = np.zeros(shape, dtype=x.dtype)
-        return out
-
-    def backward(self, grad):
-        out_size, taps = self.index.shape
-        matrix = np.zeros((out_size, self.size), dtype=grad.dtype)
-        rows = np.repeat(np.arange(out_size), taps)
-        np.add.at(matrix, (rows, self.index.ravel()),
-                  1 if self.weight is None else self.weight.ravel())
-        axis = self.axis - grad.ndim
-        if axis == -1:
-            return grad @ matrix
-        if axis == -2:
-            return matrix.T @ grad
-        return np.moveaxis(np.moveaxis(grad, axis, -1) @ matrix, -1, axis)
-
-
-def _resample(input, taps):
-    """Apply one ``(index, weight)`` pair per spatial dim, last dim first (so that bilinear
-    sums in the same nesting as torch: ``h0·(w0·x00 + w1·x01) + h1·(…)``)."""
-    nd = len(taps)
-    first = input._data.ndim - nd
-    moved = [i for i, (index, weight) in enumerate(taps) if not (
-        weight is None and index.shape[1] == 1 and np.array_equal(
-            index[:, 0], np.arange(input._data.shape[first + i])))]
-    out = input
-    for i in reversed(moved or [nd - 1]):     # an identity resample still returns a new tensor
-        index, weight = taps[i]
-        out = Resample.apply(out, axis=first + i, index=index, weight=weight)
-    return out
-
-
-def _adaptive_bounds(size, out):
-    """torch's adaptive windows: ``[⌊i·L/out⌋, ⌈(i+1)·L/out⌉)``."""
-    i = np.arange(out, dtype=np.int64)
-    return (i * size) // out, -((-(i + 1) * size) // out)
-
-
-def _area_taps(size, out, dtype):
-    """Adaptive-average taps: window ``[start, end)`` with weights ``1/(end − start)``."""
-    if out == size:
-        return np.arange(out)[:, None], None
-    start, end = _adaptive_bounds(size, out)
-    width = end - start
-    k = np.arange(int(width.max(initial=0)))
-    index = np.minimum(start[:, None] + k, end[:, None] - 1)
-    weight = np.where(k < width[:, None], 1.0 / width[:, None], 0.0).astype(dtype)
-    return index, weight
-
-
-# ----------------------------------------------------------------------------------------------
 # Adaptive pooling
 # ----------------------------------------------------------------------------------------------
 
 def _adaptive_output(fname, input, nd, output_size):
-    sizes = _ntuple(output_size, nd, fname, "output_size", allow_none=True)
+    sizes = ntuple(output_size, nd, fname, "output_size", allow_none=True)
     sizes = tuple(n if o is None else o for o, n in zip(sizes, input._data.shape[-nd:]))
     if any(o < 0 for o in sizes):
         raise RuntimeError(f"{fname}: output_size must be non-negative, got {sizes}")
@@ -670,13 +542,13 @@ class GlobalAvgPool(Function):
 
 
 def _adaptive_avg_pool(fname, nd, input, output_size):
-    _check_input(input, nd, fname)
-    _check_float(input, fname)
+    spatial_input(input, nd, fname)
+    float_input(input, fname)
     sizes = _adaptive_output(fname, input, nd, output_size)
     if all(o == 1 for o in sizes):
         return GlobalAvgPool.apply(input, nd=nd)
     dtype = input._data.dtype
-    return _resample(input, [_area_taps(n, o, dtype) for n, o in
+    return resample(input, [area_taps(n, o, dtype) for n, o in
                              zip(input._data.shape[-nd:], sizes)])
 
 
@@ -719,7 +591,7 @@ def adaptive_max_pool_forward(x, sizes):
     if any(o == 0 for o in sizes):
         shape = x.shape[:x.ndim - nd] + tuple(sizes)
         return np.zeros(shape, dtype=x.dtype), np.zeros(shape, dtype=np.int64)
-    bounds = [_adaptive_bounds(n, o) for n, o in zip(spatial, sizes)]
+    bounds = [adaptive_bounds(n, o) for n, o in zip(spatial, sizes)]
     widths = [int((end - start).max()) for start, end in bounds]
 
     def windows():
@@ -751,7 +623,7 @@ class AdaptiveMaxPool(Function):
 
 
 def _adaptive_max_pool(fname, nd, input, output_size, return_indices):
-    _check_input(input, nd, fname)
+    spatial_input(input, nd, fname)
     if input._data.dtype.kind not in "fiu":
         raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
                            f"{input.dtype}")
@@ -800,7 +672,7 @@ class MaxUnpool(Function):
 
 
 def _max_unpool(fname, nd, input, indices, kernel_size, stride, padding, output_size):
-    _check_input(input, nd, fname)
+    spatial_input(input, nd, fname)
     if not isinstance(indices, Tensor) or indices._data.dtype.kind not in "iu":
         raise TypeError(f"{fname}: expected indices to be an integer Tensor (from max_pool with "
                         f"return_indices=True), got "
@@ -808,9 +680,9 @@ def _max_unpool(fname, nd, input, indices, kernel_size, stride, padding, output_
     if indices._data.shape != input._data.shape:
         raise RuntimeError(f"{fname}: expected indices of the input's shape "
                            f"{tuple(input._data.shape)}, got {tuple(indices._data.shape)}")
-    kernel = _ntuple(kernel_size, nd, fname, "kernel_size")
-    stride = kernel if stride is None else _ntuple(stride, nd, fname, "stride")
-    padding = _ntuple(padding, nd, fname, "padding")
+    kernel = ntuple(kernel_size, nd, fname, "kernel_size")
+    stride = kernel if stride is None else ntuple(stride, nd, fname, "stride")
+    padding = ntuple(padding, nd, fname, "padding")
     spatial = input._data.shape[-nd:]
     default = tuple((n - 1) * s + k - 2 * p for n, s, k, p in zip(spatial, stride, kernel,
                                                                   padding))
@@ -863,262 +735,3 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
     """Partial inverse of ``max_pool3d``: ``(N, C, D, H, W)`` in, sizes as ``max_unpool2d``."""
     return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
                        output_size)
-
-
-# ----------------------------------------------------------------------------------------------
-# interpolate
-# ----------------------------------------------------------------------------------------------
-
-_MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
-
-
-def _source_scale(size, out, align_corners, scale, t):
-    """torch's ``area_pixel_compute_scale``: input pixels per output pixel."""
-    if align_corners:
-        return t(size - 1) / t(out - 1) if out > 1 else t(0)
-    return t(1.0 / scale) if scale is not None and scale > 0 else t(size) / t(out)
-
-
-def _source_index(ratio, out, align_corners, t, cubic=False):
-    """Continuous source coordinate of every output position (half-pixel centres unless
-    ``align_corners``); non-cubic modes clamp negative coordinates to 0."""
-    dst = np.arange(out).astype(t)
-    if align_corners:
-        return ratio * dst
-    real = ratio * (dst + t(0.5)) - t(0.5)
-    return real if cubic else np.maximum(real, t(0))
-
-
-def _floor_and_fraction(real, size, t):
-    index = np.minimum(np.floor(real).astype(np.int64), size - 1)
-    return index, np.clip(real - index.astype(t), t(0), t(1)).astype(t)
-
-
-def _nearest_taps(size, out, scale, exact, shortcuts):
-    """``src = ⌊dst·scale⌋`` (``⌊(dst + ½)·scale⌋`` if ``exact``). torch's 2-D 'nearest' kernel
-    copies a dim whose size is unchanged and uses ``dst // 2`` for a doubled one, whatever the
-    ``scale_factor`` (``shortcuts``); its 1-D and 3-D kernels do not."""
-    if shortcuts and out == size:
-        index = np.arange(out)
-    elif shortcuts and out == 2 * size:
-        index = np.arange(out) >> 1
-    else:
-        ratio = _source_scale(size, out, False, scale, np.float32)
-        dst = np.arange(out).astype(np.float32)
-        src = np.floor((dst + np.float32(0.5)) * ratio if exact else dst * ratio)
-        index = np.minimum(src.astype(np.int64), size - 1)
-    return index[:, None], None
-
-
-def _linear_taps(size, out, scale, align_corners, t):
-    if out == size:
-        return np.arange(out)[:, None], None
-    real = _source_index(_source_scale(size, out, align_corners, scale, t), out, align_corners, t)
-    i0, lam1 = _floor_and_fraction(real, size, t)
-    i1 = i0 + (i0 < size - 1)
-    return np.stack([i0, i1], 1), np.stack([t(1) - lam1, lam1], 1)
-
-
-def _cubic_weights(x, a, t):
-    """Keys' cubic convolution kernel W(|x|) (a = −0.75 as torch, −0.5 for anti-aliasing)."""
-    x = np.abs(x)
-    near = ((a + 2) * x - (a + 3)) * x * x + 1
-    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-    return np.where(x < 1, near, np.where(x < 2, far, 0)).astype(t)
-
-
-def _cubic_taps(size, out, scale, align_corners, t):
-    real = _source_index(_source_scale(size, out, align_corners, scale, t), out, align_corners, t,
-                         cubic=True)
-    i0, lam = _floor_and_fraction(real, size, t)
-    one, two = t(1), t(2)
-    weight = _cubic_weights(np.stack([lam + one, lam, one - lam, two - lam], 1), t(-0.75), t)
-    index = np.clip(i0[:, None] + np.arange(-1, 3), 0, size - 1)
-    return index, weight
-
-
-def _antialias_taps(size, out, scale, align_corners, t, cubic):
-    """torch's anti-aliased resampling (PIL's): when shrinking, the filter (triangle, or cubic
-    with a = −0.5) is stretched by the scale, and each output's weights are normalised."""
-    ratio = _source_scale(size, out, align_corners, scale, t)
-    half = t(2.0 if cubic else 1.0)
-    support = half * ratio if ratio >= 1 else half
-    width = int(math.ceil(support)) * 2 + 1
-    center = ratio * (np.arange(out).astype(t) + t(0.5))
-    invscale = t(1) / ratio if ratio >= 1 else t(1)
-    xmin = np.maximum(np.trunc(center - support + t(0.5)).astype(np.int64), 0)
-    xsize = np.clip(np.minimum(np.trunc(center + support + t(0.5)).astype(np.int64), size)
-                    - xmin, 0, width)
-    j = np.arange(width)
-    x = ((j + xmin[:, None]).astype(t) - center[:, None] + t(0.5)) * invscale
-    weight = (_cubic_weights(x, t(-0.5), t) if cubic
-              else np.maximum(t(1) - np.abs(x), t(0)).astype(t))
-    weight = np.where(j < xsize[:, None], weight, t(0))
-    total = weight.sum(axis=1, keepdims=True)
-    weight = np.where(total != 0, weight / np.where(total != 0, total, t(1)), weight).astype(t)
-    return np.minimum(xmin[:, None] + j, size - 1), weight
-
-
-def _interpolate_sizes(input, nd, size, scale_factor, recompute_scale_factor, mode):
-    """Output sizes and the per-dim scales handed to the kernels (None: use in/out)."""
-    spatial = tuple(input._data.shape[2:])
-    if size is not None and scale_factor is not None:
-        raise ValueError("interpolate: only one of size or scale_factor should be defined, got "
-                         f"size={size} and scale_factor={scale_factor}")
-    if size is not None:
-        if recompute_scale_factor:
-            raise ValueError("interpolate: recompute_scale_factor is not meaningful with an "
-                             "explicit size")
-        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
-        if len(sizes) != nd or not all(isinstance(v, (int, np.integer)) for v in sizes):
-            raise ValueError(f"interpolate: size must be an int or {nd} ints for an input with "
-                             f"spatial dimensions {list(spatial)}, got {size}")
-        return tuple(int(v) for v in sizes), (None,) * nd
-    if scale_factor is None:
-        raise ValueError("interpolate: either size or scale_factor should be defined")
-    scales = (tuple(scale_factor) if isinstance(scale_factor, (tuple, list))
-              else (scale_factor,) * nd)
-    if len(scales) != nd:
-        raise ValueError(f"interpolate: scale_factor must be a number or {nd} numbers for an input "
-                         f"with spatial dimensions {list(spatial)}, got {scale_factor}")
-    scales = tuple(float(s) for s in scales)
-    sizes = tuple(int(math.floor(n * s)) for n, s in zip(spatial, scales))
-    if recompute_scale_factor or mode == "area":
-        scales = (None,) * nd
-    return sizes, scales
-
-
-def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                recompute_scale_factor=None, antialias=False):
-    """Resize ``(N, C, *spatial) -> (N, C, *size)`` with 1, 2 or 3 spatial dims.
-
-    Exactly one of ``size`` (ints) and ``scale_factor`` (output = ⌊n·scale⌋) is given; the
-    scale itself sets the sampling positions unless ``recompute_scale_factor``. Modes:
-
-    * ``'nearest'``: ``src = ⌊dst·in/out⌋`` (lecture 003 「Unpooling」's "Nearest Neighbor
-      Unpool x2": ``[[8,6],[4,3]]`` -> ``[[8,8,6,6],[8,8,6,6],[4,4,3,3],[4,4,3,3]]``);
-      ``'nearest-exact'``: ``src = ⌊(dst + ½)·in/out⌋`` (pixel centres, like PIL).
-    * ``'linear'`` (3-D input), ``'bilinear'`` (4-D), ``'trilinear'`` (5-D): separable linear
-      interpolation at ``src = (dst + ½)·in/out − ½`` (clamped at 0), or ``dst·(in−1)/(out−1)``
-      with ``align_corners=True`` (corner pixels aligned).
-    * ``'bicubic'`` (4-D): Keys' cubic convolution with a = −0.75, borders replicated; the
-      result can overshoot the input range, as in torch.
-    * ``'area'``: ``adaptive_avg_pool`` to ``size``.
-
-    ``antialias=True`` (bilinear/bicubic, 4-D) low-pass filters when shrinking, as torch/PIL.
-    Integer inputs are supported by the nearest modes only.
-    """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"interpolate: expected input to be a Tensor, got {type(input).__name__}")
-    if mode not in _MODES:
-        raise ValueError(f"interpolate: unknown mode {mode!r}; expected one of {', '.join(_MODES)}")
-    if mode in ("nearest", "nearest-exact", "area"):
-        if align_corners is not None:
-            raise ValueError("interpolate: align_corners option can only be set with the "
-                             "interpolating modes: linear | bilinear | bicubic | trilinear, got "
-                             f"mode {mode!r}")
-    else:
-        align_corners = bool(align_corners)
-    shape = tuple(input._data.shape)
-    if input._data.ndim not in (3, 4, 5):
-        raise ValueError(f"interpolate: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got "
-                         f"a {input._data.ndim}-D input of shape {shape}")
-    nd = input._data.ndim - 2
-    if _MODE_DIMS.get(mode, nd) != nd:
-        need = _MODE_DIMS[mode] + 2
-        raise ValueError(f"interpolate: mode {mode!r} needs a {need}-D input, got a "
-                         f"{input._data.ndim}-D input of shape {shape}")
-    if antialias and mode not in ("bilinear", "bicubic"):
-        raise ValueError(f"interpolate: antialias is restricted to the bilinear and bicubic "
-                         f"modes with 4-D input, got mode {mode!r}")
-    sizes, scales = _interpolate_sizes(input, nd, size, scale_factor, recompute_scale_factor,
-                                       mode)
-    spatial = shape[2:]
-    if any(n <= 0 for n in spatial) or any(o <= 0 for o in sizes):
-        raise ValueError(f"interpolate: input and output sizes should be greater than 0, got "
-                         f"input {spatial} (shape {shape}) and output {sizes}")
-    if mode == "area":
-        return _adaptive_avg_pool("interpolate", nd, input, sizes)
-    if mode.startswith("nearest"):
-        shortcuts = mode == "nearest" and nd == 2
-        taps = [_nearest_taps(n, o, s, mode == "nearest-exact", shortcuts)
-                for n, o, s in zip(spatial, sizes, scales)]
-        return _resample(input, taps)
-    _check_float(input, f"interpolate (mode {mode!r})")
-    t = input._data.dtype.type
-    if antialias:
-        taps = [_antialias_taps(n, o, s, align_corners, t, mode == "bicubic")
-                for n, o, s in zip(spatial, sizes, scales)]
-    elif mode == "bicubic":
-        taps = [_cubic_taps(n, o, s, align_corners, t) for n, o, s in zip(spatial, sizes, scales)]
-    else:
-        taps = [_linear_taps(n, o, s, align_corners, t) for n, o, s in zip(spatial, sizes, scales)]
-    return _resample(input, taps)
-
-
-def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """Deprecated alias of :func:`interpolate` (warns, like torch)."""
-    warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.",
-                  stacklevel=2)
-    return interpolate(input, size, scale_factor, mode, align_corners)
-
-
-def upsample_nearest(input, size=None, scale_factor=None):
-    """Deprecated: ``interpolate(input, size, scale_factor, mode='nearest')`` (warns)."""
-    warnings.warn("nn.functional.upsample_nearest is deprecated. Use nn.functional.interpolate "
-                  "instead.", stacklevel=2)
-    return interpolate(input, size, scale_factor, mode="nearest")
-
-
-def upsample_bilinear(input, size=None, scale_factor=None):
-    """Deprecated: ``interpolate(..., mode='bilinear', align_corners=True)`` (warns)."""
-    warnings.warn("nn.functional.upsample_bilinear is deprecated. Use nn.functional.interpolate "
-                  "instead.", stacklevel=2)
-    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# Pixel shuffle
-# ----------------------------------------------------------------------------------------------
-
-def _check_factor(fname, factor, argname):
-    if not isinstance(factor, (int, np.integer)) or isinstance(factor, bool) or factor <= 0:
-        raise ValueError(f"{fname}: {argname} must be a positive int, got {factor!r}")
-    return int(factor)
-
-
-def pixel_shuffle(input, upscale_factor):
-    """Sub-pixel upsampling: ``(*, C·r², H, W) -> (*, C, H·r, W·r)`` with
-    ``y[c, h·r + i, w·r + j] = x[c·r² + i·r + j, h, w]``. A reshape and a transpose, so the
-    gradient is the inverse rearrangement (``pixel_unshuffle``)."""
-    r = _check_factor("pixel_shuffle", upscale_factor, "upscale_factor")
-    shape = tuple(input.shape)
-    if len(shape) < 3:
-        raise RuntimeError(f"pixel_shuffle: expected an input with at least 3 dimensions "
-                           f"(*, C, H, W), got shape {shape}")
-    *lead, c, h, w = shape
-    if c % (r * r):
-        raise RuntimeError(f"pixel_shuffle: the channel dimension {c} of the input (shape "
-                           f"{shape}) is not divisible by upscale_factor² = {r * r}")
-    k = len(lead)
-    x = input.reshape(*lead, c // (r * r), r, r, h, w)
-    x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
-    return x.reshape(*lead, c // (r * r), h * r, w * r)
-
-
-def pixel_unshuffle(input, downscale_factor):
-    """Inverse of ``pixel_shuffle``: ``(*, C, H·r, W·r) -> (*, C·r², H, W)``."""
-    r = _check_factor("pixel_unshuffle", downscale_factor, "downscale_factor")
-    shape = tuple(input.shape)
-    if len(shape) < 3:
-        raise RuntimeError(f"pixel_unshuffle: expected an input with at least 3 dimensions "
-                           f"(*, C, H, W), got shape {shape}")
-    *lead, c, h, w = shape
-    if h % r or w % r:
-        raise RuntimeError(f"pixel_unshuffle: the spatial size ({h}, {w}) of the input (shape "
-                           f"{shape}) is not divisible by downscale_factor = {r}")
-    k = len(lead)
-    x = input.reshape(*lead, c, h // r, r, w // r, r)
-    x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
-    return x.reshape(*lead, c * r * r, h // r, w // r)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember.ops import pool
+from ember.ops import pooling as pool
 from tests.harness import check_parity, gradcheck64
 
 

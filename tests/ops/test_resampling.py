@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 import ember
-from ember.ops import pool
+from ember.ops import resampling
+from ember.ops import shape as shape_ops
 from tests.harness import check_parity, gradcheck64
 
 
 def F(lib):
-    return pool if lib is ember else lib.nn.functional
+    return ember.nn.functional if lib is ember else lib.nn.functional
 
 
 _LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -72,7 +73,7 @@ def test_interpolate_nearest_output_equal_or_twice_the_input():
             check_parity(lambda m, x: F(m).interpolate(x[:, :, 0, :n], scale_factor=s,
                                                        mode=mode), [x],
                          requires_grad=[not shortcut or mode == "nearest-exact"])
-            assert gradcheck64(lambda t: pool.interpolate(t[:, :, 0], scale_factor=s, mode=mode),
+            assert gradcheck64(lambda t: resampling.interpolate(t[:, :, 0], scale_factor=s, mode=mode),
                                [x[:, :, :, :n]])
 
 
@@ -97,7 +98,7 @@ def test_interpolate_float64_noncontiguous_and_integer_nearest():
                      [x])
     img = rng.integers(0, 256, (1, 3, 4, 5)).astype(np.uint8)
     check_parity(lambda m, x: F(m).interpolate(x, scale_factor=2.5, mode="nearest"), [img])
-    out = pool.interpolate(ember.from_numpy(x.astype(np.float32)), scale_factor=2)
+    out = resampling.interpolate(ember.from_numpy(x.astype(np.float32)), scale_factor=2)
     assert out.dtype == ember.float32
 
 
@@ -105,26 +106,26 @@ def test_interpolate_float64_noncontiguous_and_integer_nearest():
 def test_interpolate_gradcheck_1d(mode):
     x = np.random.default_rng(4).standard_normal((2, 2, 5))
     for size in (3, 8):
-        assert gradcheck64(lambda t: pool.interpolate(t, size=size, mode=mode), [x])
+        assert gradcheck64(lambda t: resampling.interpolate(t, size=size, mode=mode), [x])
 
 
 def test_interpolate_gradcheck_2d_3d():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1, 2, 4, 3))
-    assert gradcheck64(lambda t: pool.interpolate(t, size=(6, 5), mode="bilinear"), [x])
-    assert gradcheck64(lambda t: pool.interpolate(t, size=(3, 7), mode="bicubic",
+    assert gradcheck64(lambda t: resampling.interpolate(t, size=(6, 5), mode="bilinear"), [x])
+    assert gradcheck64(lambda t: resampling.interpolate(t, size=(3, 7), mode="bicubic",
                                                   align_corners=True), [x])
-    assert gradcheck64(lambda t: pool.interpolate(t, size=(2, 2), mode="bicubic",
+    assert gradcheck64(lambda t: resampling.interpolate(t, size=(2, 2), mode="bicubic",
                                                   antialias=True), [x])
-    assert gradcheck64(lambda t: pool.interpolate(t, scale_factor=1.1, mode="bicubic"), [x])
+    assert gradcheck64(lambda t: resampling.interpolate(t, scale_factor=1.1, mode="bicubic"), [x])
     v = rng.standard_normal((1, 1, 3, 2, 3))
-    assert gradcheck64(lambda t: pool.interpolate(t, scale_factor=1.5, mode="trilinear"), [v])
+    assert gradcheck64(lambda t: resampling.interpolate(t, scale_factor=1.5, mode="trilinear"), [v])
 
 
 def test_interpolate_to_the_same_size_returns_a_new_tensor():
     x = ember.randn(1, 2, 3, 4, requires_grad=True)
     for mode in ("nearest", "bilinear", "area"):
-        y = pool.interpolate(x, size=(3, 4), mode=mode)
+        y = resampling.interpolate(x, size=(3, 4), mode=mode)
         assert y is not x and y.grad_fn is not None
         np.testing.assert_array_equal(y.detach().numpy(), x.detach().numpy())
 
@@ -139,25 +140,25 @@ def test_upsample_aliases_warn_and_match_torch():
         check_parity(lambda m, x: F(m).upsample_nearest(x, size=(5, 7)), [x])
         check_parity(lambda m, x: F(m).upsample_bilinear(x, scale_factor=2), [x])
     with pytest.warns(UserWarning, match="upsample_nearest is deprecated"):
-        pool.upsample_nearest(ember.from_numpy(x), scale_factor=2)
+        resampling.upsample_nearest(ember.from_numpy(x), scale_factor=2)
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda x: pool.interpolate(x, size=3, scale_factor=2), "only one of size or scale_factor"),
-    (lambda x: pool.interpolate(x), "either size or scale_factor"),
-    (lambda x: pool.interpolate(x, size=3, align_corners=True), "align_corners option"),
-    (lambda x: pool.interpolate(x, size=3, mode="trilinear"), "'trilinear' needs a 5-D input"),
-    (lambda x: pool.interpolate(x, size=3, mode="nearest", antialias=True), "antialias"),
-    (lambda x: pool.interpolate(x, size=(3, 3, 3)), "size must be an int or 2 ints"),
-    (lambda x: pool.interpolate(x, scale_factor=0.1), "sizes should be greater than 0"),
-    (lambda x: pool.interpolate(x, size=3, mode="cubic"), "unknown mode 'cubic'"),
-    (lambda x: pool.interpolate(x[0, 0], size=3), r"got a 2-D input of shape \(4, 5\)"),
-    (lambda x: pool.interpolate(x, size=3, recompute_scale_factor=True), "not meaningful"),
-    (lambda x: pool.interpolate(x.long(), size=3, mode="bilinear"), "floating-point"),
-    (lambda x: pool.pixel_shuffle(x, 2), r"channel dimension 3 .* not divisible by"),
-    (lambda x: pool.pixel_unshuffle(x, 2), r"spatial size \(4, 5\)"),
-    (lambda x: pool.pixel_shuffle(x[0, 0], 1), "at least 3 dimensions"),
-    (lambda x: pool.pixel_shuffle(x, 0), "positive int"),
+    (lambda x: resampling.interpolate(x, size=3, scale_factor=2), "only one of size or scale_factor"),
+    (lambda x: resampling.interpolate(x), "either size or scale_factor"),
+    (lambda x: resampling.interpolate(x, size=3, align_corners=True), "align_corners option"),
+    (lambda x: resampling.interpolate(x, size=3, mode="trilinear"), "'trilinear' needs a 5-D input"),
+    (lambda x: resampling.interpolate(x, size=3, mode="nearest", antialias=True), "antialias"),
+    (lambda x: resampling.interpolate(x, size=(3, 3, 3)), "size must be an int or 2 ints"),
+    (lambda x: resampling.interpolate(x, scale_factor=0.1), "sizes should be greater than 0"),
+    (lambda x: resampling.interpolate(x, size=3, mode="cubic"), "unknown mode 'cubic'"),
+    (lambda x: resampling.interpolate(x[0, 0], size=3), r"got a 2-D input of shape \(4, 5\)"),
+    (lambda x: resampling.interpolate(x, size=3, recompute_scale_factor=True), "not meaningful"),
+    (lambda x: resampling.interpolate(x.long(), size=3, mode="bilinear"), "floating-point"),
+    (lambda x: shape_ops.pixel_shuffle(x, 2), r"channel dimension 3 .* not divisible by"),
+    (lambda x: shape_ops.pixel_unshuffle(x, 2), r"spatial size \(4, 5\)"),
+    (lambda x: shape_ops.pixel_shuffle(x[0, 0], 1), "at least 3 dimensions"),
+    (lambda x: shape_ops.pixel_shuffle(x, 0), "positive int"),
 ])
 def test_resample_errors(call, message):
     x = ember.randn(2, 3, 4, 5)
@@ -173,5 +174,5 @@ def test_pixel_shuffle_and_unshuffle(shape, r):
     y = np.random.default_rng(8).standard_normal(back).astype(np.float32)
     check_parity(lambda m, y: F(m).pixel_unshuffle(y, r), [y])
     t = ember.from_numpy(x)
-    np.testing.assert_array_equal(pool.pixel_unshuffle(pool.pixel_shuffle(t, r), r).numpy(), x)
-    assert gradcheck64(lambda v: pool.pixel_shuffle(v, r), [x.astype(np.float64)])
+    np.testing.assert_array_equal(shape_ops.pixel_unshuffle(shape_ops.pixel_shuffle(t, r), r).numpy(), x)
+    assert gradcheck64(lambda v: shape_ops.pixel_shuffle(v, r), [x.astype(np.float64)])

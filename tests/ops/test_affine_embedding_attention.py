@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember.ops import linear as L
+from ember.nn import functional as L
 from tests.harness import assert_close, check_parity, gradcheck64
 
 
