@@ -8,6 +8,8 @@
 Both need the ``onnx`` package (``pip install 'ember[onnx]'``, which also brings
 ``onnxruntime`` to run and verify exported files); it is imported only when they are called.
 """
+from ember.onnx.export_ops import ExportError
+from ember.onnx.exporter import export
 from ember.onnx.importer import OnnxLoadError, OnnxModule, load
 
-__all__ = ["load", "OnnxModule", "OnnxLoadError"]
+__all__ = ["export", "load", "OnnxModule", "ExportError", "OnnxLoadError"]

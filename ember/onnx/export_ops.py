@@ -350,10 +350,10 @@ def _reduce(onnx_op):
 # ------------------------------------------------------------------------------ shapes
 def reshape(ctx, op):
     """Static sizes are written as they are; a dynamic size is ``0`` (copy the input's size
-    at that index) when it equals the input's there in both traces, else ``-1`` (inferred),
-    which ONNX allows once."""
+    at that index) when it equals the input's there in both traces, else ``-1`` (inferred)
+    if it is the only such size, else read from the graph input that carries it."""
     x, y = op.inputs[0], op.output
-    target = []
+    target, unresolved = [], []
     for j, (a, b) in enumerate(zip(y.shape, y.shape2)):
         if a == b:
             target.append(a)
@@ -361,12 +361,18 @@ def reshape(ctx, op):
             target.append(0)
         else:
             target.append(-1)
-    if target.count(-1) > 1:
-        raise ctx.error(op, f"a reshape to {y.shape} with several dynamic sizes that are not "
-                            "copied from the input")
-    if 0 in y.shape and 0 in target and not y.dynamic:
+            unresolved.append(j)
+    if len(unresolved) > 1:
+        for j in unresolved:
+            size = ctx.dynamic_size((y.shape[j], y.shape2[j]))
+            if size is None:
+                raise ctx.error(op, f"a reshape to {y.shape} with several dynamic sizes that "
+                                    "are neither copied from the input nor sizes of a graph "
+                                    "input")
+            target[j] = size
+    if 0 in y.shape and not y.dynamic:
         raise ctx.error(op, "a reshape to an empty shape")
-    return ctx.emit("Reshape", [ctx.value(x), ctx.int64(target)])
+    return ctx.emit("Reshape", [ctx.value(x), ctx.shape_tensor(target)])
 
 
 reshape.handles_dynamic_config = True
@@ -374,7 +380,7 @@ reshape.handles_dynamic_config = True
 
 def expand(ctx, op):
     """ONNX's Expand broadcasts both ways, so a dynamic size the input already has is written
-    as 1."""
+    as 1; one the input lacks is read from the graph input that carries it."""
     x, y = op.inputs[0], op.output
     offset = y.ndim - x.ndim
     target = []
@@ -385,9 +391,12 @@ def expand(ctx, op):
         elif i >= 0 and (x.shape[i], x.shape2[i]) == (a, b):
             target.append(1)
         else:
-            raise ctx.error(op, f"an expand to a dynamic size that the input lacks (shape "
-                                f"{x.shape} -> {y.shape})")
-    return ctx.emit("Expand", [ctx.value(x), ctx.int64(target)])
+            size = ctx.dynamic_size((a, b))
+            if size is None:
+                raise ctx.error(op, f"an expand to a dynamic size that is neither the input's "
+                                    f"nor a graph input's (shape {x.shape} -> {y.shape})")
+            target.append(size)
+    return ctx.emit("Expand", [ctx.value(x), ctx.shape_tensor(target)])
 
 
 expand.handles_dynamic_config = True

@@ -11,12 +11,16 @@ hands its node to the tensor it overwrote (``relu_``) is followed; the trace the
 with gradients enabled and the inputs requiring grad, in eval mode (like ``torch.onnx.export``
 with its default ``training=EVAL``), and leaves the model as it found it.
 
-Dynamic axes: when ``dynamic_axes`` marks an input axis as dynamic (e.g. the batch), the
-model is traced a second time with that axis one longer. A size that changes between the two
-traces is dynamic; the converters write such sizes symbolically (``Reshape`` copies them with
-``0`` or infers them with ``-1``) and refuse, naming the op and module, what they cannot
-express (an op whose configuration itself depends on the size, such as an adaptive pool over
-a dynamic spatial axis).
+The model is traced twice: the second time with other input values and, when
+``dynamic_axes`` marks an input axis as dynamic (e.g. the batch), with that axis one longer.
+A size that changes between the two traces is dynamic; the converters write such sizes
+symbolically (``Reshape`` copies them with ``0``, infers one with ``-1`` or reads them from
+the graph input's ``Shape``) and refuse, naming the op and module, what they cannot express
+(an op whose configuration itself depends on the size, such as an adaptive pool over a
+dynamic spatial axis). A tensor the trace sees as a constant but which differs between the
+traces was computed from the input by something the tracer cannot see (Ember's comparisons,
+``argmax`` and ``.item()`` do not go through ``Function.apply``): the export refuses it rather
+than freezing one input's result into the file.
 """
 import os
 
@@ -99,9 +103,10 @@ class _Tracer:
         if value is not None:
             return value
         if t.grad_fn is not None:
+            reader = f"an input of {cls.__name__}" if cls is not None else "an output"
             raise ExportError(
-                f"ember.onnx.export: an input of {cls.__name__} in {self.module_path()} was made "
-                f"by {t.grad_fn.name()}, which the tracer cannot see (an in-place write into a "
+                f"ember.onnx.export: {reader} in {self.module_path()} was made by "
+                f"{t.grad_fn.name()}, which the tracer cannot see (an in-place write into a "
                 "view, or a custom autograd Function); rewrite that step out of place")
         name = self.names.get(id(t))
         if name is not None:
@@ -205,10 +210,11 @@ def _pair_traces(first, second, outputs, outputs2):
         for value, value2 in zip(op.inputs, op2.inputs):
             if value.kind == "constant" and not _same(value.array, value2.array):
                 raise ExportError(
-                    f"ember.onnx.export: {op.name} in {op.module} reads a constant made from "
-                    f"the input's size (shape {value.shape} vs {value2.shape} when the dynamic "
-                    "axis changes); make it a buffer or derive it with tensor ops, or export "
-                    "with static shapes")
+                    f"ember.onnx.export: {op.name} in {op.module} reads a tensor (shape "
+                    f"{value.shape}) that changes with the input but was not made by an op the "
+                    "exporter traces: a comparison, a cast to an integer type, argmax/sort "
+                    "indices, .item(), or a tensor built from x.shape; compute it with traced tensor ops, or keep the shapes "
+                    "static")
     for value, value2 in zip(first.inputs + outputs, second.inputs + outputs2):
         value.shape2 = value2.shape
 
@@ -231,13 +237,37 @@ def _check_configs(ops):
 class ExportContext:
     """What converters write into: ONNX nodes, initializers and names for traced values."""
 
-    def __init__(self, opset, array_names):
+    def __init__(self, opset, array_names, inputs):
         from onnx import helper
         self.helper, self.opset, self.array_names = helper, opset, array_names
         self.nodes, self.initializers = [], []
         self._names, self._counter, self._initialized = {}, 0, set()
-        self._array_names = {}
+        self._array_names, self._sizes = {}, {}
+        # the graph input axis carrying each dynamic size (its sizes in the two traces)
+        self._size_sources = {}
+        for value in inputs:
+            for axis in sorted(value.dynamic):
+                self._size_sources.setdefault((value.shape[axis], value.shape2[axis]),
+                                              (value.name, axis))
         self.op = None
+
+    def dynamic_size(self, sizes):
+        """A 1-element int64 tensor that holds at run time the size that was ``sizes[0]`` and
+        ``sizes[1]`` in the two traces (read from a graph input with such an axis), or None."""
+        source = self._size_sources.get(tuple(sizes))
+        if source is None:
+            return None
+        if source not in self._sizes:
+            name, axis = source
+            self._sizes[source] = self.emit("Shape", [name], start=axis, end=axis + 1)
+        return self._sizes[source]
+
+    def shape_tensor(self, dims):
+        """An int64 shape from ints and 1-element tensor names (``dynamic_size``)."""
+        if all(not isinstance(d, str) for d in dims):
+            return self.int64(dims)
+        return self.emit("Concat", [d if isinstance(d, str) else self.int64([d]) for d in dims],
+                         axis=0)
 
     def fresh(self, stem="v"):
         self._counter += 1
@@ -315,8 +345,10 @@ def _normalize_dynamic_axes(dynamic_axes, names):
     return out
 
 
-def _grow(tensor, axes, name):
-    """``tensor`` one longer along each of ``axes`` (its first slice repeated)."""
+def _variant(tensor, axes, name):
+    """The second trace's input: one longer along each dynamic axis (its first slice repeated)
+    and with other values (a tensor that the trace sees as a constant but that changes with
+    them was computed from the input by an op the tracer cannot see)."""
     for axis in axes:
         if not -tensor.ndim <= axis < tensor.ndim:
             raise ValueError(f"ember.onnx.export: dynamic axis {axis} of input {name!r} is out "
@@ -325,7 +357,14 @@ def _grow(tensor, axes, name):
             raise ValueError(f"ember.onnx.export: input {name!r} has size 0 along dynamic axis "
                              f"{axis}; give an example with at least one element")
         tensor = ember.cat([tensor, tensor.narrow(axis, 0, 1)], dim=axis)
-    return tensor
+    array = tensor.detach().numpy()
+    if array.dtype.kind == "f":
+        array = 0.5 - array
+    elif array.dtype.kind == "b":
+        array = ~array
+    else:
+        array = np.roll(array.reshape(-1), 1).reshape(array.shape)
+    return ember.from_numpy(np.ascontiguousarray(array))
 
 
 def _value_info(name, value, symbols):
@@ -381,15 +420,14 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         tracer, outputs = _trace(model, args, input_names)
         output_names = _default_names(output_names, len(outputs), "output")
         dynamic = _normalize_dynamic_axes(dynamic_axes, input_names + output_names)
-        grown = [_grow(a, sorted(dynamic.get(n, {})), n) for a, n in zip(args, input_names)]
-        if any(dynamic.get(n) for n in input_names):
-            tracer2, outputs2 = _trace(model, grown, input_names)
-            _pair_traces(tracer, tracer2, outputs, outputs2)
+        variant = [_variant(a, sorted(dynamic.get(n, {})), n) for a, n in zip(args, input_names)]
+        tracer2, outputs2 = _trace(model, variant, input_names)
+        _pair_traces(tracer, tracer2, outputs, outputs2)
     finally:
         model.train(was_training)
     _check_configs(tracer.ops)
 
-    ctx = ExportContext(opset, tracer.array_names)
+    ctx = ExportContext(opset, tracer.array_names, tracer.inputs)
     for op in tracer.ops:
         converter = CONVERTERS.get(op.name)
         if converter is None:

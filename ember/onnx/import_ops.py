@@ -262,6 +262,10 @@ def elu(node, x):
     return F.elu(x, node.float("alpha", 1.0))
 
 
+def celu(node, x):
+    return F.celu(x, node.float("alpha", 1.0))
+
+
 def selu(node, x):
     alpha, gamma = node.float("alpha", 1.67326319217681884765625), \
         node.float("gamma", 1.05070102214813232421875)
@@ -565,7 +569,7 @@ OPERATORS = {
     "Relu": _unary(F.relu), "Sigmoid": _unary(ember.sigmoid), "Tanh": _unary(ember.tanh),
     "Softmax": _softmax(F.softmax), "LogSoftmax": _softmax(F.log_softmax), "Clip": clip,
     "Gelu": gelu, "HardSigmoid": hard_sigmoid, "HardSwish": _unary(F.hardswish),
-    "LeakyRelu": leaky_relu, "PRelu": prelu, "Elu": elu, "Selu": selu,
+    "LeakyRelu": leaky_relu, "PRelu": prelu, "Elu": elu, "Selu": selu, "Celu": celu,
     "Softplus": _unary(F.softplus), "Softsign": _unary(F.softsign), "Mish": _unary(F.mish),
     # elementwise arithmetic and functions
     "Add": _compare(ember.add), "Sub": _compare(ember.sub), "Mul": _compare(ember.mul),
