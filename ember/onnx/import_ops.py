@@ -33,9 +33,14 @@ DTYPES = {1: ember.float32, 2: ember.uint8, 3: ember.int8, 5: ember.int16, 6: em
           7: ember.int64, 9: ember.bool, 10: ember.float16, 11: ember.float64}
 
 
+def _array(t):
+    """The values of a tensor read as data (a shape, axes, scales), outside autograd."""
+    return t.detach().numpy()
+
+
 def _ints(t):
     """A 1-D integer tensor (a shape, axes, pads) as a tuple of Python ints."""
-    return tuple(int(v) for v in np.asarray(t.numpy()).reshape(-1))
+    return tuple(int(v) for v in np.asarray(_array(t)).reshape(-1))
 
 
 def _axis(axis, ndim):
@@ -394,12 +399,34 @@ def slice_(node, x, starts=None, ends=None, axes=None, steps=None):
 
 def gather(node, x, indices):
     axis = _axis(node.int("axis", 0), x.ndim)
-    idx = indices.numpy()
+    idx = _array(indices)
     idx = np.where(idx < 0, idx + x.shape[axis], idx)
     lead = (slice(None),) * axis
     if idx.ndim == 0:
         return x[lead + (int(idx),)]
     return x[lead + (ember.from_numpy(np.ascontiguousarray(idx, dtype=np.int64)),)]
+
+
+def _nd_index(node, indices):
+    """``GatherND``/``ScatterND`` indices ``(..., k)`` as a NumPy advanced index into the
+    first k axes."""
+    if node.int("batch_dims", 0):
+        raise UnsupportedOperator(f"{node.describe()}: batch_dims")
+    idx = np.asarray(_array(indices), dtype=np.int64)
+    return tuple(ember.from_numpy(np.ascontiguousarray(idx[..., i]))
+                 for i in range(idx.shape[-1]))
+
+
+def gather_nd(node, x, indices):
+    return x[_nd_index(node, indices)]
+
+
+def scatter_nd(node, x, indices, updates):
+    reduction = node.string("reduction", "none")
+    if reduction not in ("none", "add"):
+        raise UnsupportedOperator(f"{node.describe()}: reduction {reduction!r}")
+    return ember.index_put(x, _nd_index(node, indices), updates,
+                           accumulate=reduction == "add")
 
 
 def shape(node, x):
@@ -464,13 +491,10 @@ def constant_of_shape(node, shape):
 
 
 def range_(node, start, limit, delta):
+    dtype = _array(start).dtype
     start, limit, delta = start.item(), limit.item(), delta.item()
     count = max(int(math.ceil((limit - start) / delta)), 0)
-    values = start + delta * np.arange(count)
-    dtype = as_ember_array(np.asarray(start), node.describe()).dtype
-    if isinstance(start, float):
-        dtype = np.result_type(dtype, np.float32)
-    return ember.from_numpy(values.astype(dtype))
+    return ember.from_numpy((start + delta * np.arange(count)).astype(dtype))
 
 
 def cast(node, x):
@@ -509,15 +533,16 @@ def resize(node, x, roi=None, scales=None, sizes=None):
         if len(_ints(sizes)) != x.ndim:
             raise UnsupportedOperator(f"{node.describe()}: sizes for some axes only")
     else:
-        values = [float(v) for v in scales.numpy().reshape(-1)]
+        values = [float(v) for v in _array(scales).reshape(-1)]
         if values[:2] != [1.0, 1.0]:
             raise UnsupportedOperator(f"{node.describe()}: resizing the batch or channel axis")
         size, factor = None, tuple(values[2:])
     if mode == "nearest":
         if transform == "asymmetric" and nearest_mode == "floor":
             torch_mode, align = "nearest", None
-        elif transform in ("half_pixel", "pytorch_half_pixel") and nearest_mode in (
-                "round_prefer_ceil", "floor"):
+        elif transform in ("half_pixel", "pytorch_half_pixel") and \
+                nearest_mode == "round_prefer_ceil":
+            # round((dst + 1/2) / scale - 1/2) with halves up = floor((dst + 1/2) / scale)
             torch_mode, align = "nearest-exact", None
         else:
             raise UnsupportedOperator(f"{node.describe()}: nearest with "
@@ -556,6 +581,17 @@ def _compare(function):
     return lambda node, a, b: function(a, b)
 
 
+# the inputs each operator reads as data (shapes, axes, indices, scales, bounds): an
+# initializer feeding one is a buffer of the imported module, not a trainable parameter
+DATA_INPUTS = {
+    "Reshape": (1,), "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,), "Slice": (1, 2, 3, 4),
+    "Gather": (1,), "GatherND": (1,), "ScatterND": (1,), "Expand": (1,), "Tile": (1,),
+    "Pad": (1, 2, 3), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Clip": (1, 2),
+    "Resize": (1, 2, 3), "Dropout": (1, 2), "Where": (0,), "ReduceMean": (1,),
+    "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+    "BatchNormalization": (3, 4),                # running mean and variance
+}
+
 OPERATORS = {
     # convolution, pooling, normalization
     "Conv": conv, "ConvTranspose": conv_transpose, "MaxPool": max_pool,
@@ -593,7 +629,7 @@ OPERATORS = {
     # shapes and data movement
     "Reshape": reshape, "Flatten": flatten, "Transpose": transpose, "Squeeze": squeeze,
     "Unsqueeze": unsqueeze, "Concat": concat, "Split": split, "Slice": slice_,
-    "Gather": gather, "Shape": shape, "Size": size, "Expand": expand, "Tile": tile, "Pad": pad,
+    "Gather": gather, "GatherND": gather_nd, "ScatterND": scatter_nd, "Shape": shape, "Size": size, "Expand": expand, "Tile": tile, "Pad": pad,
     "Constant": constant, "ConstantOfShape": constant_of_shape, "Range": range_,
     "Cast": cast, "Identity": identity, "Dropout": dropout, "Resize": resize,
 }

@@ -2,8 +2,9 @@
 
 The module keeps the graph's nodes in their (topological) file order and, on ``forward``,
 runs each with Ember's ops (:mod:`ember.onnx.import_ops`), so the result is differentiable:
-the floating-point initializers are ``nn.Parameter`` s (the running mean and variance a
-``BatchNormalization`` reads, and integer initializers such as shapes, are buffers), and
+the floating-point initializers are ``nn.Parameter`` s (integer ones, and those an operator
+reads as data — a ``BatchNormalization``'s running statistics, ``Resize`` scales — are
+buffers), and
 ``model.parameters()`` can be trained like any Ember module. Initializer names become
 ``state_dict`` keys: a graph exported from ``torchvision.models.resnet18`` has
 ``conv1.weight``, ``layer1.0.bn1.running_mean``, ... (a dotted name becomes nested
@@ -19,7 +20,8 @@ import numpy as np
 
 import ember
 from ember import nn
-from ember.onnx.import_ops import OPERATORS, UnsupportedOperator, as_ember_array
+from ember.onnx.import_ops import (DATA_INPUTS, OPERATORS, UnsupportedOperator,
+                                   as_ember_array)
 
 __all__ = ["load", "OnnxModule", "OnnxLoadError"]
 
@@ -264,10 +266,12 @@ def _input_shape(value_info):
                  for d in tensor_type.shape.dim)
 
 
-def _running_statistics(graph):
-    """Names that feed a ``BatchNormalization``'s mean and variance: buffers, not parameters."""
-    return {name for node in graph.node if node.op_type == "BatchNormalization"
-            for name in node.input[3:5]}
+def _data_initializers(graph):
+    """Names that feed an input an operator reads as data (``import_ops.DATA_INPUTS``): the
+    running statistics of a ``BatchNormalization``, shapes, scales, ... — buffers, not
+    parameters."""
+    return {node.input[i] for node in graph.node
+            for i in DATA_INPUTS.get(node.op_type, ()) if i < len(node.input)}
 
 
 def load(f):
@@ -295,7 +299,7 @@ def load(f):
     _check_operators(graph, source)
 
     from onnx import numpy_helper
-    frozen = _running_statistics(graph)
+    frozen = _data_initializers(graph)
     initializers = {}
     for tensor in graph.initializer:
         try:
