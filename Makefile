@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch==2.13.0 (CPU) is a test-only oracle; pip takes it from the machine's wheel cache
 	$(BIN)/pip install -q -e '.[app,test]'
+	# torchvision is a test oracle (torch.onnx.export of its models); --no-deps keeps the CPU
+	# torch above instead of the CUDA build its wheel asks for
+	$(BIN)/pip install -q --no-deps torchvision==0.28.0
 	touch $(STAMP)
 
 env: $(STAMP)
