@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	# torchvision is a test oracle (torch.onnx.export of its models); --no-deps keeps the CPU
 	# torch above instead of the CUDA build its wheel asks for
 	$(BIN)/pip install -q --no-deps torchvision==0.28.0
+	# ONNX models a real package ships (RapidOCR's text detector and recognizer), read by the
+	# ONNX import tests from the installed files; the package itself is never imported
+	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
 
 env: $(STAMP)

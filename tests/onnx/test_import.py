@@ -421,3 +421,34 @@ def test_wrong_inputs_and_arguments(tmp_path):
     with pytest.raises(TypeError, match="expected a path, a binary file object"):
         ember.onnx.load(42)
     assert "Relu x1" in repr(model)
+
+
+# ----------------------------------------------------------- ONNX models a PyPI wheel ships
+OCR_MODELS = [
+    # RapidOCR's PaddleOCR networks (opset 11/12, converted by paddle2onnx): text direction
+    # classifier, text detector (DB, with Resize and ConvTranspose), text recognizer (SVTR,
+    # with attention built from MatMul, Softmax, ReduceMean, Pow, Sqrt)
+    ("ch_ppocr_mobile_v2.0_cls_infer", (2, 3, 48, 192)),
+    ("ch_PP-OCRv4_det_infer", (1, 3, 64, 96)),
+    ("ch_PP-OCRv4_rec_infer", (2, 3, 48, 160)),
+]
+
+
+@pytest.mark.parametrize("name, shape", OCR_MODELS, ids=[m[0] for m in OCR_MODELS])
+def test_models_shipped_in_the_rapidocr_wheel(name, shape):
+    import importlib.util
+    import os
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")      # located, never imported
+    if spec is None:
+        pytest.skip("rapidocr-onnxruntime is not installed (the Makefile installs it)")
+    model = onnx.load(os.path.join(os.path.dirname(spec.origin), "models", f"{name}.onnx"))
+    # the detector ends in a sigmoid that saturates on random input: compare its logits too
+    for node in model.graph.node:
+        if node.op_type == "Sigmoid" and node.output[0] == model.graph.output[0].name:
+            model.graph.output.append(helper.make_tensor_value_info(node.input[0], 1, None))
+    x = np.random.default_rng(0).uniform(-1, 1, size=shape).astype(np.float32)
+    expected = ort.InferenceSession(model.SerializeToString(),
+                                    providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    got = _run_ember(ember.onnx.load(model), [x])
+    for g, e in zip(got, expected):
+        assert_close(g, e, rtol=0, atol=1e-4, what=name)
