@@ -180,9 +180,8 @@ def batch_norm(ctx, op):
     weight = ctx.value(next(affine)) if c["has_weight"] else None
     bias = ctx.value(next(affine)) if c["has_bias"] else None
     if not c["training"] and c["running"] is not None:
-        names = ctx.array_names
-        mean = ctx.array(c["running"][0], names, "running_mean")
-        var = ctx.array(c["running"][1], names, "running_var")
+        mean = ctx.array(c["running"][0], "running_mean")
+        var = ctx.array(c["running"][1], "running_var")
         weight = weight or ctx.initializer(np.ones(channels, x.dtype), "bn_weight")
         bias = bias or ctx.initializer(np.zeros(channels, x.dtype), "bn_bias")
         return ctx.emit("BatchNormalization", [ctx.value(x), weight, bias, mean, var],

@@ -242,7 +242,7 @@ class ExportContext:
         self.helper, self.opset, self.array_names = helper, opset, array_names
         self.nodes, self.initializers = [], []
         self._names, self._counter, self._initialized = {}, 0, set()
-        self._array_names, self._sizes = {}, {}
+        self._arrays_added, self._sizes = {}, {}
         # the graph input axis carrying each dynamic size (its sizes in the two traces)
         self._size_sources = {}
         for value in inputs:
@@ -300,13 +300,13 @@ class ExportContext:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def array(self, array, name_of_array, hint):
+    def array(self, array, hint):
         """An initializer for a raw array an op was configured with (e.g. BatchNorm's running
-        mean): named after the buffer it belongs to, added once."""
-        name = self._array_names.get(id(array))
+        mean): named after the buffer it belongs to (else ``hint``), added once."""
+        name = self._arrays_added.get(id(array))
         if name is None:
-            name = self._array_names[id(array)] = self.initializer(
-                array, name_of_array.get(id(array), hint))
+            name = self._arrays_added[id(array)] = self.initializer(
+                array, self.array_names.get(id(array), hint))
         return name
 
     def int64(self, values):
