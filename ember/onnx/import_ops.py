@@ -321,6 +321,13 @@ def _reduce(function, name):
     return op
 
 
+def _prod(x, dims, keepdim):
+    """Product over several axes (``ember.prod`` takes one at a time), last axis first."""
+    for axis in sorted(dims, reverse=True):
+        x = ember.prod(x, dim=axis, keepdim=keepdim)
+    return x
+
+
 def _arg(function):
     def op(node, x):
         if node.int("select_last_index", 0):
@@ -588,7 +595,8 @@ DATA_INPUTS = {
     "Gather": (1,), "GatherND": (1,), "ScatterND": (1,), "Expand": (1,), "Tile": (1,),
     "Pad": (1, 2, 3), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Clip": (1, 2),
     "Resize": (1, 2, 3), "Dropout": (1, 2), "Where": (0,), "ReduceMean": (1,),
-    "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+    "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,), "ReduceProd": (1,),
+    "ReduceL1": (1,), "ReduceL2": (1,), "ReduceSumSquare": (1,), "ReduceLogSumExp": (1,),
     "BatchNormalization": (3, 4),                # running mean and variance
 }
 
@@ -625,6 +633,14 @@ OPERATORS = {
     "ReduceSum": _reduce(lambda x, d, k: ember.sum(x, dim=d, keepdim=k), "ReduceSum"),
     "ReduceMax": _reduce(lambda x, d, k: ember.amax(x, dim=d, keepdim=k), "ReduceMax"),
     "ReduceMin": _reduce(lambda x, d, k: ember.amin(x, dim=d, keepdim=k), "ReduceMin"),
+    "ReduceProd": _reduce(lambda x, d, k: _prod(x, d, k), "ReduceProd"),
+    "ReduceL1": _reduce(lambda x, d, k: ember.sum(ember.abs(x), dim=d, keepdim=k), "ReduceL1"),
+    "ReduceL2": _reduce(lambda x, d, k: ember.sqrt(ember.sum(x * x, dim=d, keepdim=k)),
+                        "ReduceL2"),
+    "ReduceSumSquare": _reduce(lambda x, d, k: ember.sum(x * x, dim=d, keepdim=k),
+                               "ReduceSumSquare"),
+    "ReduceLogSumExp": _reduce(lambda x, d, k: ember.logsumexp(x, dim=d, keepdim=k),
+                               "ReduceLogSumExp"),
     "ArgMax": _arg(ember.argmax), "ArgMin": _arg(ember.argmin),
     # shapes and data movement
     "Reshape": reshape, "Flatten": flatten, "Transpose": transpose, "Squeeze": squeeze,
