@@ -28,6 +28,12 @@ $(APP_STAMP): pyproject.toml
 # torch==2.13.0 (CPU) is a test-only oracle; pip takes it from the machine's wheel cache
 $(TEST_STAMP): $(APP_STAMP)
 	$(BIN)/pip install -q -e '.[app,test]'
+	# torchvision is a test oracle (torch.onnx.export of its models); --no-deps keeps the CPU
+	# torch above instead of the CUDA build its wheel asks for
+	$(BIN)/pip install -q --no-deps torchvision==0.28.0
+	# ONNX models a real package ships (RapidOCR's text detector and recognizer), read by the
+	# ONNX import tests from the installed files; the package itself is never imported
+	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $@
 
 env: $(TEST_STAMP)

@@ -1,4 +1,4 @@
-"""The ``ember`` command: ``train``, ``eval``, ``predict``, ``datasets`` and ``summary``.
+"""The ``ember`` command: ``train``, ``eval``, ``predict``, ``datasets``, ``summary``, ``export``.
 
     ember train                       # LeNet-5 on the bundled MNIST digits (the main job)
     ember train --model resnet20 --dataset cifar10 --data-root ~/data --epochs 30
@@ -6,6 +6,7 @@
     ember predict runs/<run>/checkpoints/best.ember digit.png --topk 3
     ember datasets
     ember summary lenet5 --input-size 1 1 28 28
+    ember export runs/<run>/checkpoints/best.ember --format onnx
 
 Heavy modules (models, plots, tqdm) are imported only by the subcommand that needs them, so
 ``ember --help`` is fast. Bad input (a missing data path, an image size the model cannot
@@ -132,6 +133,26 @@ def build_parser():
                         "the ImageNet models)")
     p.add_argument("--num-classes", type=int, default=None,
                    help="default: the model's own (1,000 for torchvision's models, 10 for lenet5)")
+
+    p = sub.add_parser("export", help="write a checkpoint as ONNX or safetensors",
+                       description="Export a checkpoint's model (an ember train checkpoint, a "
+                                   "run folder, or an .onnx file) to ONNX with a dynamic batch "
+                                   "size (checked with ONNX Runtime against Ember's forward) or "
+                                   "its weights to safetensors (checked by reading them back). "
+                                   "The file is written only once it has been verified, and "
+                                   "an existing file is never overwritten.")
+    p.add_argument("checkpoint")
+    p.add_argument("--format", choices=("onnx", "safetensors"), required=True)
+    p.add_argument("--out", default=None,
+                   help="the file to write (default: the checkpoint's path with .onnx or "
+                        ".safetensors)")
+    p.add_argument("--input-size", type=int, nargs=4, default=None,
+                   metavar=("N", "C", "H", "W"),
+                   help="the example input traced for ONNX (default: 1 and the checkpoint's "
+                        "input shape)")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX operator set, 18 to 26 (default 18)")
+    p.add_argument("--model", default=None, help="default: the checkpoint's model")
     return parser
 
 
@@ -317,8 +338,129 @@ def _cmd_summary(args):
     return 0
 
 
+# ------------------------------------------------------------------------------ export
+def _export_source(args):
+    """``(model, input shape or None, description)`` for ``ember export``."""
+    path = _resolve_checkpoint(args.checkpoint)
+    if path.endswith(".onnx"):
+        if args.model is not None:
+            raise CliError("--model applies to ember train checkpoints, not to an .onnx file")
+        import ember.onnx
+        try:
+            model = ember.onnx.load(path)
+        except FileNotFoundError:
+            raise CliError(f"{path} does not exist") from None
+        except ember.onnx.OnnxLoadError as e:
+            raise CliError(str(e).replace("ember.onnx.load: ", "")) from None
+        shape = model._input_shapes[model.input_names[0]] if len(model.input_names) == 1 \
+            else None
+        shape = None if shape is None or None in shape[1:] else (1,) + tuple(shape[1:])
+        return model, shape, f"{path}"
+    model, state = _load_for_inference(path, args.model)
+    shape = state["config"].get("input_shape")
+    return model, (1, *shape) if shape else None, f"{state['config']['recipe']['model']} " \
+        f"({path}, epoch {state['epoch']})"
+
+
+def _export_target(args, source_path):
+    out = args.out
+    if out is None:
+        stem = os.path.splitext(_resolve_checkpoint(source_path))[0]
+        out = f"{stem}.{args.format}"
+    if os.path.exists(out):
+        raise CliError(f"{out} already exists; remove it or choose another --out")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise CliError(f"cannot write {out}: folder {folder} does not exist")
+    return out
+
+
+def _export_onnx(model, shape, opset):
+    """The ONNX file's bytes and the verification message: ONNX Runtime runs the file on a
+    batch of N and of N + 1 and must agree with Ember within 1e-4 of the output scale."""
+    import io
+
+    import numpy as np
+
+    import ember
+    try:
+        import onnxruntime
+        from ember.onnx import ExportError, export
+    except ImportError:
+        raise CliError("--format onnx needs the onnx and onnxruntime packages: pip install "
+                       "'ember[onnx]'") from None
+    buffer = io.BytesIO()
+    try:
+        export(model, ember.randn(*shape), buffer, input_names=["input"],
+               output_names=["output"], dynamic_axes={"input": {0: "batch"}},
+               opset_version=opset)
+    except ExportError as e:
+        raise CliError(str(e).replace("ember.onnx.export: ", "")) from None
+    except (RuntimeError, ValueError, TypeError) as e:
+        message = str(e).replace("ember.onnx.export: ", "")
+        if "opset_version" in message:
+            raise CliError(message) from None
+        raise CliError(f"the model cannot run on an input of shape {tuple(shape)} (give "
+                       f"--input-size N C H W): {message}") from None
+    data = buffer.getvalue()
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for batch in (shape[0], shape[0] + 1):
+        x = np.random.default_rng(batch).normal(size=(batch, *shape[1:])).astype(np.float32)
+        with ember.no_grad():
+            expected = model(ember.from_numpy(x)).numpy()
+        got = session.run(None, {"input": x})[0]
+        scale = max(float(np.abs(expected).max(initial=0.0)), 1e-30)
+        worst = max(worst, float(np.abs(got - expected).max(initial=0.0)) / scale)
+    if not worst <= 1e-4:
+        raise CliError(f"verification failed: ONNX Runtime differs from Ember by {worst:.2e} "
+                       "of the output scale (more than 1e-4); nothing was written")
+    return data, (f"ONNX Runtime {onnxruntime.__version__} agrees with Ember to {worst:.1e} of "
+                  f"the output scale on batches of {shape[0]} and {shape[0] + 1}")
+
+
+def _export_safetensors(model):
+    import numpy as np
+    try:
+        from ember.utils import safetensors
+        data = safetensors.save(model.state_dict(), metadata={"producer": "ember export"})
+        back = safetensors.load(data)
+    except ImportError:
+        raise CliError("--format safetensors needs the safetensors package: pip install "
+                       "'ember[safetensors]'") from None
+    state = model.state_dict()
+    if set(back) != set(state) or not all(
+            np.array_equal(back[k].numpy(), state[k].detach().numpy()) for k in state):
+        raise CliError("verification failed: the safetensors data read back differs from the "
+                       "model's state_dict; nothing was written")
+    return data, f"read back: {len(state)} tensors equal to the model's state_dict"
+
+
+def _cmd_export(args):
+    model, shape, description = _export_source(args)
+    out = _export_target(args, args.checkpoint)
+    if args.format == "onnx":
+        if args.input_size is not None:
+            shape = tuple(args.input_size)
+            if min(shape) < 1:
+                raise CliError(f"--input-size must be positive, got {' '.join(map(str, shape))}")
+        if shape is None:
+            raise CliError("the checkpoint does not record its input shape; give --input-size "
+                           "N C H W")
+        data, verified = _export_onnx(model, shape, args.opset)
+    else:
+        if args.input_size is not None or args.opset is not None:
+            raise CliError("--input-size and --opset apply to --format onnx only")
+        data, verified = _export_safetensors(model)
+    from ember.serialization import write_atomic
+    write_atomic(out, lambda f: f.write(data), "ember export")
+    print(f"wrote {out} ({args.format}, {len(data) / 1e6:.2f} MB) from {description}")
+    print(f"verified: {verified}")
+    return 0
+
+
 _COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "predict": _cmd_predict,
-             "datasets": _cmd_datasets, "summary": _cmd_summary}
+             "datasets": _cmd_datasets, "summary": _cmd_summary, "export": _cmd_export}
 
 
 def main(argv=None):

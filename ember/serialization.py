@@ -29,6 +29,9 @@ with ``numpy.load(allow_pickle=False)``. This is the reason Ember does not use p
 dict subclasses (e.g. ``collections.Counter``) come back as plain dicts, and a Tensor saved
 twice in one object comes back as one Tensor (other aliasing, e.g. views, is not kept).
 
+``ember.save(state_dict, "model.safetensors")`` writes the safetensors format instead
+(:mod:`ember.utils.safetensors`), and ``ember.load`` reads it back.
+
 Saving to a path is atomic: the archive is written to a temporary file in the same folder,
 flushed and ``fsync``-ed, then moved over the destination with ``os.replace``; if anything
 fails the temporary file is removed and an existing file at the destination is untouched.
@@ -143,7 +146,7 @@ def _write_archive(fileobj, manifest, arrays):
                                           allow_pickle=False)
 
 
-def save(obj, f):
+def save(obj, f, format=None):
     """Save ``obj`` to ``f`` (a path or a writable binary file object).
 
     ``obj`` may nest dicts (also with int keys), lists and tuples of Tensors, NumPy arrays and
@@ -152,15 +155,30 @@ def save(obj, f):
     Tensors keep their dtype, shape and ``requires_grad`` (and come back as
     ``nn.Parameter`` if they were one); autograd history is not saved.
 
+    ``format`` is ``"ember"`` (this module's format) or ``"safetensors"`` (a flat dict of
+    str -> Tensor such as a ``state_dict``, see :mod:`ember.utils.safetensors`); ``None`` picks
+    ``"safetensors"`` for a path ending in ``.safetensors`` and ``"ember"`` otherwise.
+
     Saving to a path is atomic (see the module docstring); a file object is written as is.
 
     Raises:
         TypeError: for an object (or dict key) of an unsupported type; nothing is written.
     """
+    if _save_format(f, format) == "safetensors":
+        from ember.utils import safetensors
+        if isinstance(f, (str, bytes, os.PathLike)):
+            safetensors.save_file(obj, f)
+        elif hasattr(f, "write"):
+            f.write(safetensors.save(obj))
+        else:
+            raise TypeError(f"ember.save: f must be a path or a binary file object, "
+                            f"got {type(f).__name__}")
+        return
     encoder = _Encoder()
     manifest = {"format": FORMAT, "version": VERSION, "root": encoder.encode(obj, "obj")}
     if isinstance(f, (str, bytes, os.PathLike)):
-        _save_atomic(os.fsdecode(f), manifest, encoder.arrays)
+        write_atomic(os.fsdecode(f), lambda out: _write_archive(out, manifest, encoder.arrays),
+                     "ember.save")
     elif hasattr(f, "write"):
         _write_archive(f, manifest, encoder.arrays)
     else:
@@ -168,16 +186,30 @@ def save(obj, f):
                         f"got {type(f).__name__}")
 
 
-def _save_atomic(path, manifest, arrays):
+def _save_format(f, format):
+    if format is None:
+        is_path = isinstance(f, (str, bytes, os.PathLike))
+        return "safetensors" if is_path and os.fsdecode(f).endswith(".safetensors") else "ember"
+    if format not in ("ember", "safetensors"):
+        raise ValueError(f"ember.save: format must be 'ember', 'safetensors' or None, got "
+                         f"{format!r}")
+    return format
+
+
+def write_atomic(path, write, who):
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, ``fsync`` it and move it
+    over ``path``; if ``write`` fails the temporary file is removed and an existing file at
+    ``path`` is untouched. ``who`` names the caller in errors. Every file writer of Ember's
+    formats (``ember.save``, safetensors, ONNX export) goes through here."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"ember.save: cannot write {path!r}: folder {folder!r} does not "
+        raise FileNotFoundError(f"{who}: cannot write {path!r}: folder {folder!r} does not "
                                 "exist")
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as out:
-            _write_archive(out, manifest, arrays)
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -304,6 +336,9 @@ def _describe(f):
 def load(f, map_location=None, weights_only=None):
     """Load an object saved with :func:`ember.save` from ``f`` (a path or binary file object).
 
+    A safetensors file (recognised by its header, whatever its name) comes back as a dict of
+    str -> Tensor (see :mod:`ember.utils.safetensors`).
+
     Args:
         f: path (str or PathLike) or a readable binary file object.
         map_location: as in torch, with the CPU as the only device: ``None``, ``'cpu'`` or
@@ -324,6 +359,9 @@ def load(f, map_location=None, weights_only=None):
     source = _describe(f)
     if isinstance(f, (str, bytes, os.PathLike)):
         with open(f, "rb") as fileobj:
+            if _is_safetensors(fileobj):
+                from ember.utils import safetensors
+                return _map_tensors(safetensors.load_file(f), mapper)
             return _load_archive(fileobj, source, mapper)
     if not hasattr(f, "read"):
         raise TypeError(f"ember.load: f must be a path or a binary file object, "
@@ -331,8 +369,24 @@ def load(f, map_location=None, weights_only=None):
     if isinstance(f.read(0), str):
         raise TypeError(f"ember.load: {source} was opened in text mode; open it with 'rb'")
     seekable = getattr(f, "seekable", None)
-    return _load_archive(f if seekable is not None and seekable() else io.BytesIO(f.read()),
-                         source, mapper)
+    fileobj = f if seekable is not None and seekable() else io.BytesIO(f.read())
+    if _is_safetensors(fileobj):
+        from ember.utils import safetensors
+        return _map_tensors(safetensors.load(fileobj.read(), source), mapper)
+    return _load_archive(fileobj, source, mapper)
+
+
+def _is_safetensors(fileobj):
+    """Whether the file starts like a safetensors file (the read position is kept)."""
+    from ember.utils.safetensors import is_safetensors_header
+    start = fileobj.tell()
+    head = fileobj.read(9)
+    fileobj.seek(start)
+    return is_safetensors_header(head)
+
+
+def _map_tensors(tensors, mapper):
+    return tensors if mapper is None else {name: mapper(t) for name, t in tensors.items()}
 
 
 def _tensor_mapper(map_location):

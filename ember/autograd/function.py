@@ -62,6 +62,9 @@ MALLOC_TUNED = _keep_freed_memory()
 # set by ember.profiler while a profile() block is active: it times Function.apply and each
 # node's backward; None (one global test per op) costs nothing measurable when off
 profiler_hook = None
+# set by ember.onnx.export while it traces a model: called as trace_hook(cls, inputs, config,
+# result) after each Function.apply; None costs one global test like profiler_hook
+trace_hook = None
 
 _BASE_ATTRS = frozenset(("next_functions", "needs_input_grad", "_input_meta", "_saved_versions",
                          "_pre_hooks", "_freed", "_had_saved", "_num_outputs", "_output_meta",
@@ -231,6 +234,8 @@ class Function(Node):
             results = _wrap_outputs(fn, tensors, out, need)
             if prof is not None:
                 prof.forward_done(cls, inputs, start)
+            if trace_hook is not None:
+                trace_hook(cls, tensors, config, results)
             return results
         if type(out) is not np.ndarray:
             out = np.asarray(out)
@@ -257,6 +262,8 @@ class Function(Node):
             result.grad_fn = fn
         if prof is not None:
             prof.forward_done(cls, inputs, start)
+        if trace_hook is not None:
+            trace_hook(cls, tensors, config, result)
         return result
 
     def _check_versions(self):

@@ -14,6 +14,7 @@ carries the gradient unchanged to earlier layers (002 "残差网络为什么有�
 """
 import ember
 from ember import nn
+from ember.nn import functional as F
 from ember.vision.models._utils import _check_weights
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50",
@@ -253,8 +254,9 @@ class _PadShortcut(nn.Module):
         extra = self.out_channels - self.in_channels
         if extra == 0:
             return x
-        zeros = ember.zeros(x.shape[0], extra, x.shape[2], x.shape[3], dtype=x.dtype)
-        return ember.cat([x, zeros], 1)
+        # zero channels appended by padding the channel axis: one op whose configuration does
+        # not depend on the batch size (so the block exports to ONNX with a dynamic batch)
+        return F.pad(x, (0, 0, 0, 0, 0, extra))
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, stride={self.stride}")
