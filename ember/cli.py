@@ -356,7 +356,7 @@ def _export_source(args):
             else None
         shape = None if shape is None or None in shape[1:] else (1,) + tuple(shape[1:])
         return model, shape, f"{path}"
-    model, state = _load_for_inference(path, args.model)
+    _, model, state = _load_for_inference(path, args.model)
     shape = state["config"].get("input_shape")
     return model, (1, *shape) if shape else None, f"{state['config']['recipe']['model']} " \
         f"({path}, epoch {state['epoch']})"

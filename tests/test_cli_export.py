@@ -23,7 +23,7 @@ def checkpoint(tmp_path_factory):
 
 def _model_of(path):
     from ember.cli import _load_for_inference
-    return _load_for_inference(path)[0]
+    return _load_for_inference(path)[1]
 
 
 def test_onnx_export_is_verified_and_runs_with_any_batch(capsys, checkpoint, tmp_path):
