@@ -31,15 +31,12 @@ def check_mode(mode, caller):
     return canonical
 
 
-def extended_indices(size, before, after, mode):
-    """Indices into an axis of ``size`` pixels for the positions ``-before .. size+after-1``.
-
-    Returns an int64 array of length ``before + size + after``; position ``i`` (counted
-    from ``-before``) reads pixel ``index[i + before]``. For ``'constant'`` the positions
-    outside the axis get ``-1`` (the caller fills them with ``cval``).
-    """
-    mode = check_mode(mode, "extended_indices")
-    i = np.arange(-before, size + after, dtype=np.int64)
+def border_index(positions, size, mode):
+    """The pixel that integer ``positions`` (any shape, may lie outside ``0 .. size-1``) of an
+    axis of ``size`` pixels read under border ``mode``; ``-1`` where ``'constant'`` reads
+    ``cval``. int64, the shape of ``positions``."""
+    mode = check_mode(mode, "border_index")
+    i = np.asarray(positions, dtype=np.int64)
     if mode == "constant":
         return np.where((i >= 0) & (i < size), i, -1)
     if mode == "nearest":
@@ -53,6 +50,12 @@ def extended_indices(size, before, after, mode):
         return np.zeros_like(i)
     j = i % (2 * size - 2)                      # period 2n - 2: a b c d c b
     return np.where(j < size, j, 2 * size - 2 - j)
+
+
+def extended_indices(size, before, after, mode):
+    """Indices into an axis of ``size`` pixels for the positions ``-before .. size+after-1``:
+    :func:`border_index` of that range, an int64 array of length ``before + size + after``."""
+    return border_index(np.arange(-before, size + after), size, mode)
 
 
 def pad_axis(array, axis, before, after, mode, cval=0.0):
