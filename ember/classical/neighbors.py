@@ -69,9 +69,11 @@ class KNeighborsClassifier(Classifier):
 
     Ties, fixed so that results are reproducible: training samples at the same distance are
     taken in the order of their index; a vote tied between classes goes to the smallest
-    label. scikit-learn's ``KNeighborsClassifier(algorithm='brute')`` also breaks vote ties
-    towards the smallest label; with integer pixel values (the bundled digits) both compute
-    exact distances and predict the same labels.
+    label, as in scikit-learn's ``KNeighborsClassifier(algorithm='brute')``. With integer
+    pixel values (the bundled digits) both compute exact distances and predict the same
+    labels, except where the k-th nearest distance is shared by training samples of
+    different labels: scikit-learn's choice among them is not defined (it merges per-thread
+    heaps), e.g. a duplicate image scored against its own training set.
 
     Fitted: ``classes_``, ``n_features_in_``.
     """
@@ -128,6 +130,9 @@ class KNeighborsClassifier(Classifier):
         if not 1 <= k <= len(self._train):
             raise ValueError(f"KNeighborsClassifier.kneighbors: n_neighbors must lie in "
                              f"[1, {len(self._train)}], got {n_neighbors!r}")
+        return self._kneighbors(X, k)
+
+    def _kneighbors(self, X, k):
         indices = np.empty((len(X), k), dtype=np.int64)
         distances = np.empty((len(X), k))
         for start in range(0, len(X), _QUERY_BLOCK):
@@ -144,7 +149,7 @@ class KNeighborsClassifier(Classifier):
     def predict(self, X):
         """The label voted by the ``n_neighbors`` nearest training samples of each row of
         ``X`` -> ``(N,)``."""
-        _, indices = self.kneighbors(X)
+        _, indices = self._kneighbors(self._samples(X, "predict"), self.n_neighbors)
         votes = self._train_labels[indices]                      # (N, k) class indices
         classes = len(self.classes_)
         slots = np.arange(len(votes))[:, None] * classes + votes
