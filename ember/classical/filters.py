@@ -62,9 +62,12 @@ def _spatial_axes(ndim, axes, caller):
 
 
 class _Image:
-    """An array or tensor seen with its two spatial axes last: ``(..., H, W)``.
+    """An image and its two spatial axes: ``data`` and ``rows``, ``cols`` (axes of ``data``).
 
-    ``restore`` puts a result of the same layout back into the caller's axis order.
+    A NumPy image keeps its layout (filtering along its own axes keeps the memory access
+    contiguous), cast to the float dtype it is filtered in. A Tensor is seen with its
+    spatial axes last, ``(..., H, W)``, as the convolutions want it; ``restore`` puts a
+    result back into the caller's axis order.
     """
 
     def __init__(self, image, axes, caller):
@@ -78,64 +81,103 @@ class _Image:
         self.axes = _spatial_axes(image.ndim, axes, caller)
         if self.is_tensor:
             self.data = ember.movedim(image, self.axes, (-2, -1))
+            self.rows, self.cols = image.ndim - 2, image.ndim - 1
         else:
-            moved = np.moveaxis(image, self.axes, (-2, -1))
-            self.data = moved.astype(_float_dtype(image.dtype), copy=False)
+            self.data = image.astype(_float_dtype(image.dtype), copy=False)
+            self.rows, self.cols = self.axes
 
     def restore(self, result):
         if self.is_tensor:
             return ember.movedim(result, (-2, -1), self.axes)
-        return np.moveaxis(result, (-2, -1), self.axes)
+        return result
 
 
 def _pad_tensor(x, axis, before, after, mode, cval):
-    """Extend a tensor along ``axis`` like :func:`ember.classical.borders.pad_axis`."""
+    """Extend a 4-D tensor along ``axis`` (2 or 3) like
+    :func:`ember.classical.borders.pad_axis`."""
     if mode == "constant":
         widths = [0, 0, 0, 0]
-        widths[0 if axis == x.ndim - 1 else 2] = before
-        widths[1 if axis == x.ndim - 1 else 3] = after
+        widths[0 if axis == 3 else 2] = before
+        widths[1 if axis == 3 else 3] = after
         return F.pad(x, tuple(widths), mode="constant", value=float(cval))
     index = ember.from_numpy(extended_indices(x.shape[axis], before, after, mode))
     return ember.index_select(x, axis, index)
 
 
-def _correlate_axis(x, weights, axis, before, mode, cval):
-    """1-D correlation of ``x`` ``(..., H, W)`` along ``axis`` (-2 or -1):
-    ``out[i] = sum_j weights[j] x[i + j - before]``, borders by ``mode``."""
+# elements of one block of a 1-D pass: its shifted copies stay in the CPU cache (a 512x512
+# RGB Gaussian blur: 25 ms in one piece, 15 ms by blocks, on this machine)
+_BLOCK_ELEMENTS = 1 << 16
+
+
+def _blocks(shape, axis):
+    """Index tuples cutting an array of ``shape`` into cache-sized blocks for a 1-D pass
+    along ``axis``: along the outermost axis (at most ``axis``) whose trailing part is
+    small enough, all axes before it one index at a time."""
+    block_axis = next(a for a in range(len(shape))
+                      if a == axis or math.prod(shape[a + 1:]) <= _BLOCK_ELEMENTS)
+    step = max(1, _BLOCK_ELEMENTS // max(1, math.prod(shape[block_axis + 1:])))
+    for outer in np.ndindex(*shape[:block_axis]):
+        for start in range(0, shape[block_axis], step):
+            yield outer + (slice(start, min(start + step, shape[block_axis])),)
+
+
+def _taps(source, weights, axis, before, out):
+    """``out = sum_j weights[j] * source shifted by j`` along ``axis`` (``source`` holds
+    ``len(weights) - 1`` extra entries along it)."""
+    n = out.shape[axis]
+
+    def tap(j):
+        return source[(slice(None),) * axis + (slice(j, j + n),)]
+
     size = len(weights)
-    after = size - 1 - before
-    if isinstance(x, ember.Tensor):
-        shape = tuple(x.shape)
-        x4 = _pad_tensor(x.reshape(-1, 1, *shape[-2:]), 4 + axis, before, after, mode, cval)
-        kernel_shape = (1, 1, size, 1) if axis == -2 else (1, 1, 1, size)
-        kernel = ember.tensor(np.asarray(weights).reshape(kernel_shape), dtype=x.dtype)
-        return F.conv2d(x4, kernel).reshape(shape)
-    n = x.shape[axis]
-    padded = pad_axis(x, axis, before, after, mode, cval)
-    weights = np.asarray(weights, dtype=x.dtype)
-
-    def tap(j):                                      # the input shifted by j - before
-        return padded[..., j:j + n, :] if axis == -2 else padded[..., j:j + n]
-
     if size % 2 == 1 and before == size // 2 and np.array_equal(weights, weights[::-1]):
         # a symmetric kernel (Gaussian, box): one multiply per pair of taps
-        out = tap(before) * weights[before]
+        np.multiply(tap(before), weights[before], out=out)
         pair = np.empty_like(out)
         for k in range(1, before + 1):
             if weights[before + k]:
                 np.add(tap(before - k), tap(before + k), out=pair)
                 pair *= weights[before + k]
                 out += pair
-        return out
-    out = np.zeros(x.shape, x.dtype)
-    for j in np.flatnonzero(weights):
-        out += weights[j] * tap(j)
+        return
+    taps = np.flatnonzero(weights)
+    np.multiply(tap(taps[0]), weights[taps[0]], out=out)
+    term = np.empty_like(out)
+    for j in taps[1:]:
+        np.multiply(tap(j), weights[j], out=term)
+        out += term
+
+
+def _correlate_axis(x, weights, axis, before, mode, cval):
+    """1-D correlation of ``x`` along ``axis``: ``out[i] = sum_j weights[j] x[i + j -
+    before]``, borders by ``mode``. A Tensor (spatial axes last) goes through ``conv2d``
+    with a ``(K, 1)`` or ``(1, K)`` kernel; an array through shifted slices, block by block."""
+    size = len(weights)
+    after = size - 1 - before
+    if isinstance(x, ember.Tensor):
+        shape = tuple(x.shape)
+        along_rows = axis == x.ndim - 2
+        x4 = _pad_tensor(x.reshape(-1, 1, *shape[-2:]), 2 if along_rows else 3, before, after,
+                         mode, cval)
+        kernel_shape = (1, 1, size, 1) if along_rows else (1, 1, 1, size)
+        kernel = ember.tensor(np.asarray(weights).reshape(kernel_shape), dtype=x.dtype)
+        return F.conv2d(x4, kernel).reshape(shape)
+    padded = pad_axis(x, axis, before, after, mode, cval)
+    weights = np.asarray(weights, dtype=x.dtype)
+    out = np.empty(x.shape, x.dtype)
+    for block in _blocks(x.shape, axis):
+        source = list(block)
+        if len(block) == axis + 1:                   # cut along the filtered axis: add the halo
+            source[axis] = slice(block[axis].start, block[axis].stop + size - 1)
+        dropped = sum(isinstance(i, int) for i in block)
+        _taps(padded[tuple(source)], weights, axis - dropped, before, out[block])
     return out
 
 
-def _correlate_2d(x, kernel, before, mode, cval):
-    """2-D correlation of ``x`` ``(..., H, W)`` with ``kernel`` ``(kh, kw)`` (or ``(K, kh, kw)``
-    for a tensor, giving ``(..., K, H, W)``), ``before = (rows, cols)`` before the centre."""
+def _correlate_2d(x, kernel, before, mode, cval, axes):
+    """2-D correlation of ``x`` with ``kernel`` ``(kh, kw)`` over ``axes = (rows, cols)``
+    (or, for a tensor with its spatial axes last, ``(K, kh, kw)`` kernels giving
+    ``(..., K, H, W)``); ``before = (rows, cols)`` before the kernel's centre."""
     kh, kw = kernel.shape[-2:]
     (top, left), bottom, right = before, kh - 1 - before[0], kw - 1 - before[1]
     if isinstance(x, ember.Tensor):
@@ -145,12 +187,15 @@ def _correlate_2d(x, kernel, before, mode, cval):
         weight = ember.tensor(kernel.reshape(-1, 1, kh, kw), dtype=x.dtype)
         out = F.conv2d(x4, weight)
         return out.reshape(shape if kernel.ndim == 2 else shape[:-2] + out.shape[1:])
-    h, w = x.shape[-2:]
-    padded = pad_axis(pad_axis(x, -2, top, bottom, mode, cval), -1, left, right, mode, cval)
+    rows, cols = axes
+    h, w = x.shape[rows], x.shape[cols]
+    padded = pad_axis(pad_axis(x, rows, top, bottom, mode, cval), cols, left, right, mode, cval)
     kernel = np.asarray(kernel, dtype=x.dtype)
     out = np.zeros(x.shape, x.dtype)
     for r, c in zip(*np.nonzero(kernel)):            # loop over kernel offsets only
-        out += kernel[r, c] * padded[..., r:r + h, c:c + w]
+        window = [slice(None)] * x.ndim
+        window[rows], window[cols] = slice(r, r + h), slice(c, c + w)
+        out += kernel[r, c] * padded[tuple(window)]
     return out
 
 
@@ -185,7 +230,8 @@ def correlate(image, kernel, mode="reflect", cval=0.0, axes=(-2, -1)):
     mode = check_mode(mode, "correlate")
     img = _Image(image, axes, "correlate")
     before = (kernel.shape[0] // 2, kernel.shape[1] // 2)
-    return img.restore(_correlate_2d(img.data, kernel, before, mode, cval))
+    return img.restore(_correlate_2d(img.data, kernel, before, mode, cval,
+                                     (img.rows, img.cols)))
 
 
 def convolve(image, kernel, mode="reflect", cval=0.0, axes=(-2, -1)):
@@ -199,7 +245,8 @@ def convolve(image, kernel, mode="reflect", cval=0.0, axes=(-2, -1)):
     mode = check_mode(mode, "convolve")
     img = _Image(image, axes, "convolve")
     before = ((kernel.shape[0] - 1) // 2, (kernel.shape[1] - 1) // 2)
-    return img.restore(_correlate_2d(img.data, kernel[::-1, ::-1].copy(), before, mode, cval))
+    return img.restore(_correlate_2d(img.data, kernel[::-1, ::-1].copy(), before, mode, cval,
+                                     (img.rows, img.cols)))
 
 
 def box_kernel(size=3):
@@ -221,7 +268,7 @@ def mean_filter(image, size=3, mode="reflect", cval=0.0, axes=(-2, -1)):
     mode = check_mode(mode, "mean_filter")
     img = _Image(image, axes, "mean_filter")
     out = img.data
-    for axis, n in zip((-2, -1), sizes):
+    for axis, n in zip((img.rows, img.cols), sizes):
         out = _correlate_axis(out, np.full(n, 1.0 / n), axis, n // 2, mode, cval)
     return img.restore(out)
 
@@ -277,7 +324,7 @@ def gaussian_filter(image, sigma, mode="reflect", cval=0.0, truncate=4.0, radius
     mode = check_mode(mode, "gaussian_filter")
     img = _Image(image, axes, "gaussian_filter")
     out = img.data
-    for axis, s, r in zip((-2, -1), sigmas, radii):
+    for axis, s, r in zip((img.rows, img.cols), sigmas, radii):
         if s > 1e-15:                                # scipy's test for "no smoothing"
             weights = gaussian_kernel1d(s, truncate, r)
             out = _correlate_axis(out, weights, axis, len(weights) // 2, mode, cval)
@@ -300,7 +347,7 @@ def median_filter(image, size=3, mode="reflect", cval=0.0, axes=(-2, -1)):
     is_tensor = isinstance(image, ember.Tensor)
     dtype = None if is_tensor else np.asarray(image).dtype
     img = _Image(image, axes, "median_filter")
-    x = img.data if is_tensor else np.moveaxis(np.asarray(image), img.axes, (-2, -1))
+    x = img.data if is_tensor else np.asarray(image)        # a selection: keep the dtype
     top, left = rows // 2, cols // 2
     rank = (rows * cols) // 2
     if is_tensor:
@@ -311,12 +358,12 @@ def median_filter(image, size=3, mode="reflect", cval=0.0, axes=(-2, -1)):
         windows = F.unfold(x4, (rows, cols))                 # (N, rows*cols, H*W)
         out = ember.kthvalue(windows, rank + 1, dim=1)[0].reshape(shape)
         return img.restore(out)
-    padded = pad_axis(pad_axis(x, -2, top, rows - 1 - top, mode, cval), -1,
+    padded = pad_axis(pad_axis(x, img.rows, top, rows - 1 - top, mode, cval), img.cols,
                       left, cols - 1 - left, mode, cval)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (rows, cols), axis=(-2, -1))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (rows, cols),
+                                                       axis=(img.rows, img.cols))
     windows = windows.reshape(windows.shape[:-2] + (rows * cols,))
-    out = np.partition(windows, rank, axis=-1)[..., rank]
-    return img.restore(out.astype(dtype, copy=False))
+    return np.partition(windows, rank, axis=-1)[..., rank].astype(dtype, copy=False)
 
 
 # ----------------------------------------------------------------------- derivative filters
@@ -351,8 +398,8 @@ def _derivative(operator, image, axis, mode, cval, axes):
     ndim = img.data.ndim
     if not -ndim <= axis < ndim or axis % ndim not in img.axes:
         raise ValueError(f"{operator}: axis {axis} must be one of the spatial axes {img.axes}")
-    along = -2 if axis % ndim == img.axes[0] else -1
-    across = -1 if along == -2 else -2
+    along, across = ((img.rows, img.cols) if axis % ndim == img.axes[0] else
+                     (img.cols, img.rows))
     out = _correlate_axis(img.data, _DERIVATIVE, along, 1, mode, cval)
     out = _correlate_axis(out, _SMOOTHING[operator], across, 1, mode, cval)
     return img.restore(out)
@@ -381,8 +428,8 @@ def laplace(image, mode="reflect", cval=0.0, axes=(-2, -1)):
     mode = check_mode(mode, "laplace")
     img = _Image(image, axes, "laplace")
     second = np.array([1.0, -2.0, 1.0])
-    out = (_correlate_axis(img.data, second, -2, 1, mode, cval)
-           + _correlate_axis(img.data, second, -1, 1, mode, cval))
+    out = (_correlate_axis(img.data, second, img.rows, 1, mode, cval)
+           + _correlate_axis(img.data, second, img.cols, 1, mode, cval))
     return img.restore(out)
 
 
@@ -421,8 +468,8 @@ def image_gradient(image, operator="sobel", mode="reflect", cval=0.0, axes=(-2, 
     mode = check_mode(mode, "image_gradient")
     img = _Image(image, axes, "image_gradient")
     half = _DERIVATIVE / 2
-    return (img.restore(_correlate_axis(img.data, half, -2, 1, mode, cval)),
-            img.restore(_correlate_axis(img.data, half, -1, 1, mode, cval)))
+    return (img.restore(_correlate_axis(img.data, half, img.rows, 1, mode, cval)),
+            img.restore(_correlate_axis(img.data, half, img.cols, 1, mode, cval)))
 
 
 def gradient_magnitude_orientation(image, operator="sobel", mode="reflect", cval=0.0,
@@ -451,7 +498,8 @@ def fft_convolve(image, kernel, axes=(-2, -1)):
     """
     kernel = _kernel_2d(kernel, "fft_convolve")
     img = _Image(_numpy_only(image, "fft_convolve"), axes, "fft_convolve")
-    h, w = img.data.shape[-2:]
+    x = np.moveaxis(img.data, img.axes, (-2, -1))
+    h, w = x.shape[-2:]
     kh, kw = kernel.shape
     if kh > h or kw > w:
         raise ValueError(f"fft_convolve: the kernel {kernel.shape} must not be larger than the "
@@ -459,8 +507,8 @@ def fft_convolve(image, kernel, axes=(-2, -1)):
     transfer = np.zeros((h, w))
     transfer[:kh, :kw] = kernel
     transfer = np.roll(transfer, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    spectrum = np.fft.rfft2(img.data.astype(np.float64)) * np.fft.rfft2(transfer)
-    return img.restore(np.fft.irfft2(spectrum, s=(h, w)))
+    spectrum = np.fft.rfft2(x.astype(np.float64)) * np.fft.rfft2(transfer)
+    return np.moveaxis(np.fft.irfft2(spectrum, s=(h, w)), (-2, -1), img.axes)
 
 
 def fourier_gaussian_filter(image, sigma, highpass=False, axes=(-2, -1)):
@@ -473,14 +521,15 @@ def fourier_gaussian_filter(image, sigma, highpass=False, axes=(-2, -1)):
     """
     sigmas = _pair(sigma, "sigma", "fourier_gaussian_filter")
     img = _Image(_numpy_only(image, "fourier_gaussian_filter"), axes, "fourier_gaussian_filter")
-    h, w = img.data.shape[-2:]
+    x = np.moveaxis(img.data, img.axes, (-2, -1))
+    h, w = x.shape[-2:]
     u_row, u_col = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
     transfer = np.exp(-2 * math.pi ** 2 * (sigmas[0] ** 2 * u_row ** 2
                                            + sigmas[1] ** 2 * u_col ** 2))
     if highpass:
         transfer = 1.0 - transfer
-    spectrum = np.fft.rfft2(img.data.astype(np.float64)) * transfer
-    return img.restore(np.fft.irfft2(spectrum, s=(h, w)))
+    spectrum = np.fft.rfft2(x.astype(np.float64)) * transfer
+    return np.moveaxis(np.fft.irfft2(spectrum, s=(h, w)), (-2, -1), img.axes)
 
 
 def _numpy_only(image, caller):
@@ -533,7 +582,7 @@ class Filter2d(nn.Module):
         kernels = self.kernels.numpy()
         before = (kernels.shape[1] // 2, kernels.shape[2] // 2)
         n, c, h, w = input.shape
-        out = _correlate_2d(input, kernels, before, self.mode, self.cval)   # (N, C, K, H, W)
+        out = _correlate_2d(input, kernels, before, self.mode, self.cval, (2, 3))  # (N,C,K,H,W)
         return out.reshape(n, c * kernels.shape[0], h, w)
 
     def extra_repr(self):

@@ -109,6 +109,23 @@ def test_channels_last_photograph_with_axes():
                                   ndi.median_filter(photo, 3, axes=(0, 1)))
 
 
+@pytest.mark.parametrize("shape,axes", [((3, 300, 301), (-2, -1)), ((300, 301, 3), (0, 1)),
+                                        ((2, 260, 2, 270), (1, 3))])
+def test_large_images_filtered_block_by_block_equal_scipy(shape, axes):
+    """Images larger than a cache block are cut into blocks, along the filtered axis (with
+    the kernel's overlap) or across it; every cut gives scipy's result."""
+    x = image(shape)
+    for mode in ("reflect", "constant", "wrap"):
+        kw = dict(mode=mode, cval=CVAL)
+        float64_close(filters.gaussian_filter(x, 3.0, axes=axes, **kw),
+                      ndi.gaussian_filter(x, 3.0, axes=axes, **kw))
+        float64_close(filters.laplace(x, axes=axes, **kw), ndi.laplace(x, axes=axes, **kw))
+        axis = axes[0] % x.ndim                    # Sobel over these two axes only
+        derivative = ndi.correlate1d(x, [-1.0, 0.0, 1.0], axis, **kw)
+        float64_close(filters.sobel(x, axis, axes=axes, **kw),
+                      ndi.correlate1d(derivative, [1.0, 2.0, 1.0], axes[1], **kw))
+
+
 def test_batch_of_images_is_filtered_image_by_image():
     batch = image((2, 3, 6, 7))
     expected = ndi.gaussian_filter(batch, 1.0, axes=(2, 3))
