@@ -12,6 +12,7 @@ writes ``(H - by)(W - bx)``, which drops the ``+ 1``).
 """
 import numpy as np
 
+from ember.classical._arguments import pair
 from ember.classical.pyramids import gaussian_pyramid
 
 __all__ = ["hog", "hog_cells", "hog_blocks", "hog_pyramid", "template_response",
@@ -21,14 +22,8 @@ BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 _EPS = 1e-5                # the blocks' normaliser guard, as scikit-image
 
 
-def _pair_of_ints(value, name, caller):
-    try:
-        first, second = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{caller}: {name} must be a pair of ints, got {value!r}") from None
-    if first < 1 or second < 1:
-        raise ValueError(f"{caller}: {name} must be positive, got {value!r}")
-    return first, second
+def _positive_pair(value, name, caller):
+    return pair(value, name, caller, int, minimum=1)
 
 
 def _centred_gradient(channel):
@@ -76,7 +71,7 @@ def hog_cells(image, orientations=9, pixels_per_cell=(8, 8), transform_sqrt=Fals
     every cell, which this counts.
     """
     image = _float_image(image, channel_axis, "hog_cells")
-    cell_rows, cell_cols = _pair_of_ints(pixels_per_cell, "pixels_per_cell", "hog_cells")
+    cell_rows, cell_cols = _positive_pair(pixels_per_cell, "pixels_per_cell", "hog_cells")
     if int(orientations) < 1:
         raise ValueError(f"hog_cells: orientations must be >= 1, got {orientations}")
     orientations = int(orientations)
@@ -119,7 +114,7 @@ def hog_blocks(cells, cells_per_block=(3, 3), block_norm="L2-Hys"):
     cells = np.asarray(cells, dtype=np.float64)
     if cells.ndim != 3:
         raise ValueError(f"hog_blocks: cells must be (rows, cols, bins), got shape {cells.shape}")
-    block_rows, block_cols = _pair_of_ints(cells_per_block, "cells_per_block", "hog_blocks")
+    block_rows, block_cols = _positive_pair(cells_per_block, "cells_per_block", "hog_blocks")
     if block_norm not in BLOCK_NORMS:
         raise ValueError(f"hog_blocks: block_norm must be one of {BLOCK_NORMS}, got {block_norm!r}")
     if cells.shape[0] < block_rows or cells.shape[1] < block_cols:
@@ -153,9 +148,9 @@ def hog(image, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3),
     dtype = _float_image(image, channel_axis, "hog").dtype
     cells = hog_cells(image, orientations, pixels_per_cell, transform_sqrt,
                       channel_axis=channel_axis)
-    block_rows, block_cols = _pair_of_ints(cells_per_block, "cells_per_block", "hog")
+    block_rows, block_cols = _positive_pair(cells_per_block, "cells_per_block", "hog")
     if cells.shape[0] < block_rows or cells.shape[1] < block_cols:
-        cell_rows, cell_cols = _pair_of_ints(pixels_per_cell, "pixels_per_cell", "hog")
+        cell_rows, cell_cols = _positive_pair(pixels_per_cell, "pixels_per_cell", "hog")
         raise ValueError(f"hog: the image {np.shape(image)} is too small for blocks of "
                          f"{block_rows}x{block_cols} cells of {cell_rows}x{cell_cols} pixels: "
                          f"it needs at least {block_rows * cell_rows} rows and "
@@ -179,11 +174,11 @@ def hog_pyramid(image, downscale=2 ** 0.25, min_shape=None, orientations=9,
     least ``min_shape`` (default one block of cells) in both directions.
     """
     image = _float_image(image, channel_axis, "hog_pyramid")
-    cell_rows, cell_cols = _pair_of_ints(pixels_per_cell, "pixels_per_cell", "hog_pyramid")
-    block_rows, block_cols = _pair_of_ints(cells_per_block, "cells_per_block", "hog_pyramid")
+    cell_rows, cell_cols = _positive_pair(pixels_per_cell, "pixels_per_cell", "hog_pyramid")
+    block_rows, block_cols = _positive_pair(cells_per_block, "cells_per_block", "hog_pyramid")
     if min_shape is None:
         min_shape = (block_rows * cell_rows, block_cols * cell_cols)
-    min_rows, min_cols = _pair_of_ints(min_shape, "min_shape", "hog_pyramid")
+    min_rows, min_cols = _positive_pair(min_shape, "min_shape", "hog_pyramid")
     height, width = image.shape[:2]
     levels = []
     # the Gaussian pyramid smooths only the spatial axes (a colour image keeps its channels)
@@ -231,10 +226,9 @@ def sliding_window_count(image_shape, window_shape, step=1):
     ``(H - h + 1)(W - w + 1)`` at step 1 (lecture 003 「一共有多少窗口?」; ⚠ the slide's
     ``(H - by)(W - bx)`` drops the ``+ 1``: a window as large as the image fits once, not 0
     times). 0 if the window is larger than the image."""
-    height, width = _pair_of_ints(image_shape, "image_shape", "sliding_window_count")
-    h, w = _pair_of_ints(window_shape, "window_shape", "sliding_window_count")
-    step = _pair_of_ints((step, step) if np.ndim(step) == 0 else step, "step",
-                         "sliding_window_count")
+    height, width = _positive_pair(image_shape, "image_shape", "sliding_window_count")
+    h, w = _positive_pair(window_shape, "window_shape", "sliding_window_count")
+    step = _positive_pair(step, "step", "sliding_window_count")
     if h > height or w > width:
         return 0
     return ((height - h) // step[0] + 1) * ((width - w) // step[1] + 1)
@@ -243,9 +237,9 @@ def sliding_window_count(image_shape, window_shape, step=1):
 def sliding_windows(image_shape, window_shape, step=1):
     """Every window position as a box ``(x0, y0, x1, y1)`` (``x1 = x0 + w``, exclusive),
     row by row: an int64 array ``(sliding_window_count(...), 4)``."""
-    height, width = _pair_of_ints(image_shape, "image_shape", "sliding_windows")
-    h, w = _pair_of_ints(window_shape, "window_shape", "sliding_windows")
-    step = _pair_of_ints((step, step) if np.ndim(step) == 0 else step, "step", "sliding_windows")
+    height, width = _positive_pair(image_shape, "image_shape", "sliding_windows")
+    h, w = _positive_pair(window_shape, "window_shape", "sliding_windows")
+    step = _positive_pair(step, "step", "sliding_windows")
     if h > height or w > width:
         return np.empty((0, 4), dtype=np.int64)
     y0, x0 = np.meshgrid(np.arange(0, height - h + 1, step[0]),
@@ -258,7 +252,7 @@ def window_shapes(base_shape, scales=(1.0,), aspect_ratios=((1.0, 1.0),)):
     """The window sizes of a multi-scale search (lecture 003): for every scale ``s`` and
     aspect ratio ``(sy, sx)``, ``(round(by * s * sy), round(bx * s * sx))`` from the template
     size ``base_shape = (by, bx)``; duplicates are kept once, in order."""
-    by, bx = _pair_of_ints(base_shape, "base_shape", "window_shapes")
+    by, bx = _positive_pair(base_shape, "base_shape", "window_shapes")
     shapes = []
     for s in scales:
         for sy, sx in aspect_ratios:

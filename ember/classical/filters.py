@@ -23,6 +23,7 @@ import numpy as np
 import ember
 import ember.nn as nn
 import ember.nn.functional as F
+from ember.classical._arguments import pair
 from ember.classical.borders import check_mode, extended_indices, pad_axis
 
 __all__ = ["correlate", "convolve", "mean_filter", "median_filter", "box_kernel",
@@ -208,14 +209,6 @@ def _kernel_2d(kernel, caller):
     return kernel
 
 
-def _pair(value, name, caller, kind=float):
-    """A scalar or a pair (one per spatial axis) as a 2-tuple."""
-    values = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(values) != 2:
-        raise ValueError(f"{caller}: {name} must be a number or a pair, got {value!r}")
-    return tuple(kind(v) for v in values)
-
-
 # ------------------------------------------------------------------------- linear filters
 
 def correlate(image, kernel, mode="reflect", cval=0.0, axes=(-2, -1)):
@@ -251,7 +244,7 @@ def convolve(image, kernel, mode="reflect", cval=0.0, axes=(-2, -1)):
 
 def box_kernel(size=3):
     """The mean filter's kernel ``ones(size, size) / size^2`` (lecture 004: ``1/9 * ones(3, 3)``)."""
-    rows, cols = _pair(size, "size", "box_kernel", int)
+    rows, cols = pair(size, "size", "box_kernel", int, minimum=1)
     return np.full((rows, cols), 1.0 / (rows * cols))
 
 
@@ -262,9 +255,7 @@ def mean_filter(image, size=3, mode="reflect", cval=0.0, axes=(-2, -1)):
     ``image`` ``(..., H, W)`` -> same shape; ``size`` an int or ``(rows, cols)``. Equal to
     ``scipy.ndimage.uniform_filter(image, size, mode=mode, cval=cval)``.
     """
-    sizes = _pair(size, "size", "mean_filter", int)
-    if min(sizes) < 1:
-        raise ValueError(f"mean_filter: size must be >= 1, got {size!r}")
+    sizes = pair(size, "size", "mean_filter", int, minimum=1)
     mode = check_mode(mode, "mean_filter")
     img = _Image(image, axes, "mean_filter")
     out = img.data
@@ -317,10 +308,9 @@ def gaussian_filter(image, sigma, mode="reflect", cval=0.0, truncate=4.0, radius
     unless ``radius`` is given. Equal to ``scipy.ndimage.gaussian_filter`` with the same
     arguments on the same axes.
     """
-    sigmas = _pair(sigma, "sigma", "gaussian_filter")
-    if min(sigmas) < 0:
-        raise ValueError(f"gaussian_filter: sigma must be >= 0, got {sigma!r}")
-    radii = (None, None) if radius is None else _pair(radius, "radius", "gaussian_filter", int)
+    sigmas = pair(sigma, "sigma", "gaussian_filter", minimum=0)
+    radii = (None, None) if radius is None else pair(radius, "radius", "gaussian_filter", int,
+                                                     minimum=0)
     mode = check_mode(mode, "gaussian_filter")
     img = _Image(image, axes, "gaussian_filter")
     out = img.data
@@ -340,9 +330,7 @@ def median_filter(image, size=3, mode="reflect", cval=0.0, axes=(-2, -1)):
     which this equals (NumPy images keep their dtype). On a Tensor the gradient goes to the
     selected neighbour.
     """
-    rows, cols = _pair(size, "size", "median_filter", int)
-    if min(rows, cols) < 1:
-        raise ValueError(f"median_filter: size must be >= 1, got {size!r}")
+    rows, cols = pair(size, "size", "median_filter", int, minimum=1)
     mode = check_mode(mode, "median_filter")
     is_tensor = isinstance(image, ember.Tensor)
     dtype = None if is_tensor else np.asarray(image).dtype
@@ -519,7 +507,7 @@ def fourier_gaussian_filter(image, sigma, highpass=False, axes=(-2, -1)):
     Periodic borders; the low-pass equals ``ifft2(scipy.ndimage.fourier_gaussian(fft2(image),
     sigma))``. NumPy arrays only: ``(..., H, W)`` -> same shape, float64.
     """
-    sigmas = _pair(sigma, "sigma", "fourier_gaussian_filter")
+    sigmas = pair(sigma, "sigma", "fourier_gaussian_filter", minimum=0)
     img = _Image(_numpy_only(image, "fourier_gaussian_filter"), axes, "fourier_gaussian_filter")
     x = np.moveaxis(img.data, img.axes, (-2, -1))
     h, w = x.shape[-2:]

@@ -10,6 +10,7 @@ the edge like ``scipy.ndimage.map_coordinates``' ``'grid-constant'`` and ``'grid
 """
 import numpy as np
 
+from ember.classical._arguments import pair
 from ember.classical.borders import border_index, check_mode
 
 __all__ = ["sample_bilinear", "resize", "dlt_matrix", "homography_dlt", "apply_homography",
@@ -84,12 +85,7 @@ def resize(image, output_shape, mode="mirror", cval=0.0, axes=(-2, -1)):
     """
     mode = check_mode(mode, "resize")
     x, axes = _moved(image, axes, "resize")
-    try:
-        out_h, out_w = (int(n) for n in output_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"resize: output_shape must be (H, W), got {output_shape!r}") from None
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"resize: output_shape must be positive, got {output_shape!r}")
+    out_h, out_w = pair(output_shape, "output_shape", "resize", int, minimum=1)
     for axis, out_n in ((-2, out_h), (-1, out_w)):
         n = x.shape[axis]
         coords = (np.arange(out_n) + 0.5) * (n / out_n) - 0.5
@@ -187,7 +183,8 @@ def warp_homography(image, h, output_shape=None, mode="constant", cval=0.0, axes
     if h.shape != (3, 3):
         raise ValueError(f"warp_homography: h must be 3x3, got shape {h.shape}")
     x, _ = _moved(image, axes, "warp_homography")
-    out_h, out_w = x.shape[-2:] if output_shape is None else (int(n) for n in output_shape)
+    out_h, out_w = x.shape[-2:] if output_shape is None else pair(
+        output_shape, "output_shape", "warp_homography", int, minimum=1)
     rows, cols = np.mgrid[:out_h, :out_w]
     source = apply_homography(np.linalg.inv(h),
                               np.stack([cols.ravel(), rows.ravel()], axis=1).astype(np.float64))

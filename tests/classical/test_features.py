@@ -100,6 +100,13 @@ def test_hog_blocks_normalise_every_block_alone():
                                np.sqrt(l1), rtol=1e-12)
 
 
+def test_one_number_stands_for_both_axes():
+    image = np.random.default_rng(7).random((40, 40))
+    np.testing.assert_array_equal(features.hog(image, pixels_per_cell=8, cells_per_block=2),
+                                  features.hog(image, pixels_per_cell=(8, 8),
+                                               cells_per_block=(2, 2)))
+
+
 def test_hog_of_a_too_small_image_and_bad_arguments():
     with pytest.raises(ValueError, match=r"hog: the image \(20, 30\) is too small for blocks of "
                                          r"3x3 cells of 8x8 pixels: it needs at least 24 rows"):
@@ -108,6 +115,10 @@ def test_hog_of_a_too_small_image_and_bad_arguments():
         features.hog(np.zeros((32, 32)), block_norm="L3")
     with pytest.raises(ValueError, match="hog: expected a 2-D image"):
         features.hog(np.zeros((32, 32, 3)))
+    with pytest.raises(ValueError, match=r"hog_cells: pixels_per_cell must be >= 1, got \(0, 8\)"):
+        features.hog(np.zeros((32, 32)), pixels_per_cell=(0, 8))
+    with pytest.raises(ValueError, match="sliding_windows: step must be a number or a pair"):
+        features.sliding_windows((10, 10), (3, 3), step=(1, 2, 3))
 
 
 def test_hog_pyramid_levels_are_the_hog_of_each_pyramid_level():
