@@ -42,10 +42,11 @@ class KFold:
         return f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, seed={self.seed})"
 
 
-def _folds(cv, n):
+def _folds(cv, n, caller):
     splitter = KFold(cv) if isinstance(cv, (int, np.integer)) else cv
-    if not hasattr(splitter, "split"):
-        raise TypeError(f"cv must be a number of folds or a KFold, got {type(cv).__name__}")
+    if not isinstance(splitter, KFold):
+        raise TypeError(f"{caller}: cv must be a number of folds or a KFold, got "
+                        f"{type(cv).__name__}")
     return list(splitter.split(n))
 
 
@@ -62,7 +63,7 @@ def cross_val_score(estimator, X, y, cv=5):
     ``cv`` folds (an int or a :class:`KFold`) -> ``(n_folds,)``."""
     X, y = _data(estimator, X, y, "cross_val_score")
     return np.array([clone(estimator).fit(X[train], y[train]).score(X[val], y[val])
-                     for train, val in _folds(cv, len(X))])
+                     for train, val in _folds(cv, len(X), "cross_val_score")])
 
 
 def validation_curve(estimator, X, y, param_name, param_range, cv=5):
@@ -77,7 +78,7 @@ def validation_curve(estimator, X, y, param_name, param_range, cv=5):
     if param_name not in estimator.get_params():
         raise ValueError(f"validation_curve: {type(estimator).__name__} has no parameter "
                          f"{param_name!r}; it has {sorted(estimator.get_params())}")
-    folds = _folds(cv, len(X))
+    folds = _folds(cv, len(X), "validation_curve")
     train_scores = np.empty((len(param_range), len(folds)))
     val_scores = np.empty((len(param_range), len(folds)))
     for i, value in enumerate(param_range):

@@ -156,6 +156,8 @@ def test_validation_curve_for_k_equals_scikit_learn():
     with pytest.raises(ValueError, match="validation_curve: KNeighborsClassifier has no "
                                          "parameter 'k'"):
         model_selection.validation_curve(neighbors.KNeighborsClassifier(), x, y, "k", ks)
+    with pytest.raises(TypeError, match="cross_val_score: cv must be a number of folds"):
+        model_selection.cross_val_score(neighbors.KNeighborsClassifier(), x, y, cv="five")
 
 
 def test_estimator_parameters_clone_and_repr():
