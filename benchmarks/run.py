@@ -2,9 +2,11 @@
 
 Every workload of :mod:`benchmarks.workloads` runs in separate, alternating processes
 (Ember, PyTorch, Ember, PyTorch, ...; a process imports only its own library) with warm-up
-steps, both limited to the same number of threads. The table gives the median step time of
-each side over all its timed steps, the Ember/PyTorch ratio, and the peak resident memory
-(high-water mark above the baseline after imports) of each side and their ratio. The machine
+steps, both limited to the same number of threads. The classical-vision workloads
+(:mod:`benchmarks.classical`) run the same way against scipy, scikit-learn or scikit-image
+instead of PyTorch; the ``vs`` column names the other side. The table gives the median step
+time of each side over all its timed steps, the Ember/other ratio, and the peak resident
+memory (high-water mark above the baseline after imports) of each side and their ratio. The machine
 (CPU, cores, load average), the library versions and BLAS configuration go with the numbers
 into ``benchmarks/results/latest.json``. Compare ratios, not absolute times: on a shared
 machine absolute times move by tens of percent between runs.
@@ -18,11 +20,11 @@ import subprocess
 import sys
 import time
 
-from benchmarks.workloads import DEFAULT, DEFAULT_REPEATS, REPEATS, WORKLOADS
+from benchmarks.workloads import AGAINST, DEFAULT, DEFAULT_REPEATS, REPEATS, WORKLOADS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "latest.json")
-LIBS = ("ember", "torch")
+REFERENCE_VERSIONS = ("torch", "scipy", "sklearn", "skimage")
 # environment variables that change BLAS behaviour; recorded, never altered
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE", "OMP_PROC_BIND",
             "GOMP_CPU_AFFINITY")
@@ -66,53 +68,59 @@ def run_one(lib, workload, warmup, reps, env, timeout=1800):
 
 
 def bench(workload, rounds, quick, threads, info, log=print):
-    """Alternate ``rounds`` Ember and PyTorch processes; summarize medians and memory."""
+    """Alternate ``rounds`` Ember and other-side processes (PyTorch, or the library of
+    ``AGAINST``); summarize medians and memory. The row's keys name the sides
+    (``ember_median_s``, ``torch_median_s`` or ``scipy_median_s``, ...)."""
     warmup, reps = REPEATS.get(workload, DEFAULT_REPEATS)[1 if quick else 0]
+    other = AGAINST.get(workload, "torch")
+    sides = ("ember", other)
     env = child_env(threads)
-    times = {lib: [] for lib in LIBS}
-    cpu = {lib: [] for lib in LIBS}
-    peaks = {lib: [] for lib in LIBS}
-    per_process = {lib: [] for lib in LIBS}
+    times = {lib: [] for lib in sides}
+    cpu = {lib: [] for lib in sides}
+    peaks = {lib: [] for lib in sides}
+    per_process = {lib: [] for lib in sides}
     load_before = os.getloadavg()[0]
     for _ in range(rounds):
-        for lib in LIBS:
+        for lib in sides:
             rec = run_one(lib, workload, warmup, reps, env)
             info.update(rec["info"])
             times[lib].extend(rec["times"])
             cpu[lib].extend(rec["cpu_times"])
             peaks[lib].append(rec["peak_bytes"])
             per_process[lib].append(statistics.median(rec["times"]))
-    med = {lib: statistics.median(times[lib]) for lib in LIBS}
-    peak = {lib: max(peaks[lib]) for lib in LIBS}
-    row = {
-        "workload": workload, "rounds": rounds, "warmup": warmup, "reps_per_process": reps,
-        "ember_median_s": med["ember"], "torch_median_s": med["torch"],
-        "ratio": med["ember"] / med["torch"],
-        # the fastest process of each side: on a VM whose cores are not equally fast, whole
-        # processes land in a fast or a slow mode; this compares the two libraries' fast modes
-        "best_process_ratio": min(per_process["ember"]) / min(per_process["torch"]),
-        "ember_cpu_median_s": statistics.median(cpu["ember"]),
-        "torch_cpu_median_s": statistics.median(cpu["torch"]),
-        "ember_process_medians_s": per_process["ember"],
-        "torch_process_medians_s": per_process["torch"],
-        "ember_peak_mb": peak["ember"] / 2 ** 20, "torch_peak_mb": peak["torch"] / 2 ** 20,
-        "peak_ratio": peak["ember"] / peak["torch"] if peak["torch"] > 0 else None,
-        "load_avg_1min": [load_before, os.getloadavg()[0]],
-    }
+    med = {lib: statistics.median(times[lib]) for lib in sides}
+    peak = {lib: max(peaks[lib]) for lib in sides}
+    row = {"workload": workload, "against": other, "rounds": rounds, "warmup": warmup,
+           "reps_per_process": reps}
+    for lib in sides:
+        row[f"{lib}_median_s"] = med[lib]
+    row["ratio"] = med["ember"] / med[other]
+    # the fastest process of each side: on a VM whose cores are not equally fast, whole
+    # processes land in a fast or a slow mode; this compares the two libraries' fast modes
+    row["best_process_ratio"] = min(per_process["ember"]) / min(per_process[other])
+    for lib in sides:
+        row[f"{lib}_cpu_median_s"] = statistics.median(cpu[lib])
+    for lib in sides:
+        row[f"{lib}_process_medians_s"] = per_process[lib]
+    for lib in sides:
+        row[f"{lib}_peak_mb"] = peak[lib] / 2 ** 20
+    row["peak_ratio"] = peak["ember"] / peak[other] if peak[other] > 0 else None
+    row["load_avg_1min"] = [load_before, os.getloadavg()[0]]
     log(format_row(row))
     return row
 
 
-HEADER = (f"{'workload':34s} {'ember ms':>10s} {'torch ms':>10s} {'ratio':>6s} {'best':>5s} "
-          f"{'ember MB':>9s} {'torch MB':>9s} {'mem':>5s} {'load':>5s}")
+HEADER = (f"{'workload':34s} {'vs':>7s} {'ember ms':>10s} {'other ms':>10s} {'ratio':>6s} "
+          f"{'best':>5s} {'ember MB':>9s} {'other MB':>9s} {'mem':>5s} {'load':>5s}")
 
 
 def format_row(r):
+    other = r.get("against", "torch")
     mem = f"{r['peak_ratio']:5.2f}" if r["peak_ratio"] is not None else "    -"
-    return (f"{r['workload']:34s} {r['ember_median_s'] * 1e3:10.2f} "
-            f"{r['torch_median_s'] * 1e3:10.2f} {r['ratio']:6.2f} {r['best_process_ratio']:5.2f} "
-            f"{r['ember_peak_mb']:9.1f} "
-            f"{r['torch_peak_mb']:9.1f} {mem} {r['load_avg_1min'][1]:5.1f}")
+    return (f"{r['workload']:34s} {other:>7s} {r['ember_median_s'] * 1e3:10.2f} "
+            f"{r[f'{other}_median_s'] * 1e3:10.2f} {r['ratio']:6.2f} "
+            f"{r['best_process_ratio']:5.2f} {r['ember_peak_mb']:9.1f} "
+            f"{r[f'{other}_peak_mb']:9.1f} {mem} {r['load_avg_1min'][1]:5.1f}")
 
 
 def main(argv=None):
@@ -145,7 +153,7 @@ def main(argv=None):
     print(HEADER)
     rows = [bench(name, rounds, args.quick, args.threads, info) for name in names]
     print(f"numpy {info.get('numpy')} ({info.get('numpy_blas', {}).get('version')}), "
-          f"torch {info.get('torch')}")
+          + ", ".join(f"{name} {info[name]}" for name in REFERENCE_VERSIONS if name in info))
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
               "duration_s": time.time() - started, "quick": args.quick, "machine": info,
               "results": rows}

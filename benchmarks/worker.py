@@ -1,17 +1,20 @@
 """One benchmark process: ``python -m benchmarks.worker LIB WORKLOAD WARMUP REPS``.
 
 Imports only the library under test (``ember`` or ``torch``, never both: OpenBLAS worker
-threads left spinning by NumPy slow PyTorch down), limits it to the thread count in
+threads left spinning by NumPy slow PyTorch down; or, for the classical workloads, one of
+``scipy``, ``sklearn``, ``skimage``), limits it to the thread count in
 ``EMBER_BENCH_THREADS`` (the runner also sets the usual ``*_NUM_THREADS`` variables before this
 process starts), builds the workload, runs ``WARMUP`` untimed and ``REPS`` timed steps and
 prints one JSON line: the step times in seconds (wall-clock, and CPU time of all threads), the peak resident memory above the baseline
 (``ru_maxrss``, the high-water mark of this process) and the library's version and threading.
 
-The baseline is taken after the imports and one tiny forward + backward, so that code and
-modules the libraries load lazily on first use (PyTorch's optimizer step alone pulls in
-~70 MB) are not
-counted as memory of the workload.
+The baseline is taken after the imports and, for the network workloads, one tiny forward +
+backward, so that code and modules the libraries load lazily on first use (PyTorch's
+optimizer step alone pulls in ~70 MB) are not counted as memory of the workload. The
+classical workloads skip that network step on both sides: it exercises nothing they use,
+and their own warm-up steps load what they need.
 """
+import importlib
 import json
 import os
 import platform
@@ -37,6 +40,9 @@ def _warm_library(lib):
     opt.step()
 
 
+REFERENCE_LIBRARIES = ("scipy", "sklearn", "skimage")
+
+
 def library_info(lib_name, lib):
     info = {"python": platform.python_version()}
     if lib_name == "torch":
@@ -44,7 +50,7 @@ def library_info(lib_name, lib):
                     torch_parallel=lib.__config__.parallel_info().splitlines()[:6])
         return info
     import numpy as np
-    info.update(ember=getattr(lib, "__version__", None), numpy=np.__version__)
+    info.update({lib_name: getattr(lib, "__version__", None), "numpy": np.__version__})
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     info["numpy_blas"] = {k: blas.get(k) for k in ("name", "version", "openblas configuration")}
     try:
@@ -68,10 +74,14 @@ def main(argv):
         import ember as lib
         import ember.nn.functional  # noqa: F401
         lib.set_num_threads(threads)
+    elif lib_name in REFERENCE_LIBRARIES:
+        lib = importlib.import_module(lib_name)
     else:
-        raise SystemExit(f"benchmarks.worker: LIB must be 'ember' or 'torch', got {lib_name!r}")
-    from benchmarks.workloads import WORKLOADS
-    _warm_library(lib)
+        raise SystemExit(f"benchmarks.worker: LIB must be one of "
+                         f"{('ember', 'torch') + REFERENCE_LIBRARIES}, got {lib_name!r}")
+    from benchmarks.workloads import AGAINST, WORKLOADS
+    if workload not in AGAINST:
+        _warm_library(lib)
     baseline = _peak_bytes()
     step = WORKLOADS[workload](lib, quick=reps <= 1)
     for _ in range(warmup):

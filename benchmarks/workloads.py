@@ -5,9 +5,13 @@ the ``torch`` module and ``step()`` runs one timed iteration (a training step: f
 cross-entropy, backward, SGD with momentum; an inference pass; or one op forward + backward).
 Both libraries get the same NumPy input data (fixed seed) and models of identical
 architecture built from ``lib.nn``; only the initial weights come from each library's own
-initializer, which does not change the amount of work.
+initializer, which does not change the amount of work. The classical-vision workloads of
+:mod:`benchmarks.classical` join them, compared with scipy, scikit-learn or scikit-image
+(``AGAINST``) instead of PyTorch.
 """
 import numpy as np
+
+from benchmarks import classical
 
 SEED = 0
 
@@ -229,5 +233,12 @@ WORKLOADS = {
 # (warm-up steps, timed steps per process) in full and --quick mode, by workload cost
 REPEATS = {"resnet18_cifar_b32_train": ((1, 4), (1, 1))}
 DEFAULT_REPEATS = ((5, 30), (2, 5))
+
+# classical vision, against scipy / scikit-learn / scikit-image instead of torch
+# (benchmarks/classical.py); AGAINST names the other side where it is not torch
+WORKLOADS.update({name: ref.build for name, ref in classical.WORKLOADS.items()})
+REPEATS.update(classical.REPEATS)
+AGAINST = {name: ref.library for name, ref in classical.WORKLOADS.items()}
+
 # run by default (the smoke workload only on request)
 DEFAULT = [name for name in WORKLOADS if not name.startswith("tiny_")]

@@ -77,7 +77,8 @@ def log_softmax(input, dim, dtype=None):
 _LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils", "vision": "ember.vision",
          "serialization": "ember.serialization", "cuda": "ember.cuda",
          "accelerator": "ember.accelerator", "backends": "ember.backends",
-         "profiler": "ember.profiler", "linalg": "ember.linalg", "onnx": "ember.onnx"}
+         "profiler": "ember.profiler", "linalg": "ember.linalg", "onnx": "ember.onnx",
+         "classical": "ember.classical"}
 _LAZY_ATTRS = {"save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
                "summary": ("ember._summary", "summary")}
 

@@ -27,12 +27,30 @@ def test_quick_run_of_one_tiny_workload_writes_the_report(tmp_path):
     assert machine["torch_threads"] == 2
     (row,) = report["results"]
     assert row["workload"] == "tiny_mlp_train" and row["rounds"] == 1
+    assert row["against"] == "torch"
     assert len(row["ember_process_medians_s"]) == len(row["torch_process_medians_s"]) == 1
     assert row["ember_median_s"] > 0 and row["torch_median_s"] > 0
     assert row["ratio"] == row["ember_median_s"] / row["torch_median_s"]
     assert row["best_process_ratio"] == (min(row["ember_process_medians_s"])
                                          / min(row["torch_process_medians_s"]))
     assert row["ember_peak_mb"] >= 0 and row["torch_peak_mb"] >= 0
+
+
+def test_a_classical_workload_runs_against_its_reference_library(tmp_path):
+    """The classical-vision workloads compare Ember with scipy / scikit-learn / scikit-image:
+    the row names the other side and keys its figures by that library's name."""
+    pytest.importorskip("skimage")
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--only", "hog_256_vs_skimage",
+         "--output", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "skimage" in proc.stdout
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert row["against"] == "skimage" and "torch_median_s" not in row
+    assert row["ratio"] == row["ember_median_s"] / row["skimage_median_s"]
+    assert row["skimage_peak_mb"] >= 0 and report["machine"]["skimage"]
 
 
 def test_unknown_workload_is_rejected_by_name():
