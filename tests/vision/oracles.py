@@ -31,8 +31,9 @@ def torch_roi_align():
 
 
 def nms_reference(boxes, scores, threshold):
-    """torchvision's CPU ``nms`` kernel, as loops (``ovr > threshold`` in the boxes' dtype,
-    compared with a double threshold)."""
+    """torchvision's CPU ``nms`` kernel: visit the boxes by decreasing score; a kept box
+    suppresses every later box whose ``ovr = inter / (area_i + area_j - inter)`` (in the boxes'
+    dtype) is ``> threshold`` (a double). One kept box at a time, against all later boxes."""
     order = np.argsort(-scores, kind="stable")
     suppressed = np.zeros(len(boxes), bool)
     x1, y1, x2, y2 = boxes.T
@@ -42,16 +43,13 @@ def nms_reference(boxes, scores, threshold):
         if suppressed[i]:
             continue
         keep.append(i)
-        for j in order[a + 1:]:
-            if suppressed[j]:
-                continue
-            w = max(np.minimum(x2[i], x2[j]) - np.maximum(x1[i], x1[j]), 0)
-            h = max(np.minimum(y2[i], y2[j]) - np.maximum(y1[i], y1[j]), 0)
-            inter = w * h
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ovr = inter / (areas[i] + areas[j] - inter)
-            if float(ovr) > threshold:
-                suppressed[j] = True
+        j = order[a + 1:]
+        w = np.maximum(np.minimum(x2[i], x2[j]) - np.maximum(x1[i], x1[j]), 0)
+        h = np.maximum(np.minimum(y2[i], y2[j]) - np.maximum(y1[i], y1[j]), 0)
+        inter = w * h
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ovr = inter / (areas[i] + areas[j] - inter)
+        suppressed[j[ovr.astype(np.float64) > threshold]] = True
     return np.array(keep, dtype=np.int64)
 
 
