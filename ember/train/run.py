@@ -293,11 +293,12 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
         if val_loader is None:
             raise RecipeError("early stopping (patience) needs validation data (a positive "
                               "validation split)")
-        every.append(_callbacks.EarlyStopping("val_loss", patience=recipe.patience))
+        watched, direction = task.early_stopping
+        every.append(_callbacks.EarlyStopping(watched, mode=direction, patience=recipe.patience))
     monitor, mode = task.monitor
     trainer = Trainer(model, optimizer, task.loss_fn, metrics=task.metrics, scheduler=scheduler,
                       scheduler_interval=interval, callbacks=every, monitor=monitor, mode=mode,
-                      config=config)
+                      config=config, step_fn=getattr(task, "step_fn", None))
     if state is not None:
         trainer.load_checkpoint(resume_path)
     _callbacks.write_text_atomic(os.path.join(out, "config.json"),

@@ -15,8 +15,14 @@ A task is a small object that supplies the rest, and ``ember train --task NAME``
 ``loaders(recipe, d)``      ``(train, val or None, test)`` data loaders
 ``report(run, test)``       the test metrics (``test_metrics.json``) and the pictures of the
                             run folder; returns ``(metrics dict, one-line summary)``
-``evaluate(...)``           what ``ember eval`` prints; ``predict(...)`` what ``ember predict``
-                            does with image files
+``evaluate(...)``           what ``ember eval`` prints
+``print_predictions(...)``  what ``ember predict`` does with image files (prints, draws)
+``datasets``                the ``--dataset`` names the task reads; ``default_dataset``
+``recipe_defaults(model)``  the recipe fields the task sets when the user does not (a
+                            detector trains with other settings than the main job)
+``step_fn`` (optional)      ``step_fn(model, x, y) -> (loss, output)`` for models that do
+                            not map ``x`` to an output scored by ``loss_fn`` (``Trainer``)
+``early_stopping``          ``(history column, mode)`` watched by ``--patience``
 ==========================  ==============================================================
 
 Each task lives in its own module beside this one and is registered in ``TASKS``.
@@ -26,7 +32,8 @@ import importlib
 __all__ = ["TASKS", "get_task", "TaskError"]
 
 # task name -> "module:class"; a module is imported only when its task is used
-TASKS = {"classification": "ember.train.tasks.classification:ClassificationTask"}
+TASKS = {"classification": "ember.train.tasks.classification:ClassificationTask",
+         "detection": "ember.train.tasks.detection:DetectionTask"}
 
 
 class TaskError(RuntimeError):
