@@ -279,7 +279,16 @@ class DetectionTask:
         """``ember predict``: for each image, the detections above ``--score-thresh`` drawn into
         ``<out>/<name>.detections.png`` (next to the image by default; an existing file is never
         overwritten) and printed as one JSON object per line."""
-        for path in args.images:
+        drawings = []
+        for path in args.images:                  # refuse before anything is written
+            folder = args.out or os.path.dirname(os.path.abspath(path))
+            drawing = os.path.join(folder, os.path.splitext(os.path.basename(path))[0]
+                                   + ".detections.png")
+            if os.path.exists(drawing):
+                raise DataError(f"{drawing} exists; ember predict never overwrites a file "
+                                f"(choose another --out)")
+            drawings.append(drawing)
+        for path, target in zip(args.images, drawings):
             image, scale, notes = load_image_for(path, config["preprocessing"], args.invert)
             for note in notes:
                 print(f"note: {path}: {note}", file=notes_stream)
@@ -287,13 +296,7 @@ class DetectionTask:
             keep = detections["scores"] >= args.score_thresh
             detections = {k: v[keep] for k, v in detections.items()}
             detections["boxes"] = detections["boxes"] / np.array([scale[1], scale[0]] * 2)
-            folder = args.out or os.path.dirname(os.path.abspath(path))
-            target = os.path.join(folder, os.path.splitext(os.path.basename(path))[0]
-                                  + ".detections.png")
-            if os.path.exists(target):
-                raise DataError(f"{target} exists; ember predict never overwrites a file "
-                                f"(choose another --out)")
-            os.makedirs(folder, exist_ok=True)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             original = _open_original(path)
             drawn = draw_detections(original, detections, config["classes"])
             _save_png(drawn, target)

@@ -515,6 +515,6 @@ def format_coco_summary(summary, iou_type="bbox"):
              for size in ("small", "medium", "large")]
     lines = [f"IoU metric: {iou_type}"]
     for title, short, iou, area, dets, key in rows:
-        lines.append(f" Average {title:<9} ({short}) @[ IoU={iou:<9} | area={area:>6} | "
+        lines.append(f" {'Average ' + title:<18} ({short}) @[ IoU={iou:<9} | area={area:>6s} | "
                      f"maxDets={dets:>3d} ] = {summary[key]:0.3f}")
     return "\n".join(lines)
