@@ -264,3 +264,21 @@ def test_metric_errors_are_one_line():
                     "labels": ember.zeros(0, dtype=ember.int64)}],
                   [{"boxes": ember.tensor([[0.0, 0, 5, 5]]), "labels": ember.tensor([3])}])
     assert metric.compute()["map"] == 0.0
+
+
+def test_voc_matching_by_hand():
+    from ember.vision.metrics import match_detections
+    objects = np.array([[0.0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]])
+    boxes = np.array([[1.0, 0, 10, 10],     # object 0 (IoU 0.9)
+                      [0.0, 0, 10, 9],      # object 0 again, lower score: false positive
+                      [20, 20, 30, 24],     # object 1 at IoU 0.4: false positive
+                      [40, 40, 50, 50],     # object 2, difficult: ignored
+                      [60, 60, 70, 70]])    # nothing
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    matched, ignored = match_detections(boxes, scores, objects, 0.5,
+                                        difficult=[False, False, True])
+    assert matched.tolist() == [0, -1, -1, -1, -1]
+    assert ignored.tolist() == [False, False, False, True, False]
+    # the order of the rows does not matter, the scores do
+    matched, _ = match_detections(boxes[::-1], scores[::-1], objects, 0.5)
+    assert matched.tolist() == [-1, 2, -1, -1, 0]

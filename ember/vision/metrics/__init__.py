@@ -4,8 +4,8 @@
 (``MeanAveragePrecision``) for boxes and instance masks.
 """
 from ember.vision.metrics.detection import (MeanAveragePrecision, average_precision,
-                                            format_coco_summary, precision_recall_curve,
-                                            voc_evaluate)
+                                            format_coco_summary, match_detections,
+                                            precision_recall_curve, voc_evaluate)
 
 __all__ = ["MeanAveragePrecision", "average_precision", "precision_recall_curve",
-           "voc_evaluate", "format_coco_summary"]
+           "match_detections", "voc_evaluate", "format_coco_summary"]

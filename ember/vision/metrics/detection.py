@@ -29,7 +29,7 @@ at once.
 """
 import numpy as np
 
-__all__ = ["precision_recall_curve", "average_precision", "voc_evaluate",
+__all__ = ["precision_recall_curve", "average_precision", "match_detections", "voc_evaluate",
            "MeanAveragePrecision", "box_iou_matrix", "mask_iou_matrix", "format_coco_summary",
            "COCO_IOU_THRESHOLDS", "COCO_RECALL_THRESHOLDS", "COCO_AREA_RANGES"]
 
@@ -238,6 +238,36 @@ def _binary_masks(masks, n, what, fname):
 
 
 # ------------------------------------------------------------------------------ VOC
+def match_detections(boxes, scores, objects, iou_threshold=0.5, difficult=None):
+    """Pascal VOC's matching of one image's detections to its objects (of one class).
+
+    In decreasing score order, a detection's candidate is the object it overlaps most; it is
+    a true positive when that IoU is ``> iou_threshold`` and the object was not found by a
+    better detection (later ones are false positives), and ignored when the object is
+    ``difficult``. Returns ``(matched, ignored)``: ``(D,)`` int64 the object index of each
+    true positive (-1 otherwise) and ``(D,)`` bool.
+    """
+    boxes = np.asarray(_numpy(boxes), np.float64).reshape(-1, 4)
+    scores = np.asarray(_numpy(scores), np.float64).reshape(-1)
+    objects = np.asarray(_numpy(objects), np.float64).reshape(-1, 4)
+    matched = np.full(len(boxes), -1, np.int64)
+    ignored = np.zeros(len(boxes), bool)
+    if not len(boxes) or not len(objects):
+        return matched, ignored
+    difficult = (np.zeros(len(objects), bool) if difficult is None
+                 else np.asarray(_numpy(difficult), bool).reshape(-1))
+    iou = box_iou_matrix(boxes, objects)
+    best, top = iou.argmax(1), iou.max(1)
+    hit = top > iou_threshold
+    ignored = hit & difficult[best]
+    order = np.argsort(-scores, kind="stable")
+    # an object counts once: the best-scored detection hitting it is the true positive
+    candidates = order[(hit & ~ignored)[order]]
+    _, first = np.unique(best[candidates], return_index=True)
+    matched[candidates[first]] = best[candidates[first]]
+    return matched, ignored
+
+
 def voc_evaluate(predictions, targets, iou_threshold=0.5, method="all_points"):
     """Pascal VOC average precision per class and its mean (see the module docstring).
 
@@ -256,7 +286,7 @@ def voc_evaluate(predictions, targets, iou_threshold=0.5, method="all_points"):
     if len(predictions) != len(targets):
         raise ValueError(f"{fname}: {len(predictions)} predictions for {len(targets)} targets")
     rows = []
-    for i, (pred, target) in enumerate(zip(predictions, targets)):
+    for pred, target in zip(predictions, targets):
         det, obj = _image_entry(pred, target, "bbox", fname)
         difficult = target.get("difficult")
         obj["difficult"] = (np.zeros(len(obj["boxes"]), bool) if difficult is None
@@ -266,40 +296,20 @@ def voc_evaluate(predictions, targets, iou_threshold=0.5, method="all_points"):
                          .tolist()))
     result = {"ap": {}, "precision": {}, "recall": {}}
     for c in classes:
-        scores, tp, ignored, image_of, best_of = [], [], [], [], []
-        num_objects = 0
-        for i, (det, obj) in enumerate(rows):
+        scores, hits, ignored, num_objects = [], [], [], 0
+        for det, obj in rows:
             own = obj["labels"] == c
             num_objects += int((own & ~obj["difficult"]).sum())
             mine = det["labels"] == c
-            if not mine.any():
-                continue
-            iou = box_iou_matrix(det["boxes"][mine], obj["boxes"][own])
-            best = iou.argmax(1) if own.any() else np.zeros(int(mine.sum()), np.int64)
-            top = iou.max(1) if own.any() else np.zeros(int(mine.sum()))
-            hit = top > iou_threshold
-            hard = hit & (obj["difficult"][own][best] if own.any() else False)
+            matched, skip = match_detections(det["boxes"][mine], det["scores"][mine],
+                                             obj["boxes"][own], iou_threshold,
+                                             obj["difficult"][own])
             scores.append(det["scores"][mine])
-            tp.append(hit & ~hard)
-            ignored.append(hard)
-            image_of.append(np.full(int(mine.sum()), i))
-            best_of.append(best)
-        if scores:
-            scores, tp, ignored = map(np.concatenate, (scores, tp, ignored))
-            image_of, best_of = np.concatenate(image_of), np.concatenate(best_of)
-            order = np.argsort(-scores, kind="stable")
-            # an object counts once: later detections of an object already found are false
-            key = (image_of * (best_of.max(initial=0) + 1) + best_of)[order]
-            first = np.zeros(len(order), bool)
-            candidates = np.flatnonzero(tp[order])
-            _, first_index = np.unique(key[candidates], return_index=True)
-            first[candidates[first_index]] = True
-            true_positive = np.zeros(len(order), bool)
-            true_positive[order] = first
-        else:
-            scores = tp = ignored = true_positive = np.zeros(0)
-        precision, recall, _ = precision_recall_curve(scores, true_positive.astype(bool),
-                                                      num_objects, ignored.astype(bool))
+            hits.append(matched >= 0)
+            ignored.append(skip)
+        precision, recall, _ = precision_recall_curve(np.concatenate(scores),
+                                                      np.concatenate(hits), num_objects,
+                                                      np.concatenate(ignored))
         result["ap"][c] = average_precision(precision, recall, method) if num_objects else 0.0
         result["precision"][c], result["recall"][c] = precision, recall
     result["map"] = float(np.mean(list(result["ap"].values()))) if classes else float("nan")
