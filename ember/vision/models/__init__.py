@@ -10,6 +10,9 @@ The lectures' own networks: ``lenet5`` (004's ``Net``), ``alexnet_paper`` (singl
 AlexNet with LRN, 001/003), ``mobilenet_v1`` (003's tables), the CIFAR ``resnet20/32/56``,
 ``sample_cnn`` (003 "样例卷积网络") and ``one_vs_seven`` (000).
 
+Detection and instance segmentation: ``ember.vision.models.detection`` (Faster / Mask R-CNN,
+YOLO, classification with localization).
+
 Transfer learning (003 "微调"): ``freeze``, ``unfreeze``, ``replace_head``,
 ``create_feature_extractor``, ``IntermediateLayerGetter``; ``get_model`` / ``list_models``
 build by name.
@@ -32,6 +35,7 @@ from ember.vision.models.resnet import (BasicBlock, Bottleneck, CifarResNet, Res
                                         wide_resnet50_2)
 from ember.vision.models.vgg import (VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn,
                                      vgg19, vgg19_bn)
+from ember.vision.models import detection  # noqa: E402  (torchvision.models.detection)
 
 _BUILDERS = (
     "alexnet", "alexnet_paper",

@@ -27,11 +27,17 @@ from ember.vision.models.detection.mask_rcnn import (MaskRCNN, MaskRCNNHeads, Ma
 from ember.vision.models.detection.matcher import BalancedPositiveNegativeSampler, Matcher
 from ember.vision.models.detection.roi_heads import RoIHeads, paste_masks_in_image
 from ember.vision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from ember.vision.models.detection.small import SmallBackbone, fasterrcnn_small, maskrcnn_small
 from ember.vision.models.detection.transform import GeneralizedRCNNTransform
+from ember.vision.models.detection.yolo import YOLO, yolo_small
+from ember.vision.models.detection.localization import (LocalizationNet, decode_localization,
+                                                        localization_loss, localization_target)
 
 __all__ = ["AnchorGenerator", "BackboneWithFPN", "resnet_fpn_backbone", "BoxCoder",
            "FasterRCNN", "FastRCNNConvFCHead", "FastRCNNPredictor", "TwoMLPHead",
            "fasterrcnn_resnet50_fpn", "GeneralizedRCNN", "ImageList", "MaskRCNN",
            "MaskRCNNHeads", "MaskRCNNPredictor", "maskrcnn_resnet50_fpn",
            "BalancedPositiveNegativeSampler", "Matcher", "RoIHeads", "paste_masks_in_image",
-           "RegionProposalNetwork", "RPNHead", "GeneralizedRCNNTransform"]
+           "RegionProposalNetwork", "RPNHead", "GeneralizedRCNNTransform", "SmallBackbone",
+           "fasterrcnn_small", "maskrcnn_small", "YOLO", "yolo_small", "LocalizationNet",
+           "localization_target", "localization_loss", "decode_localization"]

@@ -94,9 +94,12 @@ def fasterrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 3
 
 def maskrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 32, 64),
                    out_channels=64, anchor_sizes=(12, 20, 32), aspect_ratios=(1.0, 2.0),
-                   representation_size=128, mask_layers=(32, 32), **kwargs):
+                   representation_size=128, mask_layers=(32,), mask_targets_aligned=True,
+                   **kwargs):
     """``MaskRCNN`` on a :class:`SmallBackbone`: ``fasterrcnn_small``'s parts plus a
-    ``14x14`` mask RoI Align, ``mask_layers`` 3x3 convs and a ``28x28`` mask per class."""
+    ``14x14`` mask RoI Align, ``mask_layers`` 3x3 convs and a ``28x28`` mask per class, the
+    mask targets projected with aligned RoI Align (``RoIHeads``: a small object's thin parts
+    need it)."""
     backbone = SmallBackbone(in_channels, widths, out_channels)
     names = [str(i) for i in range(len(backbone.returned_stages))]
     options = dict(mask_roi_pool=MultiScaleRoIAlign(names, 14, 2),
@@ -105,4 +108,6 @@ def maskrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 32,
     options.update(kwargs)
     args = _small_kwargs(num_classes, image_size, anchor_sizes, aspect_ratios,
                          representation_size, backbone, options)
-    return MaskRCNN(backbone, **args)
+    model = MaskRCNN(backbone, **args)
+    model.roi_heads.mask_targets_aligned = mask_targets_aligned
+    return model
