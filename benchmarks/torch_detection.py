@@ -122,7 +122,7 @@ def patch_torchvision(mask_targets_aligned=True):
 
 
 # ------------------------------------------------------------------------- the networks
-def small_backbone(torch, in_channels=1, widths=(16, 32, 64), out_channels=64,
+def small_backbone(torch, in_channels=1, widths=(16, 32), out_channels=64,
                    returned_stages=(1,)):
     """``ember.vision.models.detection.small.SmallBackbone`` in ``torch.nn``."""
     nn = torch.nn
@@ -146,8 +146,8 @@ def small_backbone(torch, in_channels=1, widths=(16, 32, 64), out_channels=64,
 
         def forward(self, x):
             x = self.stem(x)
-            outputs, last = OrderedDict(), max(self.returned_stages)
-            for i, stage in enumerate(self.stages[:last + 1]):
+            outputs = OrderedDict()
+            for i, stage in enumerate(self.stages):
                 x = stage(x)
                 if i in self.returned_stages:
                     k = self.returned_stages.index(i)

@@ -47,7 +47,7 @@ def test_yolo_losses_train_and_tolerate_empty_images():
     targets = _targets(([[4.0, 4, 30, 36]], [1]), (np.zeros((0, 4)), []))
     opt = ember.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     first = None
-    for _ in range(15):
+    for _ in range(30):
         losses = model(images, targets)
         assert set(losses) == {"loss_box", "loss_object", "loss_noobject", "loss_class"}
         total = sum(losses.values())
@@ -96,7 +96,7 @@ def test_localization_target_and_loss_of_the_lecture():
 
 def test_localization_net_learns_one_box_and_landmarks():
     ember.manual_seed(0)
-    net = LocalizationNet(SmallBackbone(1, (8, 16), 16, returned_stages=(1,)), num_classes=2,
+    net = LocalizationNet(SmallBackbone(1, (8, 16), 16), num_classes=2,
                           num_landmarks=1)
     images = ember.zeros(4, 1, 16, 16)
     images[0, 0, 2:8, 3:9] = 1
@@ -129,5 +129,8 @@ def test_small_builders():
     two_levels = SmallBackbone(3, (8, 16, 32), 24, returned_stages=(0, 2))
     features = two_levels(ember.rand(1, 3, 32, 32))
     assert list(features) == ["0", "1"] and features["1"].shape == (1, 24, 4, 4)
+    assert list(SmallBackbone(1, (8, 16))(ember.rand(1, 1, 16, 16))) == ["0"]
     with pytest.raises(ValueError, match="returned_stages must index widths"):
         SmallBackbone(1, (8,), 8, returned_stages=(1,))
+    with pytest.raises(ValueError, match="the stages after the last returned one would be unused"):
+        SmallBackbone(1, (8, 16), 8, returned_stages=(0,))

@@ -23,10 +23,10 @@ __all__ = ["SmallBackbone", "fasterrcnn_small", "maskrcnn_small"]
 class SmallBackbone(nn.Module):
     """``stem`` (3x3 conv, stride 1) and one stage per entry of ``widths`` (a stride-2 then a
     stride-1 3x3 conv); stage ``i`` has stride ``2^(i+1)``. ``returned_stages`` (indices into
-    ``widths``) are returned as an ordered dict ``{"0": ..., "1": ...}``, each brought to
-    ``out_channels`` by a 1x1 conv."""
+    ``widths``, the last stage by default) are returned as an ordered dict ``{"0": ..., "1":
+    ...}``, each brought to ``out_channels`` by a 1x1 conv."""
 
-    def __init__(self, in_channels=1, widths=(16, 32, 64), out_channels=64, returned_stages=(1,),
+    def __init__(self, in_channels=1, widths=(16, 32), out_channels=64, returned_stages=None,
                  stem_channels=None):
         super().__init__()
         stem_channels = widths[0] if stem_channels is None else stem_channels
@@ -37,23 +37,37 @@ class SmallBackbone(nn.Module):
                                         Conv2dNormActivation(width, width, 3)))
             previous = width
         self.stages = nn.ModuleList(stages)
-        self.returned_stages = tuple(returned_stages)
+        self.returned_stages = ((len(widths) - 1,) if returned_stages is None
+                                else tuple(returned_stages))
         if any(not 0 <= i < len(widths) for i in self.returned_stages):
             raise ValueError(f"SmallBackbone: returned_stages must index widths {widths}, got "
                              f"{returned_stages}")
+        if max(self.returned_stages) != len(widths) - 1:
+            raise ValueError(f"SmallBackbone: the stages after the last returned one would be "
+                             f"unused (widths {widths}, returned_stages {returned_stages})")
         self.lateral = nn.ModuleList([nn.Conv2d(widths[i], out_channels, 1)
                                       for i in self.returned_stages])
         self.out_channels = out_channels
 
     def forward(self, x):
         x = self.stem(x)
-        outputs, last = OrderedDict(), max(self.returned_stages)
-        for i, stage in enumerate(self.stages[:last + 1]):
+        outputs = OrderedDict()
+        for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.returned_stages:
                 k = self.returned_stages.index(i)
                 outputs[str(k)] = self.lateral[k](x)
         return outputs
+
+
+def _anchor_sets(anchor_sizes, levels):
+    """One tuple of anchor sizes per map: ``anchor_sizes`` is a flat tuple (the same sizes on
+    every map) or one tuple per map."""
+    if isinstance(anchor_sizes[0], (tuple, list)):
+        if len(anchor_sizes) != levels:
+            raise ValueError(f"{len(anchor_sizes)} sets of anchor sizes for {levels} feature maps")
+        return tuple(tuple(a) for a in anchor_sizes)
+    return (tuple(anchor_sizes),) * levels
 
 
 def _small_kwargs(num_classes, image_size, anchor_sizes, aspect_ratios, representation_size,
@@ -65,7 +79,7 @@ def _small_kwargs(num_classes, image_size, anchor_sizes, aspect_ratios, represen
         min_size=image_size, max_size=image_size,
         image_mean=[0.5] * backbone.stem[0].in_channels,
         image_std=[0.5] * backbone.stem[0].in_channels, size_divisible=16,
-        rpn_anchor_generator=AnchorGenerator((tuple(anchor_sizes),) * levels,
+        rpn_anchor_generator=AnchorGenerator(_anchor_sets(anchor_sizes, levels),
                                              (tuple(aspect_ratios),) * levels),
         rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=200,
         rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=100,
@@ -79,7 +93,7 @@ def _small_kwargs(num_classes, image_size, anchor_sizes, aspect_ratios, represen
     return defaults
 
 
-def fasterrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 32, 64),
+def fasterrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 32),
                      out_channels=64, anchor_sizes=(12, 20, 32), aspect_ratios=(1.0, 2.0),
                      representation_size=128, **kwargs):
     """``FasterRCNN`` on a :class:`SmallBackbone` (stride-4 map), for ``image_size`` images:
@@ -92,15 +106,15 @@ def fasterrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 3
                                                 kwargs))
 
 
-def maskrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 32, 64),
+def maskrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 32),
                    out_channels=64, anchor_sizes=(12, 20, 32), aspect_ratios=(1.0, 2.0),
                    representation_size=128, mask_layers=(32,), mask_targets_aligned=True,
-                   **kwargs):
+                   returned_stages=None, **kwargs):
     """``MaskRCNN`` on a :class:`SmallBackbone`: ``fasterrcnn_small``'s parts plus a
     ``14x14`` mask RoI Align, ``mask_layers`` 3x3 convs and a ``28x28`` mask per class, the
     mask targets projected with aligned RoI Align (``RoIHeads``: a small object's thin parts
     need it)."""
-    backbone = SmallBackbone(in_channels, widths, out_channels)
+    backbone = SmallBackbone(in_channels, widths, out_channels, returned_stages)
     names = [str(i) for i in range(len(backbone.returned_stages))]
     options = dict(mask_roi_pool=MultiScaleRoIAlign(names, 14, 2),
                    mask_head=MaskRCNNHeads(out_channels, mask_layers, 1),

@@ -244,12 +244,12 @@ class YOLO(nn.Module):
         return results
 
 
-def yolo_small(num_classes=11, in_channels=1, boxes_per_cell=2, widths=(16, 32, 64),
+def yolo_small(num_classes=11, in_channels=1, boxes_per_cell=2, widths=(16, 32),
                out_channels=64, grid_size=None, **kwargs):
     """``YOLO`` on a :class:`SmallBackbone` whose stride-4 map is the grid (16 x 16 cells of 4
     pixels for 64x64 images, so that two digits seldom share a cell); ``kwargs`` go to
     :class:`YOLO`."""
-    backbone = SmallBackbone(in_channels, widths, out_channels, returned_stages=(1,))
+    backbone = SmallBackbone(in_channels, widths, out_channels)
     kwargs.setdefault("image_mean", [0.5] * in_channels)
     kwargs.setdefault("image_std", [0.5] * in_channels)
     return YOLO(backbone, num_classes, grid_size=grid_size, boxes_per_cell=boxes_per_cell,
