@@ -47,8 +47,9 @@ def nms_torch(boxes, scores, iou_threshold):
             continue
         keep.append(i)
         rest = boxes[i + 1:]
-        w = (torch.minimum(rest[:, 2], boxes[i, 2]) - torch.maximum(rest[:, 0], boxes[i, 0])).clamp(min=0)
-        h = (torch.minimum(rest[:, 3], boxes[i, 3]) - torch.maximum(rest[:, 1], boxes[i, 1])).clamp(min=0)
+        w = torch.minimum(rest[:, 2], boxes[i, 2]) - torch.maximum(rest[:, 0], boxes[i, 0])
+        h = torch.minimum(rest[:, 3], boxes[i, 3]) - torch.maximum(rest[:, 1], boxes[i, 1])
+        w, h = w.clamp(min=0), h.clamp(min=0)
         inter = w * h
         alive[i + 1:] &= ~(inter / (area[i] + area[i + 1:] - inter) > iou_threshold)
     return order[torch.tensor(keep, dtype=torch.int64)]

@@ -3,6 +3,7 @@ default recipes and report the test mAP with the wall-clock and CPU time of each
 
     python scripts/detection_mnist.py                       # all three, runs/detection-<model>
     python scripts/detection_mnist.py --models yolo_small --epochs 4
+    python scripts/detection_mnist.py --figure docs/figures/detections.png   # the README's picture
 
 Each run is ``ember train --task detection --model <model>`` (2,000 training canvases, SGD with
 momentum and a 1cycle schedule; ``ember.train.tasks.detection.MODELS`` holds the recipes).
@@ -13,6 +14,7 @@ networks with the same recipe in PyTorch/torchvision.
 import argparse
 import json
 import os
+import shutil
 import time
 
 
@@ -24,6 +26,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--out", default="runs", help="parent folder of the run folders")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figure", default=None,
+                        help="copy the test detections of the last model trained here (PNG)")
     args = parser.parse_args(argv)
     rows = []
     for name in args.models:
@@ -43,6 +47,9 @@ def main(argv=None):
             row.update(mask_map_50=report["segm"]["map_50"], mask_map=report["segm"]["map"])
         rows.append(row)
         print(json.dumps(row), flush=True)
+    if args.figure:
+        shutil.copyfile(os.path.join(rows[-1]["run"], "detections.png"), args.figure)
+        print(f"wrote {args.figure}")
     print(f"\n{'model':<18} {'epochs':>6} {'wall':>8} {'CPU':>8} {'mAP@.5':>7} {'mAP':>6} "
           f"{'mask@.5':>8} {'mask':>6}")
     for r in rows:

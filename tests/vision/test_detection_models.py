@@ -1,6 +1,6 @@
-"""Faster and Mask R-CNN against torchvision: state_dict keys, shapes and parameter counts of
-the ResNet-50 FPN builders; losses, gradients and detections of small models with the same
-weights in float64 (torchvision's NMS and RoI Align are compiled ops this machine cannot load,
+"""Faster and Mask R-CNN (inventory C8, D19-D22, E9) against torchvision: state_dict keys,
+shapes and parameter counts of the ResNet-50 FPN builders; losses, gradients and detections
+of small models with the same weights in float64 (torchvision's NMS and RoI Align are compiled ops this machine cannot load,
 so its modules call the reference kernels of tests/vision/oracles.py); the parts (anchors,
 box coding, matching, mask pasting, the transform); targets a detector must refuse."""
 from collections import OrderedDict
@@ -52,7 +52,8 @@ def _torch_parts():
                 BackboneWithFPN=backbone_utils.BackboneWithFPN,
                 FastRCNNPredictor=faster_rcnn.FastRCNNPredictor,
                 MaskRCNNHeads=mask_rcnn.MaskRCNNHeads,
-                MaskRCNNPredictor=mask_rcnn.MaskRCNNPredictor, MultiScaleRoIAlign=MultiScaleRoIAlign)
+                MaskRCNNPredictor=mask_rcnn.MaskRCNNPredictor,
+                MultiScaleRoIAlign=MultiScaleRoIAlign)
 
 
 def _ember_parts():
@@ -96,7 +97,8 @@ def _data(masks):
     # would make the two libraries' NMS tie-breaks differ
     rng = np.random.default_rng(0)
     images = [rng.random((3, 64, 64)), rng.random((3, 64, 64))]
-    targets = [{"boxes": np.array([[2.0, 3, 20, 30], [25, 10, 50, 38]]), "labels": np.array([1, 3])},
+    targets = [{"boxes": np.array([[2.0, 3, 20, 30], [25, 10, 50, 38]]),
+                "labels": np.array([1, 3])},
                {"boxes": np.array([[5.0, 5, 40, 40]]), "labels": np.array([2])}]
     if masks:
         for t in targets:
@@ -195,7 +197,7 @@ def test_paste_masks_matches_torchvision():
     from torchvision.models.detection.roi_heads import paste_masks_in_image
     rng = np.random.default_rng(2)
     masks = rng.random((7, 1, 14, 14)).astype(np.float32)
-    boxes = rng.uniform(-10, 38, (7, 4)).astype(np.float32)   # torchvision fails on boxes past the image
+    boxes = rng.uniform(-10, 38, (7, 4)).astype(np.float32)   # torchvision fails past the image
     boxes[:, 2:] = boxes[:, :2] + rng.uniform(0.2, 40, (7, 2))
     boxes[0] = [30, 30, 29, 31]                               # degenerate: x2 < x1
     got = ed.paste_masks_in_image(ember.from_numpy(masks), ember.from_numpy(boxes), (45, 52))

@@ -239,7 +239,8 @@ class DetectionTask:
         from ember.train.callbacks import write_text_atomic
         report = self._report(test["scores"], test["targets"], data["classes"])
         report["epoch"] = best_epoch
-        write_text_atomic(os.path.join(out, "test_metrics.json"), json.dumps(report, indent=1) + "\n")
+        write_text_atomic(os.path.join(out, "test_metrics.json"),
+                          json.dumps(report, indent=1) + "\n")
         plot_detection_history(trainer.history, os.path.join(out, "curves.png"))
         pictures = [(img, pred, tgt) for (img, tgt), pred in
                     zip(data["test"][:16], test["scores"][:16])]

@@ -446,7 +446,8 @@ class MeanAveragePrecision:
         pairs = self._pairs()
         classes = sorted({c for _, c, *_ in pairs})
         num_t, num_r = len(self.iou_thresholds), len(self.rec_thresholds)
-        num_k, num_a, num_m = len(classes), len(COCO_AREA_RANGES), len(self.max_detection_thresholds)
+        num_k, num_a = len(classes), len(COCO_AREA_RANGES)
+        num_m = len(self.max_detection_thresholds)
         precision = -np.ones((num_t, num_r, num_k, num_a, num_m))
         recall = -np.ones((num_t, num_k, num_a, num_m))
         if pairs:

@@ -69,23 +69,30 @@ def _overlaps(a, b, area_a, area_b, threshold):
 def greedy_keep(boxes, scores, iou_threshold, classes=None):
     """The NMS of NumPy ``boxes`` (N, 4) and ``scores`` (N,): indices of the kept boxes in
     decreasing score order (int64). With ``classes`` (N,), boxes of different classes never
-    suppress each other."""
+    suppress each other: each class is suppressed on its own (a loop over the classes, which
+    saves the IoU of every pair of boxes of different classes) and the kept boxes merged."""
+    if classes is None:
+        return _greedy_keep_one(boxes, scores, iou_threshold)
+    kept = [np.flatnonzero(classes == c)[_greedy_keep_one(boxes[classes == c],
+                                                          scores[classes == c], iou_threshold)]
+            for c in np.unique(classes)]
+    kept = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    kept.sort()                                        # index order, then a stable score sort
+    return kept[np.argsort(-scores[kept], kind="stable")].astype(np.int64)
+
+
+def _greedy_keep_one(boxes, scores, iou_threshold):
     order = np.argsort(-scores, kind="stable")
     b = boxes[order]
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    cls = None if classes is None else classes[order]
     kept = np.zeros(0, dtype=np.int64)                      # positions in the sorted order
     for start in range(0, len(order), _BLOCK):
         block = np.arange(start, min(start + _BLOCK, len(order)))
         if len(kept):                                        # 1. suppressed by earlier blocks
             hit = _overlaps(b[kept], b[block], area[kept], area[block], iou_threshold)
-            if cls is not None:
-                hit &= cls[kept][:, None] == cls[block][None, :]
             block = block[~hit.any(0)]
         # 2. greedy inside the block: iterate keep = candidate and not (kept j < i overlapping)
         inside = np.triu(_overlaps(b[block], b[block], area[block], area[block], iou_threshold), 1)
-        if cls is not None:
-            inside &= cls[block][:, None] == cls[block][None, :]
         inside = inside.astype(np.float32)
         keep = np.ones(len(block), dtype=bool)
         while True:
@@ -115,9 +122,10 @@ def nms(boxes, scores, iou_threshold):
 def batched_nms(boxes, scores, idxs, iou_threshold):
     """NMS within each category: ``idxs`` ``(N,)`` gives each box's category, and boxes of
     different categories never suppress each other. Returns the int64 indices of the kept
-    boxes in decreasing order of score. (torchvision offsets the boxes of each category by a
-    large constant for small inputs and loops over categories for large ones; Ember masks
-    the IoU of boxes of different categories, one exact path for every size.)"""
+    boxes in decreasing order of score (equal scores in index order). torchvision offsets the
+    boxes of each category by a large constant for small inputs (which can round IoUs
+    differently) and loops over categories for large ones; Ember always loops over the
+    categories, one exact path for every size."""
     _check("batched_nms", boxes, scores, idxs)
     keep = greedy_keep(boxes._data, scores._data, float(iou_threshold), idxs._data)
     return ember.from_numpy(keep)

@@ -27,7 +27,8 @@ def check_targets(targets, num_images, owner):
             raise ValueError(f"{owner}: expected target boxes of shape (L, 4), got {shape} for "
                              f"target {i}")
         if not isinstance(labels, ember.Tensor) or labels.shape != (boxes.shape[0],):
-            shape = tuple(labels.shape) if isinstance(labels, ember.Tensor) else type(labels).__name__
+            shape = (tuple(labels.shape) if isinstance(labels, ember.Tensor)
+                     else type(labels).__name__)
             raise ValueError(f"{owner}: expected target labels of shape ({boxes.shape[0]},), got "
                              f"{shape} for target {i}")
         b = boxes.detach().numpy()

@@ -236,7 +236,8 @@ class RoIHeads(nn.Module):
         pred_boxes = self.box_coder.decode(box_regression, proposals)._data
         logits = class_logits._data.astype(np.float64)
         scores_all = np.exp(logits - logits.max(-1, keepdims=True))
-        scores_all = (scores_all / scores_all.sum(-1, keepdims=True)).astype(class_logits._data.dtype)
+        scores_all /= scores_all.sum(-1, keepdims=True)
+        scores_all = scores_all.astype(class_logits._data.dtype)
         all_boxes, all_scores, all_labels = [], [], []
         start = 0
         for size, (h, w) in zip(sizes, image_shapes):
