@@ -80,6 +80,18 @@ def MNIST_INVERTED(tmp_path):
     return path
 
 
+def test_without_validation_the_lowest_training_loss_is_kept(capsys, tmp_path, few_canvases):
+    ember.manual_seed(0)
+    code, stdout, err = _run(capsys, "train", "--task", "detection", "--model", "yolo_small",
+                             "--epochs", "2", "--batch-size", "16", "--val-split", "0",
+                             "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert "(32 train / 0 val / 12 test canvases)" in stdout
+    assert "lowest training loss" in stdout
+    history = json.load(open(tmp_path / "run" / "metrics.json"))
+    assert not any(k.startswith("val_") for k in history[0])
+
+
 def test_detection_errors(capsys, tmp_path):
     code, _, err = _run(capsys, "train", "--task", "detection", "--model", "lenet5",
                         "--out", str(tmp_path / "a"))

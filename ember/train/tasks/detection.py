@@ -175,6 +175,8 @@ class DetectionTask:
             length = 0 if split == "val" and recipe.val_split == 0 else _SIZES[split]
             dataset = MNISTDetection(split, length)
             data[split] = [dataset[i] for i in range(len(dataset))]
+        # without validation canvases the best checkpoint is the one of the lowest training loss
+        self.monitor = ("val_map", "max") if data["val"] else ("train_loss", "min")
         return data
 
     def default_model(self, data):
@@ -250,8 +252,10 @@ class DetectionTask:
         if "segm" in report:
             summary += (f"; mask mAP@.5 {report['segm']['map_50']:.3f}, mask mAP@[.5:.95] "
                         f"{report['segm']['map']:.3f}")
+        criterion = ("best validation mAP" if self.monitor[0] == "val_map"
+                     else "lowest training loss")
         summary += (f" ({report['images']} held-out canvases, {report['objects']} digits; "
-                    f"model of epoch {best_epoch}, best validation mAP)")
+                    f"model of epoch {best_epoch}, {criterion})")
         return report, summary
 
     def evaluate(self, model, config, split, dataset=None, data_root=None):
