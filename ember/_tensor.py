@@ -6,8 +6,10 @@ leaf) and the gradient accumulated by ``backward`` (``grad``). Views (slices, re
 transposes) share memory and a version counter with their base, so an in-place change that
 would make a saved value stale is detected at backward time.
 
-The operators and most methods are defined in ``ember/ops`` and bound to the class in
-``ember/_tensor_methods.py``.
+The operators and most methods are ops defined in ``ember/ops`` (forward beside backward);
+``ember/_tensor_methods.py`` lists every one of them in an explicit table and binds it to the
+class (search it for a method's name to find the function behind it). How in-place ops and
+views keep gradients right is ``ember/autograd/inplace.py``.
 """
 import warnings
 

@@ -71,6 +71,25 @@ _BASE_ATTRS = frozenset(("next_functions", "needs_input_grad", "_input_meta", "_
                          "_next_outputs", "__weakref__"))
 
 
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``.
+
+    The added leading axes are summed first, then the stretched ones (two reductions measure
+    faster than one over scattered axes, e.g. a conv bias gradient (N, C, H, W) -> (C, 1, 1))."""
+    if grad.shape == shape:
+        return grad
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
 class RemovableHandle:
     """Returned by ``register_hook``; ``handle.remove()`` takes the hook off."""
 

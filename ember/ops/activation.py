@@ -21,7 +21,7 @@ import numpy as np
 
 from ember._random import rng
 from ember._tensor import Tensor
-from ember._tensor_methods import _inplace
+from ember.autograd.inplace import inplace_method
 from ember.autograd.function import Function
 from ember.ops import elementwise as _core
 from ember.ops.elementwise import cast, sigmoid, tanh
@@ -69,7 +69,7 @@ def _run(cls, name, input, inplace=False, **config):
     """Apply the pointwise activation ``cls``, out of place or in place."""
     x = _float_input(input, name)
     if inplace:
-        return _inplace(lambda t: cls.apply(t, **config), name + "_")(x)
+        return inplace_method(lambda t: cls.apply(t, **config), name + "_")(x)
     return cls.apply(x, **config)
 
 

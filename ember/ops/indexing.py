@@ -5,8 +5,8 @@ Gradients through advanced indexing accumulate over repeated indices (:func:`acc
 import numpy as np
 
 from ember._tensor import Tensor, as_tensor_arg
-from ember.autograd.function import Function
-from ember.ops.elementwise import cast, unbroadcast
+from ember.autograd.function import Function, unbroadcast
+from ember.ops.elementwise import cast
 
 __all__ = ["index", "index_put", "gather", "scatter", "scatter_add", "scatter_reduce",
            "index_select", "index_add", "masked_fill", "masked_select", "masked_scatter", "take",

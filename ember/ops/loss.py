@@ -16,9 +16,9 @@ import numpy as np
 
 from ember import _parallel
 from ember._tensor import Tensor
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 from ember.ops.elementwise import abs as _abs
-from ember.ops.elementwise import exp, log, minimum, sqrt, unbroadcast, where
+from ember.ops.elementwise import exp, log, minimum, sqrt, where
 from ember.ops.reduction import norm
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",

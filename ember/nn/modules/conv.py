@@ -154,7 +154,7 @@ class _Conv(_ConvNd):
                          groups, bias, padding_mode, device, dtype)
 
     def _conv_forward(self, input, weight, bias):
-        fn = getattr(F, self._functional)
+        fn = self._functional
         if self.padding_mode != "zeros":
             mode = self.padding_mode
             padded = F.pad(input, self._reversed_padding_repeated_twice, mode=mode)
@@ -172,7 +172,7 @@ class Conv1d(_Conv):
     Parameters: ``weight (C_out, C_in / groups, k)``, ``bias (C_out,)``.
     """
     _n = 1
-    _functional = "conv1d"
+    _functional = staticmethod(F.conv1d)
 
 
 class Conv2d(_Conv):
@@ -183,7 +183,7 @@ class Conv2d(_Conv):
     Parameters: ``weight (C_out, C_in / groups, kH, kW)``, ``bias (C_out,)``.
     """
     _n = 2
-    _functional = "conv2d"
+    _functional = staticmethod(F.conv2d)
 
 
 class Conv3d(_Conv):
@@ -192,7 +192,7 @@ class Conv3d(_Conv):
     Parameters: ``weight (C_out, C_in / groups, kD, kH, kW)``, ``bias (C_out,)``.
     """
     _n = 3
-    _functional = "conv3d"
+    _functional = staticmethod(F.conv3d)
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -241,7 +241,7 @@ class _ConvTransposeNd(_ConvNd):
     def forward(self, input, output_size=None):
         self._check_input(input)
         output_padding = self._output_padding(input, output_size)
-        fn = getattr(F, self._functional)
+        fn = self._functional
         return fn(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                   self.groups, self.dilation)
 
@@ -253,7 +253,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     Parameters: ``weight (C_in, C_out / groups, k)``, ``bias (C_out,)``.
     """
     _n = 1
-    _functional = "conv_transpose1d"
+    _functional = staticmethod(F.conv_transpose1d)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
@@ -264,7 +264,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     Parameters: ``weight (C_in, C_out / groups, kH, kW)``, ``bias (C_out,)``.
     """
     _n = 2
-    _functional = "conv_transpose2d"
+    _functional = staticmethod(F.conv_transpose2d)
 
 
 class ConvTranspose3d(_ConvTransposeNd):
@@ -273,4 +273,4 @@ class ConvTranspose3d(_ConvTransposeNd):
     Parameters: ``weight (C_in, C_out / groups, kD, kH, kW)``, ``bias (C_out,)``.
     """
     _n = 3
-    _functional = "conv_transpose3d"
+    _functional = staticmethod(F.conv_transpose3d)
