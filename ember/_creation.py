@@ -49,7 +49,13 @@ def _dt(dtype, default=None):
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor copying ``data`` (nested lists, numbers, arrays, tensors).
 
-    Python floats give float32 (the default dtype), ints int64, bools bool."""
+    Python floats give float32 (the default dtype), ints int64, bools bool.
+
+    >>> ember.tensor([[1., 2.], [3., 4.]])
+    tensor([[1., 2.],
+            [3., 4.]])
+    >>> ember.tensor([1, 2]).dtype, ember.tensor(0.5).dtype
+    (ember.int64, ember.float32)"""
     _check_device(device)
     arr = np.array(_infer_array(data, dtype), copy=True)
     return _finish(arr, requires_grad)
@@ -77,6 +83,12 @@ def from_numpy(ndarray):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    """A tensor of zeros of shape ``size`` (ints or one sequence), float32 by default.
+
+    >>> ember.zeros(2, 3)
+    tensor([[0., 0., 0.],
+            [0., 0., 0.]])
+    """
     _check_device(device)
     return _finish(np.zeros(_size(size, "zeros"), dtype=_dt(dtype)), requires_grad)
 

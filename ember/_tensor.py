@@ -268,6 +268,13 @@ class Tensor:
 
         ``gradient`` is required unless ``self`` has one element (it is the vector in the
         vector-Jacobian product). The graph's saved values are freed unless ``retain_graph``.
+
+        Lecture 003's toy ``f(x) = (-x + 3)^2``, whose derivative is ``2 (x - 3)``:
+
+        >>> x = ember.tensor([1.0, 5.0], requires_grad=True)
+        >>> ((-x + 3) ** 2).sum().backward()
+        >>> x.grad
+        tensor([-4.,  4.])
         """
         from ember.autograd import backward
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,

@@ -376,8 +376,13 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     the int64 flat index ``h·W + w`` of each maximum in its input plane (the first maximum in
     row-major order on ties). Backward routes each gradient to its arg-max cell only.
 
-    Example (lecture 003 「Pooling 前后对比」): 2×2 stride 2 on
-    ``[[1,1,2,4],[5,6,7,8],[3,2,1,0],[1,1,3,4]]`` gives ``[[6,8],[3,4]]``."""
+    Example (lecture 003 「Pooling 前后对比」): 2×2 stride 2
+
+    >>> x = ember.tensor([[[[1., 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 1, 3, 4]]]])
+    >>> F.max_pool2d(x, 2)
+    tensor([[[[6., 8.],
+              [3., 4.]]]])
+    """
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
                      return_indices)
 

@@ -181,6 +181,13 @@ class Conv2d(_Conv):
     ``out[n, o] = b[o] + Σ_c Σ_{i,j} w[o, c, i, j] · x[n, c, s·y + d·i − p, s·x + d·j − p]``.
 
     Parameters: ``weight (C_out, C_in / groups, kH, kW)``, ``bias (C_out,)``.
+
+    Lecture 003's first LeNet layer: six 5x5 filters over a grey 32x32 image, 6·(25+1) = 156
+    parameters.
+
+    >>> conv = nn.Conv2d(1, 6, 5)
+    >>> conv(ember.randn(8, 1, 32, 32)).shape, sum(p.numel() for p in conv.parameters())
+    (ember.Size([8, 6, 28, 28]), 156)
     """
     _n = 2
     _functional = staticmethod(F.conv2d)

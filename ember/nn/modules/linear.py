@@ -44,6 +44,12 @@ class Linear(Module):
     Shapes: ``(*, in_features) -> (*, out_features)``.
     Parameters: ``weight (out_features, in_features)``, ``bias (out_features,)``, both
     ``U(-1/sqrt(in_features), 1/sqrt(in_features))`` (torch's ``kaiming_uniform_(a=sqrt(5))``).
+
+    >>> layer = nn.Linear(3, 2)
+    >>> layer
+    Linear(in_features=3, out_features=2, bias=True)
+    >>> layer(ember.randn(4, 3)).shape
+    ember.Size([4, 2])
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
