@@ -90,3 +90,7 @@ def __getattr__(name):
         mod, attr = _LAZY_ATTRS[name]
         return getattr(_importlib.import_module(mod), attr)
     raise AttributeError(f"module 'ember' has no attribute {name!r}")
+
+
+from ember import _numpy_names  # noqa: E402
+_numpy_names.install(globals(), Tensor)   # axis= / keepdims= / x= wherever torch accepts them
