@@ -58,6 +58,30 @@ def numel(input):
     return input.numel()
 
 
+def is_complex(input):
+    return input.is_complex()
+
+
+def is_conj(input):
+    return input.is_conj()
+
+
+def is_neg(input):
+    return input.is_neg()
+
+
+def is_signed(input):
+    return input.is_signed()
+
+
+def is_nonzero(input):
+    return input.is_nonzero()
+
+
+def is_same_size(input, other):
+    return input.is_same_size(other)
+
+
 def can_cast(from_, to):
     import numpy as _np
     return bool(_np.can_cast(from_.np, to.np, casting="same_kind")) and not (

@@ -149,8 +149,46 @@ class Tensor:
         return device("cpu")
 
     @property
-    def is_cuda(self):
+    def is_cpu(self):
+        return True
+
+    # Device and layout predicates of torch's Tensor: Ember's tensors are dense, strided,
+    # unquantized and on the CPU, so code that branches on them takes its CPU path.
+    is_cuda = is_xpu = is_mps = is_meta = is_mkldnn = is_vulkan = is_ipu = is_xla = \
+        is_maia = is_mtia = is_quantized = is_sparse = is_sparse_csr = is_nested = \
+        property(lambda self: False)
+
+    def is_complex(self):
         return False
+
+    def is_conj(self):
+        return False
+
+    def is_neg(self):
+        return False
+
+    def is_pinned(self):
+        return False
+
+    def is_signed(self):
+        """True for floating point and signed integer dtypes (not ``uint8``, not ``bool``)."""
+        return self._data.dtype.kind in "fi"
+
+    def is_nonzero(self):
+        """The truth of a one-element tensor (``RuntimeError`` for any other number)."""
+        if self._data.size != 1:
+            amount = "no values" if self._data.size == 0 else "more than one value"
+            raise RuntimeError(f"is_nonzero: Boolean value of Tensor with {amount} is ambiguous")
+        return bool(self._data.reshape(()))
+
+    def is_same_size(self, other):
+        return self._data.shape == other._data.shape
+
+    def is_set_to(self, tensor):
+        """True when both tensors view the same memory with the same shape and strides."""
+        a, b = self._data, tensor._data
+        return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                and a.shape == b.shape and a.strides == b.strides)
 
     @property
     def ndim(self):
