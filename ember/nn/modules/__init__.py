@@ -1,7 +1,7 @@
 """The layer classes of ``ember.nn``, one file per family (as in ``torch/nn/modules``)."""
 from ember.nn.modules import (activation, attention, container, conv, distance, dropout, flatten,
-                              fold, linear, locally_connected, loss, normalization, padding,
-                              pooling, sparse, upsampling)
+                              fold, lazy, linear, locally_connected, loss, normalization,
+                              padding, pooling, sparse, upsampling)
 from ember.nn.modules.activation import *  # noqa: F401,F403
 from ember.nn.modules.attention import *  # noqa: F401,F403
 from ember.nn.modules.container import *  # noqa: F401,F403

@@ -24,7 +24,8 @@ from ember import _dtype, _legacy_types
 from ember._tensor import Tensor, device as _device
 from ember.autograd.function import Function, RemovableHandle
 from ember.autograd.grad_mode import no_grad
-from ember.nn.parameter import Buffer, Parameter
+from ember.nn.parameter import (UNINITIALIZED_SHAPE_MESSAGE, Buffer, Parameter,
+                                 is_lazy)
 
 __all__ = ["Module"]
 
@@ -378,7 +379,7 @@ class Module:
             with no_grad():
                 new = fn(param)
             if new is not param:
-                param._data = new._data
+                param.data = new
                 param._bump_version()
             if param.grad is not None:
                 g = fn(param.grad)
@@ -486,6 +487,10 @@ class Module:
                     missing_keys.append(key)
                 continue
             value = state_dict[key]
+            if is_lazy(value) or is_lazy(param):
+                if not (is_lazy(value) and is_lazy(param)):
+                    raise RuntimeError(UNINITIALIZED_SHAPE_MESSAGE)
+                continue   # both still uninitialized: nothing to copy
             if isinstance(value, Tensor):
                 arr = value._data
             else:
