@@ -12,4 +12,5 @@ from ember.nn.parameter import (Buffer, Parameter, UninitializedBuffer,  # noqa:
                                  UninitializedParameter)
 from ember.nn import parameter  # noqa: F401
 from ember.nn.modules import *  # noqa: F401,F403
-from ember.nn import functional, init, utils  # noqa: F401
+from ember.nn import functional, init, parallel, utils  # noqa: F401
+from ember.nn.parallel import DataParallel  # noqa: F401

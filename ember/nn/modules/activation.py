@@ -385,3 +385,8 @@ class Maxout(Module):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"pieces={self.pieces}")
 
+
+
+# torch defines MultiheadAttention in torch/nn/modules/activation.py; programs import it
+# from there (``from torch.nn.modules.activation import MultiheadAttention``)
+from ember.nn.modules.attention import MultiheadAttention  # noqa: E402,F401
