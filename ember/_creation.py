@@ -34,10 +34,12 @@ _NOT_GIVEN = object()
 
 def _dims(values, op):
     """``values`` as a shape: each must be an integer (Python, NumPy, or a one-element integer
-    tensor), as torch requires; floats and bools are refused rather than truncated."""
+    tensor), as torch requires; floats are refused rather than truncated, and so is a bool in
+    the first place (torch's parser reads ``zeros(True)`` as a mistake, ``zeros(2, True)``
+    as a size of 1)."""
     dims = []
     for pos, v in enumerate(values):
-        if isinstance(v, (bool, np.bool_)) or isinstance(v, (float, np.floating)):
+        if (pos == 0 and isinstance(v, (bool, np.bool_))) or isinstance(v, (float, np.floating)):
             raise TypeError(f"{op}(): argument 'size' must be tuple of ints, but found element of "
                             f"type {type(v).__name__} at pos {pos}")
         try:

@@ -40,13 +40,13 @@ VALID = [
     "lib.arange(5, out=out)", "lib.arange(5, dtype=lib.float32)", "lib.arange(lib.tensor(5))",
     "lib.arange(1, end=5)", "lib.arange(start=1, end=5, step=2)", "lib.arange(1, 4, out=o6)",
     "lib.arange(5.0)", "lib.arange(10, 0, -3)", "lib.arange(True)",
-    "lib.linspace(0, 1, 5, out=out)", "lib.eye(3, out=out)", "lib.randperm(4, out=out_i).shape",
+    "lib.zeros(2, True)", "lib.empty((2, False)).shape", "lib.linspace(0, 1, 5, out=out)", "lib.eye(3, out=out)", "lib.randperm(4, out=out_i).shape",
 ]
 
 INVALID = [
     "lib.zeros(2.0)", "lib.zeros(2, 3.5)", "lib.zeros((2,), (3,))", "lib.zeros(2, size=(3,))",
     "lib.zeros(size=3)", "lib.zeros(True)", "lib.zeros(lib.tensor([2, 3]))",
-    "lib.zeros(np.array([2, 3]))", "lib.zeros()", "lib.zeros(-1)", "lib.empty(2, size=None)",
+    "lib.zeros(np.array([2, 3]))", "lib.zeros((True,))", "lib.zeros()", "lib.zeros(-1)", "lib.empty(2, size=None)",
     "lib.zeros(2, dtype=lib.int64, out=out)", "lib.full(2, 1.0)", "lib.full((2,), None)",
     "lib.full((2,), 7, dtype=lib.float64, out=out)", "lib.rand(size=3)", "lib.ones(2, 2.5)",
     "lib.randint(10, 3)", "lib.randint(10)", "lib.randint(5, 2, (3,))", "lib.randint(10.5, (3,))",

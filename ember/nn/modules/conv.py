@@ -16,6 +16,7 @@ import ember
 from ember.nn import functional as F
 from ember.nn import init
 from ember.nn.modules.lazy import LazyModuleMixin
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
 from ember.nn.parameter import Parameter, UninitializedParameter
 
@@ -40,6 +41,8 @@ class _ConvNd(Module):
     _n = 2
     _transposed = False
 
+    @integer_arguments(counts=("in_channels", "out_channels", "groups"), shapes=("kernel_size",),
+                       offsets=("stride", "padding", "dilation", "output_padding"))
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None,
                  output_padding=0):
@@ -327,6 +330,7 @@ class _LazyConvMixin(LazyModuleMixin):
 
 
 class _LazyConv(_LazyConvMixin):
+    @integer_arguments(counts=("out_channels",))
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
@@ -335,6 +339,7 @@ class _LazyConv(_LazyConvMixin):
 
 
 class _LazyConvTranspose(_LazyConvMixin):
+    @integer_arguments(counts=("out_channels",))
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
                  dtype=None):

@@ -11,6 +11,7 @@ import ember
 from ember.nn import functional as F
 from ember.nn import init
 from ember.nn.modules.lazy import LazyModuleMixin
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
 from ember.nn.parameter import Parameter, UninitializedParameter
 
@@ -53,6 +54,7 @@ class Linear(Module):
     ember.Size([4, 2])
     """
 
+    @integer_arguments(counts=("in_features", "out_features"))
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         ember.device(device or "cpu")
@@ -89,6 +91,7 @@ class Bilinear(Module):
     (out_features,)``, both ``U(-1/sqrt(in1_features), 1/sqrt(in1_features))``.
     """
 
+    @integer_arguments(counts=("in1_features", "in2_features", "out_features"))
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None,
                  dtype=None):
         super().__init__()
@@ -128,6 +131,7 @@ class LazyLinear(LazyModuleMixin, Linear):
     """
     cls_to_become = Linear
 
+    @integer_arguments(counts=("out_features",))
     def __init__(self, out_features, bias=True, device=None, dtype=None):
         super().__init__(0, 0, False, device, dtype)
         self.weight = UninitializedParameter(device=device, dtype=dtype)

@@ -16,6 +16,7 @@ from ember.autograd.grad_mode import no_grad
 from ember.nn import functional as F
 from ember.nn import init
 from ember.nn.modules.lazy import LazyModuleMixin
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
 from ember.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter
 
@@ -51,6 +52,7 @@ def _reset_affine(module):
 class _NormBase(Module):
     """Parameters and running statistics shared by BatchNorm and InstanceNorm."""
 
+    @integer_arguments(counts=("num_features",))
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
@@ -377,6 +379,7 @@ class LayerNorm(Module):
     ``normalized_shape``.
     """
 
+    @integer_arguments(shapes=("normalized_shape",))
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
                  device=None, dtype=None):
         super().__init__()
@@ -412,6 +415,7 @@ class GroupNorm(Module):
     Parameters (``affine``): ``weight (C,) = 1``, ``bias (C,) = 0``.
     """
 
+    @integer_arguments(counts=("num_groups", "num_channels"))
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
                  dtype=None, *, bias=True):
         super().__init__()
