@@ -102,7 +102,7 @@ _LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils", "visi
          "serialization": "ember.serialization", "cuda": "ember.cuda",
          "accelerator": "ember.accelerator", "backends": "ember.backends",
          "profiler": "ember.profiler", "linalg": "ember.linalg", "onnx": "ember.onnx",
-         "classical": "ember.classical"}
+         "classical": "ember.classical", "multiprocessing": "ember.multiprocessing"}
 _LAZY_ATTRS = {"save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
                "summary": ("ember._summary", "summary")}
 

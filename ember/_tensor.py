@@ -170,6 +170,17 @@ class Tensor:
     def is_pinned(self):
         return False
 
+    def share_memory_(self):
+        """Move the values into memory shared with child processes, in place (see
+        :mod:`ember.multiprocessing`); a no-op if they are there already."""
+        from ember.multiprocessing.shared_memory import share
+        return share(self)
+
+    def is_shared(self):
+        """Whether the values are in memory shared between processes."""
+        from ember.multiprocessing.shared_memory import block_of
+        return block_of(self._data) is not None
+
     def is_signed(self):
         """True for floating point and signed integer dtypes (not ``uint8``, not ``bool``)."""
         return self._data.dtype.kind in "fi"

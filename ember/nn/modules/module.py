@@ -435,6 +435,11 @@ class Module:
     def half(self):
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
+    def share_memory(self):
+        """Move every parameter and buffer into memory shared with child processes (see
+        :mod:`ember.multiprocessing`); gradients, created later, are not shared."""
+        return self._apply(lambda t: t.share_memory_())
+
     def cpu(self):
         return self
 
