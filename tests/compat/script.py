@@ -1,37 +1,50 @@
 """Run the same user script under PyTorch and under Ember.
 
 A scenario is the text of a script written for PyTorch. ``run_script(src, "torch")`` executes
-it as written; ``run_script(src, "ember")`` executes it with only its import lines rewritten
+it as written. ``run_script(src, "ember")`` executes it with only its import lines rewritten
 (``import torch`` -> ``import ember as torch``, ``import torch.nn as nn`` -> ``import ember.nn
-as nn``, ``from torch.x import y`` -> ``from ember.x import y``), which is the promise
-``import ember as torch`` makes. The script's module-level names are returned so that the
-test can compare what it computed.
+as nn``, ``from torch.x import y`` -> ``from ember.x import y``, ``torchvision`` ->
+``ember.vision``), which is the promise ``import ember as torch`` makes.
+``run_script(src, "compat")`` executes it unchanged under Ember's import hook
+(``ember.compat.torch_aliases``: what ``python -m ember.compat script.py`` does). The
+script's module-level names are returned so that the test can compare what it computed.
 """
 import re
 
-_IMPORT_AS = re.compile(r"^(\s*)import torch((?:\.\w+)*) as (\w+)\s*$", re.M)
+_PACKAGES = r"(torchvision|torch)"
+_IMPORT_AS = re.compile(rf"^(\s*)import {_PACKAGES}((?:\.\w+)*) as (\w+)\s*$", re.M)
 _IMPORT = re.compile(r"^(\s*)import torch\s*$", re.M)
-_FROM = re.compile(r"^(\s*)from torch((?:\.\w+)*) import ", re.M)
-_ANY_TORCH_IMPORT = re.compile(r"^\s*(?:from|import(?:\s+[\w.]+\s*,)*)\s*torch\b.*$", re.M)
+_FROM = re.compile(rf"^(\s*)from {_PACKAGES}((?:\.\w+)*) import ", re.M)
+_ANY_TORCH_IMPORT = re.compile(r"^\s*(?:from|import(?:\s+[\w.]+\s*,)*)\s*torch(?:vision)?\b.*$",
+                               re.M)
+_EMBER = {"torch": "ember", "torchvision": "ember.vision"}
 
 
 def to_ember(src):
     """The script text with its torch imports pointed at ember (nothing else changes)."""
-    src = _IMPORT_AS.sub(lambda m: f"{m.group(1)}import ember{m.group(2)} as {m.group(3)}", src)
+    src = _IMPORT_AS.sub(lambda m: f"{m.group(1)}import {_EMBER[m.group(2)]}{m.group(3)} "
+                                   f"as {m.group(4)}", src)
     src = _IMPORT.sub(lambda m: f"{m.group(1)}import ember as torch", src)
-    return _FROM.sub(lambda m: f"{m.group(1)}from ember{m.group(2)} import ", src)
+    return _FROM.sub(lambda m: f"{m.group(1)}from {_EMBER[m.group(2)]}{m.group(3)} import ",
+                     src)
 
 
 def run_script(src, lib, **inputs):
-    """Execute ``src`` under ``lib`` ("torch" or "ember") with ``inputs`` predefined; return
-    the script's global namespace."""
-    assert lib in ("torch", "ember")
-    code = src if lib == "torch" else to_ember(src)
+    """Execute ``src`` under ``lib`` ("torch", "ember" or "compat") with ``inputs``
+    predefined; return the script's global namespace."""
+    assert lib in ("torch", "ember", "compat")
+    code = to_ember(src) if lib == "ember" else src
     if lib == "ember":
         left = _ANY_TORCH_IMPORT.findall(code)
         assert not left, f"import lines the rewrite does not cover (would run torch): {left}"
     namespace = {"__name__": f"scenario_{lib}", **inputs}
-    exec(compile(code, f"<scenario:{lib}>", "exec"), namespace)
+    compiled = compile(code, f"<scenario:{lib}>", "exec")
+    if lib == "compat":
+        from ember.compat import torch_aliases
+        with torch_aliases():
+            exec(compiled, namespace)
+    else:
+        exec(compiled, namespace)
     return namespace
 
 
