@@ -148,33 +148,68 @@ def _is_torch_name(name):
     return ember_name(name) is not None
 
 
+def _uses(module, package):
+    """Whether ``module``'s globals hold modules or objects of ``package`` ("torch",
+    "ember"): the module imported that package and must not outlive its setting."""
+    for value in list(vars(module).values()):
+        owner = value.__name__ if isinstance(value, type(sys)) else \
+            getattr(value, "__module__", None)
+        if isinstance(owner, str) and (owner == package or owner.startswith(package + ".")):
+            return True
+    return False
+
+
+def _set_aside(names, detach=False):
+    """Remove ``names`` from ``sys.modules`` (with ``detach``, also from their parent
+    packages' attributes, so that ``from package import name`` imports it again); return
+    what is needed to put them back."""
+    removed = []
+    for name in names:
+        module = sys.modules.pop(name)
+        parent_name, _, child = name.rpartition(".")
+        parent = sys.modules.get(parent_name)
+        attached = detach and parent is not None and vars(parent).get(child) is module
+        if attached:
+            del vars(parent)[child]
+        removed.append((name, module, attached))
+    return removed
+
+
+def _put_back(removed):
+    for name, module, attached in removed:
+        sys.modules[name] = module
+        parent_name, _, child = name.rpartition(".")
+        if attached and parent_name in sys.modules:
+            setattr(sys.modules[parent_name], child, module)
+
+
 @contextlib.contextmanager
 def torch_aliases():
     """Within the block, ``import torch`` (and ``torchvision``) give Ember, even in a process
-    where PyTorch itself is loaded: its modules are set aside and restored at the end.
-    Modules first imported in the block that took Ember under PyTorch's name (a library such
-    as ``d2l.torch``) are dropped from ``sys.modules`` at the end, so that importing them
-    again afterwards gives the PyTorch versions; the objects the block kept stay Ember's."""
+    where PyTorch itself is loaded: PyTorch's modules, and the modules that imported them
+    (a library such as ``d2l.torch``), are set aside and put back at the end. Modules first
+    imported in the block that took Ember under PyTorch's name are dropped at the end, so
+    that importing them again afterwards gives their PyTorch versions; the objects the block
+    kept stay Ember's."""
     global _finder
-    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if _is_torch_name(name)}
+    torch_names = [n for n in sys.modules if _is_torch_name(n)]
+    dependents = [n for n in sys.modules if n not in torch_names
+                  and not n.startswith("ember") and _uses(sys.modules[n], "torch")]
+    saved = _set_aside(dependents, detach=True) + _set_aside(torch_names)
     before = set(sys.modules)
     was_installed = _finder is not None
     if not was_installed:
         _finder = TorchAliasFinder()
         sys.meta_path.insert(0, _finder)
-    finder = _finder
     try:
-        yield finder
+        yield _finder
     finally:
-        served = [id(m) for m in finder.served.values()]
-        for name in [n for n in sys.modules if _is_torch_name(n)]:
-            del sys.modules[name]
-        for name in set(sys.modules) - before:
-            module = sys.modules[name]
-            if not name.startswith("ember") and any(
-                    id(value) in served for value in vars(module).values()):
-                del sys.modules[name]
         if not was_installed:
-            sys.meta_path.remove(finder)
+            sys.meta_path.remove(_finder)
             _finder = None
-        sys.modules.update(saved)
+        aliases = [n for n in sys.modules if _is_torch_name(n)]
+        new_dependents = [n for n in set(sys.modules) - before if n not in aliases
+                          and not n.startswith("ember") and _uses(sys.modules[n], "ember")]
+        _set_aside(new_dependents, detach=True)
+        _set_aside(aliases)
+        _put_back(saved)
