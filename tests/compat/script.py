@@ -56,16 +56,20 @@ def torch_state_as_numpy(state_dict):
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
-def assert_same_report(ours, theirs, rtol, atol):
-    """Two printed reports agree line by line: the text exactly (``ember.``/``torch.``
-    prefixes aside), the numbers in it within ``rtol``/``atol`` (they come from float32
-    computations that round differently)."""
+def assert_report_as_accurate_as_torchs(ours, theirs, exact, rtol=1e-5, atol=1e-6):
+    """``ours`` and ``theirs`` are the same program's float32 reports, ``exact`` its float64
+    report under torch. Where float32 rounding is amplified (adaptive steps on near-zero
+    gradients, batch norm over a few samples), the two float32 runs may drift apart while
+    each stays near the exact one; so, as the optimizer tests do, each of Ember's numbers may
+    be at most 4x as far from the float64 number as torch's is, plus ``rtol``/``atol``."""
     import numpy as np
-    ours_lines = ours.replace("ember.", "").splitlines()
-    theirs_lines = theirs.replace("torch.", "").splitlines()
-    assert len(ours_lines) == len(theirs_lines), (ours, theirs)
-    for a, b in zip(ours_lines, theirs_lines):
-        assert _NUMBER.sub("#", a) == _NUMBER.sub("#", b), (a, b)
-        np.testing.assert_allclose([float(v) for v in _NUMBER.findall(a)],
-                                   [float(v) for v in _NUMBER.findall(b)], rtol=rtol, atol=atol,
-                                   err_msg=f"{a!r} vs torch {b!r}")
+    lines = [r.replace("ember.", "").replace("torch.", "").splitlines()
+             for r in (ours, theirs, exact)]
+    assert len(lines[0]) == len(lines[1]) == len(lines[2]), (ours, theirs)
+    for a, b, x in zip(*lines):
+        assert _NUMBER.sub("#", a) == _NUMBER.sub("#", b) == _NUMBER.sub("#", x), (a, b, x)
+        va, vb, vx = (np.array([float(v) for v in _NUMBER.findall(s)]) for s in (a, b, x))
+        bound = 4 * np.abs(vb - vx) + rtol * np.abs(vx) + atol
+        assert np.all(np.abs(va - vx) <= bound), (f"{a!r}: Ember is {np.abs(va - vx)} from the "
+                                                  f"float64 report {x!r}, torch's "
+                                                  f"{np.abs(vb - vx)}")
