@@ -28,12 +28,15 @@ $(APP_STAMP): pyproject.toml
 # torch==2.13.0 (CPU) is a test-only oracle; pip takes it from the machine's wheel cache
 $(TEST_STAMP): $(APP_STAMP)
 	$(BIN)/pip install -q -e '.[app,test]'
-	# torchvision is a test oracle (torch.onnx.export of its models); --no-deps keeps the CPU
-	# torch above instead of the CUDA build its wheel asks for
+	# torchvision is a test oracle (torch.onnx.export of its models, vision.utils, FakeData);
+	# --no-deps keeps the CPU torch above instead of the CUDA build its wheel asks for
 	$(BIN)/pip install -q --no-deps torchvision==0.28.0
 	# ONNX models a real package ships (RapidOCR's text detector and recognizer), read by the
 	# ONNX import tests from the installed files; the package itself is never imported
 	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+	# the d2l book's library, a client the compatibility suite runs: it pins old numpy, torch
+	# and pandas, so it comes without them (the test extra has what it imports)
+	$(BIN)/pip install -q --no-deps d2l==1.0.3
 	touch $@
 
 env: $(TEST_STAMP)
