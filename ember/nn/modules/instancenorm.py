@@ -4,3 +4,6 @@ from ember.nn.modules.normalization import (InstanceNorm1d, InstanceNorm2d,  # n
                                             InstanceNorm3d, LazyInstanceNorm1d,
                                             LazyInstanceNorm2d, LazyInstanceNorm3d,
                                             _InstanceNorm, _LazyNormBase, _NormBase)
+
+__all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LazyInstanceNorm1d",
+           "LazyInstanceNorm2d", "LazyInstanceNorm3d"]
