@@ -48,7 +48,7 @@ _BY_FAMILY = {
         "gather", "scatter", "scatter_add", "scatter_reduce", "index_select", "index_add",
         "masked_fill", "masked_select", "masked_scatter", "take", "take_along_dim", "tril",
         "triu", "topk", "sort", "argsort", "kthvalue", "nonzero", "argwhere", "searchsorted",
-        "bucketize", "unique", "index_put"),
+        "bucketize", "unique", "index_put", "repeat_interleave"),
     linalg: (
         "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "baddbmm",
         "tensordot"),
