@@ -128,6 +128,14 @@ class LazyLinear(LazyModuleMixin, Linear):
     input; then it becomes a ``Linear`` (see :mod:`ember.nn.modules.lazy`).
 
     ``LazyLinear(out_features, bias=True, device=None, dtype=None)``.
+
+    >>> layer = nn.LazyLinear(3)
+    >>> layer
+    LazyLinear(in_features=0, out_features=3, bias=True)
+    >>> layer(ember.ones(2, 5)).shape
+    ember.Size([2, 3])
+    >>> layer
+    Linear(in_features=5, out_features=3, bias=True)
     """
     cls_to_become = Linear
 
