@@ -18,6 +18,7 @@ from ember.nn import init
 from ember.nn.modules.lazy import LazyModuleMixin
 from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
+from ember.ops._checks import ntuple
 from ember.nn.parameter import Parameter, UninitializedParameter
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
@@ -25,15 +26,6 @@ __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
            "LazyConvTranspose2d", "LazyConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
-
-
-def _ntuple(n, value, name, who):
-    if isinstance(value, (tuple, list)):
-        if len(value) != n:
-            raise ValueError(f"{who}: expected {name} to be an int or a tuple of {n} ints, got "
-                             f"{tuple(value)}")
-        return tuple(int(v) for v in value)
-    return (int(value),) * n
 
 
 class _ConvNd(Module):
@@ -61,9 +53,9 @@ class _ConvNd(Module):
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"{who}: padding_mode must be one of {list(_PADDING_MODES)}, got "
                              f"{padding_mode!r}")
-        kernel_size = _ntuple(n, kernel_size, "kernel_size", who)
-        stride = _ntuple(n, stride, "stride", who)
-        dilation = _ntuple(n, dilation, "dilation", who)
+        kernel_size = ntuple(kernel_size, n, who, "kernel_size")
+        stride = ntuple(stride, n, who, "stride")
+        dilation = ntuple(dilation, n, who, "dilation")
         if isinstance(padding, str):
             if self._transposed:
                 raise ValueError(f"{who}: padding must be an int or a tuple of ints, got "
@@ -75,7 +67,7 @@ class _ConvNd(Module):
                 raise ValueError(f"{who}: padding='same' is not supported for strided "
                                  f"convolutions (stride={stride})")
         else:
-            padding = _ntuple(n, padding, "padding", who)
+            padding = ntuple(padding, n, who, "padding")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -83,7 +75,7 @@ class _ConvNd(Module):
         self.padding = padding
         self.dilation = dilation
         self.transposed = self._transposed
-        self.output_padding = _ntuple(n, output_padding, "output_padding", who)
+        self.output_padding = ntuple(output_padding, n, who, "output_padding")
         self.groups = groups
         self.padding_mode = padding_mode
         # F.pad order: last spatial dim first, (left, right) for each

@@ -10,15 +10,12 @@ and ``nn.AdaptiveAvgPool2d((6, 6))``. Shapes: ``(N, C, *in) -> (N, C, *out)`` wi
 import ember
 from ember.nn import functional as F
 from ember.nn.modules.module import Module
+from ember.ops._checks import ntuple
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "LPPool1d", "LPPool2d", "LPPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
            "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
            "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "SpatialPyramidPooling"]
-
-
-def _tuple(n, v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
 class _MaxPoolNd(Module):
@@ -69,9 +66,10 @@ class AvgPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True):
         super().__init__()
-        self.kernel_size = _tuple(1, kernel_size)
-        self.stride = _tuple(1, stride if stride is not None else kernel_size)
-        self.padding = _tuple(1, padding)
+        who = type(self).__name__
+        self.kernel_size = ntuple(kernel_size, 1, who, "kernel_size")
+        self.stride = ntuple(stride if stride is not None else kernel_size, 1, who, "stride")
+        self.padding = ntuple(padding, 1, who, "padding")
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
@@ -218,9 +216,10 @@ class _MaxUnpoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         n = self._n
-        self.kernel_size = _tuple(n, kernel_size)
-        self.stride = _tuple(n, stride if stride is not None else kernel_size)
-        self.padding = _tuple(n, padding)
+        who = type(self).__name__
+        self.kernel_size = ntuple(kernel_size, n, who, "kernel_size")
+        self.stride = ntuple(stride if stride is not None else kernel_size, n, who, "stride")
+        self.padding = ntuple(padding, n, who, "padding")
 
     def forward(self, input, indices, output_size=None):
         return self._functional(input, indices, self.kernel_size, self.stride,
