@@ -76,8 +76,9 @@ def log_softmax(input, dim, dtype=None):
 _LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils", "vision": "ember.vision",
          "serialization": "ember.serialization", "cuda": "ember.cuda",
          "accelerator": "ember.accelerator", "backends": "ember.backends",
-         "profiler": "ember.profiler"}
+         "profiler": "ember.profiler", "reading": "ember.reading"}
 _LAZY_ATTRS = {"save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
+               "FileFormatError": ("ember.reading", "FileFormatError"),
                "summary": ("ember._summary", "summary")}
 
 
