@@ -122,13 +122,13 @@ class ExpansionBudget:
     def __init__(self, source, stored_bytes):
         self.source = source
         self.ratio = get_limits().max_expansion_ratio
-        self.allowed = int(self.ratio * max(int(stored_bytes), 1))
+        self.stored = max(int(stored_bytes), 1)
         self.spent = 0
 
     def spend(self, nbytes, what):
         self.spent += int(nbytes)
-        if self.spent > self.allowed:
+        if self.spent > self.ratio * self.stored:
             raise FileFormatError(
-                f"{self.source}: {what} would make {self.spent:,} bytes from a file of "
-                f"{int(self.allowed / self.ratio):,} bytes, more than max_expansion_ratio="
-                f"{self.ratio:g} times its size; {raise_limit_hint('max_expansion_ratio')}")
+                f"{self.source}: {what} would make {self.spent:,} bytes from {self.stored:,} "
+                f"bytes stored, more than max_expansion_ratio={self.ratio:g} times as many; "
+                f"{raise_limit_hint('max_expansion_ratio')}")

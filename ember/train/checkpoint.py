@@ -97,8 +97,10 @@ def load_checkpoint(path):
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is an ember.save file but not a training checkpoint "
-                              f"(expected format {FORMAT!r})")
+        held = (f"a dict with keys {', '.join(map(repr, list(checkpoint)[:5]))}"
+                if isinstance(checkpoint, dict) else f"a {type(checkpoint).__name__}")
+        raise CheckpointError(f"{path} is not a training checkpoint of ember train (expected "
+                              f"format {FORMAT!r}; it holds {held})"[:400])
     if checkpoint.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {checkpoint.get('version')!r}; this "
                               f"Ember reads version {VERSION}")

@@ -9,6 +9,7 @@ gives ``classes == ["cat", "dog"]`` (sorted folder names), ``class_to_idx == {"c
 """
 import os
 
+from ember.reading import get_limits, raise_limit_hint
 from ember.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, VisionDataset
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -23,16 +24,45 @@ def is_image_file(filename):
     return has_file_allowed_extension(filename, IMG_EXTENSIONS)
 
 
-def pil_loader(path):
-    """Open an image file with Pillow and convert it to RGB; a bad file raises
-    ``DatasetFormatError`` naming it."""
-    from PIL import Image
+def load_image(path):
+    """Open an image file with Pillow and decode it, in the file's own mode.
+
+    Keeps ``ember.reading``'s contract: the size the header declares is checked against
+    ``max_image_pixels`` before anything is decoded (Pillow's own bomb limit,
+    ``PIL.Image.MAX_IMAGE_PIXELS``, applies too), and a file that is missing, not an image
+    Pillow reads, damaged or too large raises ``DatasetFormatError`` (one line naming it)."""
+    from PIL import Image, UnidentifiedImageError
+    limit = get_limits().max_image_pixels
     try:
         with open(path, "rb") as f:
             image = Image.open(f)
-            return image.convert("RGB")
-    except OSError as e:
-        raise DatasetFormatError(f"{path}: cannot read the image ({e})") from None
+            width, height = image.size
+            if width * height > limit:
+                raise DatasetFormatError(
+                    f"cannot read image {path}: it declares {width}x{height} = "
+                    f"{width * height:,} pixels, more than max_image_pixels={limit:,}; "
+                    f"{raise_limit_hint('max_image_pixels')}")
+            image.load()
+            return image
+    except (DatasetFormatError, MemoryError):
+        raise
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"image {path} does not exist") from None
+    except UnidentifiedImageError:
+        raise DatasetFormatError(f"cannot read image {path}: not an image format Pillow "
+                                 "reads") from None
+    # Pillow's decoders raise whatever their parsing hits on a damaged file (OSError,
+    # ValueError, SyntaxError, struct.error, EOFError, IndexError, DecompressionBombError...)
+    except Exception as e:                                 # noqa: BLE001
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else "no details"
+        raise DatasetFormatError(f"cannot read image {path}: {type(e).__name__}: "
+                                 f"{reason}"[:300]) from None
+
+
+def pil_loader(path):
+    """Open an image file with Pillow and convert it to RGB (see ``load_image`` for errors
+    and limits)."""
+    return load_image(path).convert("RGB")
 
 
 default_loader = pil_loader
