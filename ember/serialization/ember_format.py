@@ -571,11 +571,11 @@ def _check_structure(obj, name, fail):
             for k, v in value.items()), what)
 
     if isinstance(obj, Module):
-        template = Module().__dict__
         state = obj.__dict__
-        for key, value in template.items():
-            require(type(state.get(key)) is type(value),
-                    f"lacks a valid {key!r} (expected {type(value).__name__})")
+        for key, value in Module().__dict__.items():
+            state.setdefault(key, value)            # a file from an Ember with fewer of them
+            require(type(state[key]) is type(value),
+                    f"has an invalid {key!r} (expected {type(value).__name__})")
         mapping(state["_parameters"], str, Parameter, "has a parameter that is not a Parameter")
         mapping(state["_buffers"], str, Tensor, "has a buffer that is not a Tensor")
         mapping(state["_modules"], str, Module, "has a child that is not a Module")
