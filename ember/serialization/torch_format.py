@@ -41,7 +41,7 @@ import tarfile
 import numpy as np
 
 from ember import _dtype
-from ember._tensor import Tensor, device as _device
+from ember._tensor import Size, Tensor, device as _device
 from ember.reading import ExpansionBudget, FileFormatError
 from ember.serialization.restricted_pickle import DataRebuilders, Unpickler, end_of_pickle
 
@@ -155,7 +155,7 @@ class _Reader:
             ("torch._tensor", "_rebuild_from_type_v2"): self.rebuild_from_type_v2,
             ("torch", "Tensor"): _TENSOR_CLASS, ("torch._tensor", "Tensor"): _TENSOR_CLASS,
             ("torch.nn.parameter", "Parameter"): _PARAMETER_CLASS,
-            ("torch", "Size"): self.size, ("torch", "device"): self.device})
+            ("torch", "Size"): self.torch_size, ("torch", "device"): self.device})
 
     def fail(self, what):
         raise FileFormatError(f"{self.source} is not a readable PyTorch checkpoint: {what}")
@@ -206,11 +206,15 @@ class _Reader:
         return storage
 
     # ------------------------------------------------------------------ rebuilds
-    def size(self, dims=()):
-        if not isinstance(dims, (tuple, list)) or not all(
+    @staticmethod
+    def size(dims=()):
+        if not isinstance(dims, (tuple, list)) or len(dims) > 64 or not all(
                 type(d) is int and d >= 0 for d in dims):
-            raise ValueError(f"torch.Size needs non-negative ints, got {dims!r}"[:120])
+            raise ValueError(f"sizes and strides must be non-negative ints, got {dims!r}"[:120])
         return tuple(dims)
+
+    def torch_size(self, dims=()):
+        return Size(self.size(dims))
 
     @staticmethod
     def device(kind, index=None):
