@@ -31,11 +31,13 @@ from ember.reading import FileFormatError, get_limits, raise_limit_hint
 __all__ = ["Unpickler", "DataRebuilders", "check_key", "end_of_pickle"]
 
 _MAX_LONG_BYTES = 256
+_MAX_LONG_DIGITS = 620                # the decimal length of a 256-byte integer
 _MAX_LINE = 1 << 20
 _HASH_MODULUS = 2 ** 61 - 1
 
 # protocol-2 pickles written by Python 2 name some builtins by their old modules
 _PY2_NAMES = {("__builtin__", "set"): ("builtins", "set"),
+              ("__builtin__", "bytes"): ("builtins", "bytes"),
               ("__builtin__", "frozenset"): ("builtins", "frozenset"),
               ("__builtin__", "bytearray"): ("builtins", "bytearray"),
               ("copy_reg", "_reconstructor"): ("copyreg", "_reconstructor")}
@@ -151,6 +153,9 @@ class Unpickler:
         return bytes(raw) if self.encoding == "bytes" else self._str(raw, self.encoding)
 
     def _int(self, text):
+        if len(text) > _MAX_LONG_DIGITS:
+            self.fail(f"an integer of {len(text)} digits (at most {_MAX_LONG_DIGITS} are "
+                      "accepted)")
         try:
             if text in ("00", "01"):          # protocol 0 spells False / True this way
                 return text == "01"
@@ -617,8 +622,8 @@ _NDARRAY = _NdarrayClass()
 
 
 class DataRebuilders:
-    """The rebuild functions for NumPy arrays, dtypes and scalars and for the containers
-    ``OrderedDict``, ``Counter``, ``set``, ``frozenset`` (``globals``), and the ``BUILD``
+    """The rebuild functions for NumPy arrays, dtypes and scalars and for ``OrderedDict``,
+    ``Counter``, ``set``, ``frozenset``, ``bytes``, ``bytearray`` (``globals``), and the ``BUILD``
     steps of NumPy arrays and dtypes (``build``). Arrays are plain bool/int/float only, and
     every declared shape must match the bytes given."""
 
@@ -628,6 +633,8 @@ class DataRebuilders:
         self.globals = {("collections", "OrderedDict"): self.ordered_dict,
                         ("collections", "Counter"): self.counter,
                         ("builtins", "set"): self.set, ("builtins", "frozenset"): self.frozenset,
+                        ("builtins", "bytes"): self.bytes,
+                        ("builtins", "bytearray"): self.bytearray,
                         ("_codecs", "encode"): self.encode, ("numpy", "ndarray"): _NDARRAY,
                         ("numpy", "dtype"): self.dtype}
         for prefix in ("numpy.core", "numpy._core"):
@@ -663,6 +670,21 @@ class DataRebuilders:
 
     def frozenset(self, items=()):
         return frozenset(self.set(items))
+
+    @staticmethod
+    def bytes(data=b""):
+        if not isinstance(data, bytes):            # bytes(n) would allocate n bytes
+            raise ValueError("only bytes() and bytes(b'...') are allowed")
+        return data
+
+    @staticmethod
+    def bytearray(data=b"", encoding=None):
+        if isinstance(data, str) and encoding in ("latin1", "latin-1"):
+            data = data.encode("latin-1")            # how protocols 0-2 spell a bytearray
+        if not isinstance(data, bytes):            # bytearray(n) would allocate n bytes
+            raise ValueError("only bytearray(b'...') and bytearray(str, 'latin-1') are "
+                             "allowed")
+        return bytearray(data)
 
     @staticmethod
     def encode(text, encoding="utf-8"):
@@ -724,7 +746,10 @@ class DataRebuilders:
         if order not in ("C", "F") or count * dtype.itemsize != len(data):
             raise ValueError(f"shape {shape} of {dtype.name} needs {count * dtype.itemsize} "
                              f"bytes, got {len(data)} (order {order!r})"[:160])
-        return np.frombuffer(bytearray(data), dtype).reshape(shape, order=order)
+        flat = np.frombuffer(bytearray(data), dtype)
+        if not dtype.isnative:
+            flat = flat.astype(dtype.newbyteorder("="))     # as ndarray.__setstate__ gives
+        return flat.reshape(shape, order=order)
 
     def build(self, obj, state):
         """``BUILD`` of an array or dtype made here (in place, as pickle does); None for

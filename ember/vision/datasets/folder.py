@@ -8,6 +8,7 @@ gives ``classes == ["cat", "dog"]`` (sorted folder names), ``class_to_idx == {"c
 "dog": 1}`` and ``samples == [(path, class_index), ...]`` in sorted order, as torchvision's.
 """
 import os
+import warnings
 
 from ember.reading import get_limits, raise_limit_hint
 from ember.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, VisionDataset
@@ -29,12 +30,15 @@ def load_image(path):
 
     Keeps ``ember.reading``'s contract: the size the header declares is checked against
     ``max_image_pixels`` before anything is decoded (Pillow's own bomb limit,
-    ``PIL.Image.MAX_IMAGE_PIXELS``, applies too), and a file that is missing, not an image
-    Pillow reads, damaged or too large raises ``DatasetFormatError`` (one line naming it)."""
+    ``PIL.Image.MAX_IMAGE_PIXELS``: twice it is refused by Pillow, whatever ours is), and a
+    file that is missing, not an image Pillow reads, damaged or too large raises
+    ``DatasetFormatError`` (one line naming it)."""
     from PIL import Image, UnidentifiedImageError
     limit = get_limits().max_image_pixels
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            # Ember's own limit decides; Pillow's warning above its MAX_IMAGE_PIXELS is noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(f)
             width, height = image.size
             if width * height > limit:

@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 
 import ember
-from ember.reading import ExpansionBudget
+from ember.reading import ExpansionBudget, FileFormatError
 from ember.vision.datasets.vision import (DatasetFormatError, DatasetNotFoundError,
                                           VisionDataset, no_download_error)
 
@@ -55,6 +55,10 @@ def _read_bytes(path):
         return bytes(out)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DatasetFormatError(f"{path}: corrupt or truncated gzip file ({e})") from None
+    except FileFormatError as e:                       # over max_expansion_ratio
+        if isinstance(e, DatasetFormatError):
+            raise
+        raise DatasetFormatError(str(e)) from None
 
 
 def _header(raw, path):
