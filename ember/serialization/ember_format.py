@@ -250,11 +250,17 @@ def _parameter_class():
     return Parameter
 
 
+def _member(name):
+    """A member dated 1980-01-01 (zip's epoch), so the same object always gives the same
+    bytes."""
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+
 def _write_archive(fileobj, manifest, arrays):
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr(MANIFEST, json.dumps(manifest, allow_nan=False))
+        archive.writestr(_member(MANIFEST), json.dumps(manifest, allow_nan=False))
         for name, array in arrays:
-            with archive.open(name, "w", force_zip64=True) as member:
+            with archive.open(_member(name), "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, array,
                                           allow_pickle=False)
 
@@ -374,7 +380,7 @@ class _Decoder:
         if not isinstance(entry, dict):
             self.fail(f"unexpected manifest entry of type {type(entry).__name__}")
         kind = entry.get("$type")
-        if kind not in _ENTRY_FIELDS:
+        if not isinstance(kind, str) or kind not in _ENTRY_FIELDS:
             self.fail(f"unknown entry type {kind!r}"[:200])
         required, optional = _ENTRY_FIELDS[kind]
         fields = set(entry) - {"$type"}

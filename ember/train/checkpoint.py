@@ -95,7 +95,8 @@ def load_checkpoint(path):
         raise CheckpointError(f"checkpoint {path} is a folder, not a checkpoint file") from None
     except (RuntimeError, OSError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
+        where = "" if str(path) in reason else f" {path}"      # say the name once
+        raise CheckpointError(f"cannot read checkpoint{where}: {reason}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         held = (f"a dict with keys {', '.join(map(repr, list(checkpoint)[:5]))}"
                 if isinstance(checkpoint, dict) else f"a {type(checkpoint).__name__}")

@@ -25,14 +25,18 @@ def save(obj, path, layout):
 def save_tar(obj, path):
     """``obj`` (containers of CPU tensors) in torch 0.3's tar layout: members ``storages``,
     ``tensors`` and ``pickle``; every tensor keeps its whole storage, sizes, strides and
-    offset."""
-    tensors, storages = {}, {}
+    offset. Keys count up from 0 where torch 0.3 used C pointers, so the bytes repeat."""
+    tensors, storages, numbers = {}, {}, {}
+
+    def key_of(value):
+        return numbers.setdefault(value, len(numbers))
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, value):
             if isinstance(value, torch.Tensor):
-                tensors[id(value)] = value
-                return str(id(value))
+                key = key_of(("tensor", id(value)))
+                tensors[key] = value
+                return str(key)
             return None
 
     objects = io.BytesIO()
@@ -41,7 +45,7 @@ def save_tar(obj, path):
     tensor_part.write(pickle.dumps(len(tensors), protocol=2))
     for key, tensor in tensors.items():
         storage = tensor.untyped_storage()
-        storage_key = storage.data_ptr()
+        storage_key = key_of(("storage", storage.data_ptr()))
         storages[storage_key] = (tensor.dtype, bytes(storage))
         tensor_type = getattr(torch, tensor.type().split(".")[-1])     # torch.FloatTensor
         tensor_part.write(pickle.dumps((key, storage_key, tensor_type), protocol=2))
@@ -74,6 +78,7 @@ def write_tar(path, members):
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
+            info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
 
 

@@ -7,11 +7,15 @@
 gives ``classes == ["cat", "dog"]`` (sorted folder names), ``class_to_idx == {"cat": 0,
 "dog": 1}`` and ``samples == [(path, class_index), ...]`` in sorted order, as torchvision's.
 """
+import io
+import logging
 import os
 import warnings
 
 from ember.reading import get_limits, raise_limit_hint
 from ember.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, VisionDataset
+
+_QUIET = logging.NullHandler()
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -35,11 +39,18 @@ def load_image(path):
     ``DatasetFormatError`` (one line naming it)."""
     from PIL import Image, UnidentifiedImageError
     limit = get_limits().max_image_pixels
+    # Pillow logs what it finds wrong in a file before it raises; with no handler of the
+    # application's, Python would print that to stderr beside Ember's one line
+    logging.getLogger("PIL").addHandler(_QUIET)
     try:
         with open(path, "rb") as f, warnings.catch_warnings():
-            # Ember's own limit decides; Pillow's warning above its MAX_IMAGE_PIXELS is noise
+            # the image decodes or this raises one line: Pillow's warnings about parts of a
+            # file it skips, or about sizes under Ember's own limit, would only add noise
+            warnings.filterwarnings("ignore", module=r"PIL\.")
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(f)
+            # from memory: Pillow asks the file for as many bytes as a chunk declares (4 GiB
+            # for a damaged PNG length), which a buffer, unlike a file, never allocates
+            image = Image.open(io.BytesIO(f.read()))
             width, height = image.size
             if width * height > limit:
                 raise DatasetFormatError(
