@@ -57,17 +57,17 @@ def rewrite_zip(data, edit=lambda name, content: content, extra=(),
     it) and ``extra`` ``(name, bytes)`` members appended (duplicates allowed)."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, \
-            zipfile.ZipFile(out, "w", compression=compression) as dst:
-        for name in src.namelist():
-            content = edit(name, src.read(name))
+            zipfile.ZipFile(out, "w", compression=compression) as dst, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # duplicate names are the point here
+        for info in src.infolist():
+            content = edit(info.filename, src.read(info))
             if content is not None:
-                dst.writestr(name, content)
+                dst.writestr(info.filename, content)
         for name, content in extra:
             info = zipfile.ZipInfo(name)
             info.compress_type = compression
-            with warnings.catch_warnings():           # a duplicate name is the point here
-                warnings.simplefilter("ignore", UserWarning)
-                dst.writestr(info, content)
+            dst.writestr(info, content)
     return out.getvalue()
 
 

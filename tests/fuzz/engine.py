@@ -16,6 +16,7 @@ that nothing was written in the working folder or beside the case's files.
 import json
 import os
 import random
+import re
 import resource
 import select
 import shutil
@@ -32,7 +33,7 @@ def case_bytes(target, index, base_seed, seeds):
     from tests.fuzz import mutations
     rng = random.Random(f"{base_seed}:{target.name}:{index}")
     family = rng.choice(target.families)
-    names = sorted(seeds[family])
+    names = sorted(name for name in seeds[family] if re.fullmatch(target.seeds, name))
     name = rng.choice(names)
     others = [seeds[family][other] for other in names if other != name]
     try:

@@ -22,8 +22,10 @@ class ContractViolation(Exception):
 
 
 class Target(abc.ABC):
-    """A reader of files of ``families``; the mutated file is named after its seed."""
+    """A reader of files of ``families`` (the seeds whose names match ``seeds``); the
+    mutated file is named after its seed."""
     families = ()
+    seeds = r".*"
 
     def __init__(self, name):
         self.name = name
@@ -155,10 +157,11 @@ class ImageFolderData(Target):
 class Command(Target):
     """The ``ember`` command on the file: exit 0, or 1 with one error line naming it."""
 
-    def __init__(self, name, families, argv):
+    def __init__(self, name, families, argv, seeds=r".*"):
         super().__init__(name)
         self.families = families
         self.argv = argv
+        self.seeds = seeds
 
     def run(self, subject):
         from ember.cli import main
@@ -192,7 +195,7 @@ TARGETS = {target.name: target for target in (
     LoadImage("load_image"), ImageFolderData("image_folder"),
     Command("ember_inspect", ("ember", "torch_zip", "torch_legacy", "torch_tar"),
             ["inspect", "{file}"]),
-    Command("ember_eval", ("ember",), ["eval", "{file}", "--dataset", "digits"]),
+    Command("ember_eval", ("ember",), ["eval", "{file}"], seeds=r"train\.ember"),
     Command("ember_predict", ("image",), ["predict", "{checkpoint}", "{file}"]),
 )}
 
