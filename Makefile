@@ -6,12 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: train test bench env clean
+FUZZ_MINUTES ?= 30
+
+.PHONY: train test fuzz bench env clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch==2.13.0 (CPU) is a test-only oracle; pip takes it from the machine's wheel cache
 	$(BIN)/pip install -q -e '.[app,test]'
+	# torchvision, the oracle of the .pth tests: its wheel pins a CUDA build of torch, so it
+	# comes without dependencies (the tests import it with torch.library.register_fake stubbed)
+	$(BIN)/pip install -q --no-deps torchvision==0.28.0
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -21,6 +26,10 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# a long fuzzing campaign over every file reader (make test runs a one-minute one)
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --minutes $(FUZZ_MINUTES)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

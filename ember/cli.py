@@ -178,22 +178,17 @@ def _resolve_checkpoint(path):
 
 
 def _load_for_inference(path, model_name=None):
-    """``(model, checkpoint)`` with the checkpoint's weights, in eval mode."""
+    """``(model, checkpoint, recipe)``: the model with the checkpoint's weights, in eval mode."""
     from ember.train import checkpoint as ckpt
     from ember.train.recipes import build_model
     path = _resolve_checkpoint(path)
     state = ckpt.load_checkpoint(path)
-    config = state["config"]
-    try:
-        recipe, pre, classes = config["recipe"], config["preprocessing"], config["classes"]
-    except KeyError as e:
-        raise ckpt.CheckpointError(f"{path} has no {e.args[0]} in its config; it was not "
-                                   f"written by ember train") from None
-    model, _ = build_model(model_name or recipe["model"], len(classes), pre["channels"],
+    recipe, pre, classes = ckpt.run_config(state, path)
+    model, _ = build_model(model_name or recipe.model, len(classes), pre["channels"],
                            tuple(pre["size"]))
     ckpt.load_model_state(model, state["model"], f"checkpoint {path}")
     model.eval()
-    return model, state
+    return model, state, recipe
 
 
 def _predict_scores(model, images, batch_size=256):
@@ -230,10 +225,8 @@ def _new_recipe(args):
 
 
 def _resumed_recipe(args, state, path):
-    from ember.train.recipes import Recipe
-    if "recipe" not in state["config"]:
-        raise CliError(f"{path} was not written by ember train (no recipe in its config)")
-    recipe = Recipe.from_dict(state["config"]["recipe"])
+    from ember.train.checkpoint import run_config
+    recipe, _, _ = run_config(state, path)
     for option, value in (("model", args.model), ("dataset", args.dataset)):
         if value is not None and value != getattr(recipe, option):
             raise CliError(f"--{option} {value} differs from the checkpoint's "
@@ -391,16 +384,15 @@ def _write_run_report(out, trainer, model, test, splits, classes, pre, best_epoc
 def _cmd_eval(args):
     from ember.train import metrics
     from ember.train.data import load_splits
-    model, state = _load_for_inference(args.checkpoint, args.model)
+    model, state, recipe = _load_for_inference(args.checkpoint, args.model)
     config = state["config"]
-    recipe = config["recipe"]
     if args.dataset is not None:
         dataset, root = _dataset_name(args.dataset)
         root = args.data_root or root
     else:
-        dataset, root = recipe["dataset"], args.data_root or recipe["data_root"]
-    splits = load_splits(dataset, root, recipe["val_split"], recipe["test_fraction"],
-                         recipe["split_seed"], preprocessing=config["preprocessing"])
+        dataset, root = recipe.dataset, args.data_root or recipe.data_root
+    splits = load_splits(dataset, root, recipe.val_split, recipe.test_fraction,
+                         recipe.split_seed, preprocessing=config["preprocessing"])
     images, targets = splits[args.split]
     classes = config["classes"]
     if len(splits["classes"]) != len(classes):
@@ -410,7 +402,7 @@ def _cmd_eval(args):
         raise CliError(f"the {args.split} split of {dataset} is empty")
     scores = _predict_scores(model, images)
     report = metrics.classification_report(scores, targets, len(classes), classes)
-    print(f"{recipe['model']} ({args.checkpoint}, epoch {state['epoch']}) on {dataset} "
+    print(f"{recipe.model} ({args.checkpoint}, epoch {state['epoch']}) on {dataset} "
           f"{args.split} split: {len(targets)} images")
     print(metrics.format_report(report))
     return 0
@@ -421,7 +413,7 @@ def _cmd_predict(args):
     import numpy as np
 
     from ember.train.data import _open_image, preprocess_image
-    model, state = _load_for_inference(args.checkpoint, args.model)
+    model, state, _ = _load_for_inference(args.checkpoint, args.model)
     classes = state["config"]["classes"]
     pre = state["config"]["preprocessing"]
     if not 1 <= args.topk <= len(classes):

@@ -37,6 +37,7 @@ offset must stay inside its storage.
 import re
 import struct
 import tarfile
+from collections import OrderedDict
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class _Reader:
             self.globals[("torch", name)] = storage_type
             self.globals[("torch.storage", name)] = storage_type
         for name, element in _TORCH_DTYPES.items():
-            ember_dtype = _dtype._BY_NAME.get(element) if element in _dtype._BY_NAME else None
+            ember_dtype = _dtype._BY_NAME.get(element)
             self.globals[("torch", name)] = ember_dtype or _TorchDtype(f"torch.{element}")
         for name in _TENSOR_TYPES:
             self.globals[("torch", name)] = _TENSOR_CLASS
@@ -177,7 +178,7 @@ class _Reader:
         built = self.data.build(obj, state)
         if built is not None:
             return built
-        if type(obj).__name__ == "OrderedDict" and isinstance(state, dict):
+        if isinstance(obj, OrderedDict) and isinstance(state, dict):
             return obj                 # torch's state_dict()._metadata: not used by Ember
         return None
 
@@ -250,8 +251,9 @@ class _Reader:
         if function not in rebuilders or new_type not in (_TENSOR_CLASS, _PARAMETER_CLASS) \
                 or not isinstance(args, tuple):
             raise ValueError("only plain tensors and parameters are rebuilt")
+        from ember.nn.parameter import Parameter
         tensor = function(*args)
-        if new_type is _PARAMETER_CLASS and not type(tensor).__name__ == "Parameter":
+        if new_type is _PARAMETER_CLASS and not isinstance(tensor, Parameter):
             tensor = self.rebuild_parameter(tensor, tensor.requires_grad, None)
         return tensor
 
