@@ -52,7 +52,12 @@ __all__ = ["FileFormatError", "ReadLimits", "get_limits", "set_limits", "limits"
 class FileFormatError(RuntimeError):
     """A file cannot be read as what it should be: corrupt, truncated, not in the expected
     format, over a limit of :class:`ReadLimits`, or refused (it names a class or function
-    outside the allowlist). The message is one line and names the file."""
+    outside the allowlist). The message is one line and names the file: whatever a raise
+    site quotes from the file (a repr of its values may span lines) is folded onto one line
+    of at most 1,000 characters."""
+
+    def __init__(self, message):
+        super().__init__(" ".join(str(message).split())[:1000])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -398,14 +398,6 @@ class _Decoder:
                       f"(expected {kind.__name__}, got {type(value).__name__})")
         return value
 
-    def _key(self, key):
-        check_key(key, self.fail)
-        try:
-            hash(key)
-        except TypeError:
-            self.fail(f"unhashable dict key or set item of type {type(key).__name__}")
-        return key
-
     # -------------------------------------------------------------- plain data
     def _decode_float(self, entry):
         value = entry["value"]
@@ -417,7 +409,7 @@ class _Decoder:
         return tuple(self.decode(v) for v in self._field(entry, "items", list))
 
     def _decode_set(self, entry):
-        return {self._key(self.decode(v)) for v in self._field(entry, "items", list)}
+        return {check_key(self.decode(v), self.fail) for v in self._field(entry, "items", list)}
 
     def _decode_frozenset(self, entry):
         return frozenset(self._decode_set(entry))
@@ -438,7 +430,7 @@ class _Decoder:
         for item in items:
             if not (isinstance(item, list) and len(item) == 2):
                 self.fail(f"bad dict item of type {type(item).__name__}")
-            key = self._key(self.decode(item[0]))
+            key = check_key(self.decode(item[0]), self.fail)
             out[key] = self.decode(item[1])
         return out
 

@@ -44,8 +44,9 @@ _PY2_NAMES = {("__builtin__", "set"): ("builtins", "set"),
 
 
 def check_key(key, fail):
-    """Refuse a dict key / set item whose hash an attacker can make collide (see the module
-    docstring); ``fail(message)`` raises."""
+    """``key`` if it can be a dict key or set item from a file: hashable, and not a number
+    whose hash an attacker can make collide (see the module docstring); otherwise
+    ``fail(message)``, which raises."""
     if isinstance(key, int) and not -_HASH_MODULUS < key < _HASH_MODULUS:
         fail(f"dict key or set item {key} is out of range (|k| < 2**61 - 1)")
     if isinstance(key, float) and math.isfinite(key) and key.is_integer() \
@@ -54,6 +55,11 @@ def check_key(key, fail):
     if isinstance(key, tuple):
         for item in key:
             check_key(item, fail)
+    try:
+        hash(key)
+    except TypeError:
+        fail(f"unhashable dict key or set item of type {type(key).__name__}")
+    return key
 
 
 class _Mark:
@@ -134,14 +140,6 @@ class Unpickler:
         if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
             self.fail("the pickle stack is empty")
         return self.stack[-1]
-
-    def _key(self, key):
-        check_key(key, self.fail)
-        try:
-            hash(key)
-        except TypeError:
-            self.fail(f"unhashable dict key or set item of type {type(key).__name__}")
-        return key
 
     def _str(self, raw, encoding="utf-8"):
         try:
@@ -336,12 +334,12 @@ def _dict(m):
         m.fail("DICT needs key/value pairs")
     out = {}
     for key, value in zip(items[::2], items[1::2]):
-        out[m._key(key)] = value
+        out[check_key(key, m.fail)] = value
     m.stack.append(out)
 
 
 def _frozenset(m):
-    m.stack.append(frozenset(m._key(item) for item in m._pop_mark()))
+    m.stack.append(frozenset(check_key(item, m.fail) for item in m._pop_mark()))
 
 
 def _target(m, kinds, opcode):
@@ -364,7 +362,7 @@ def _appends(m):
 def _setitem(m):
     value = m._pop()
     key = m._pop()
-    _target(m, (dict, OrderedDict), "SETITEM")[m._key(key)] = value
+    _target(m, (dict, OrderedDict), "SETITEM")[check_key(key, m.fail)] = value
 
 
 def _setitems(m):
@@ -373,14 +371,14 @@ def _setitems(m):
         m.fail("SETITEMS needs key/value pairs")
     target = _target(m, (dict, OrderedDict), "SETITEMS")
     for key, value in zip(items[::2], items[1::2]):
-        target[m._key(key)] = value
+        target[check_key(key, m.fail)] = value
 
 
 def _additems(m):
     items = m._pop_mark()
     target = _target(m, (set,), "ADDITEMS")
     for item in items:
-        target.add(m._key(item))
+        target.add(check_key(item, m.fail))
 
 
 def _pop_op(m):

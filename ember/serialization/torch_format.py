@@ -320,9 +320,9 @@ class _Reader:
             storage.claimed = True
             return array.reshape(size)
         self.budget.spend(numel * array.itemsize, "copying the tensors that share storages")
-        view = np.lib.stride_tricks.as_strided(
-            array[offset:], shape=size, strides=[st * array.itemsize for st in stride],
-            writeable=False)
+        view = np.lib.stride_tricks.as_strided(     # a stride along a length-1 axis is moot
+            array[offset:], shape=size, writeable=False,
+            strides=[st * array.itemsize if dim > 1 else 0 for dim, st in zip(size, stride)])
         return np.array(view, order="C")
 
 

@@ -8,7 +8,6 @@ from collections import Counter, OrderedDict, defaultdict
 
 import numpy as np
 import pytest
-import torch
 
 import ember
 from ember import serialization

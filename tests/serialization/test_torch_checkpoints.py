@@ -295,3 +295,18 @@ def test_zip_members_must_be_consistent(tmp_path):
         ember.load(tmp_path / "nodata.pth")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert any(name.endswith("data.pkl") for name in archive.namelist())
+
+
+def test_values_quoted_from_a_file_stay_on_one_line(tmp_path):
+    """Found by the fuzzing suite: a persistent id that is an array, whose repr spans lines."""
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, value):
+            return np.zeros((3, 3)) if value == "storage" else None
+    payload = io.BytesIO()
+    Pickler(payload, protocol=2).dump(["storage"])
+    path = malicious(str(tmp_path / "odd.pth"), "zip", payload.getvalue())
+    with pytest.raises(ember.FileFormatError, match=r"unexpected persistent id array\(\[\[0\., "
+                                                    r"0\., 0\.\], \[0\.") as info:
+        ember.load(path)
+    assert "\n" not in str(info.value)
+    assert str(ember.FileFormatError("a\n  b\tc")) == "a b c"

@@ -233,6 +233,20 @@ def test_malicious_files_import_and_call_nothing(tmp_path, monkeypatch, root, me
     assert "evilmod" not in sys.modules and not marker.exists()
 
 
+def _linear_with_state(change):
+    """A saved ``nn.Linear(2, 2)`` whose attribute list went through ``change``."""
+    buffer = io.BytesIO()
+    ember.save(nn.Linear(2, 2), buffer)
+
+    def edit(name, content):
+        if name != MANIFEST:
+            return content
+        manifest = json.loads(content)
+        manifest["root"]["state"] = change(manifest["root"]["state"])
+        return json.dumps(manifest).encode()
+    return rewrite_zip(buffer.getvalue(), edit)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda state: [s for s in state if s[0] != "_parameters"] + [["_parameters", []]],
      "has an invalid '_parameters'"),
@@ -245,31 +259,13 @@ def test_malicious_files_import_and_call_nothing(tmp_path, monkeypatch, root, me
     (lambda state: state + [[1, 2]], "bad attribute"),
 ])
 def test_rebuilt_modules_are_checked(change, message):
-    buffer = io.BytesIO()
-    ember.save(nn.Linear(2, 2), buffer)
-
-    def edit(name, content):
-        if name != MANIFEST:
-            return content
-        manifest = json.loads(content)
-        manifest["root"]["state"] = change(manifest["root"]["state"])
-        return json.dumps(manifest).encode()
     with pytest.raises(ember.FileFormatError, match=message):
-        _load_bytes(rewrite_zip(buffer.getvalue(), edit))
+        _load_bytes(_linear_with_state(change))
 
 
 def test_missing_module_attributes_are_filled_as_an_older_ember_would_have_them():
-    buffer = io.BytesIO()
-    ember.save(nn.Linear(2, 2), buffer)
-
-    def edit(name, content):
-        if name != MANIFEST:
-            return content
-        manifest = json.loads(content)
-        manifest["root"]["state"] = [s for s in manifest["root"]["state"]
-                                     if s[0] != "_state_dict_hooks"]
-        return json.dumps(manifest).encode()
-    linear = _load_bytes(rewrite_zip(buffer.getvalue(), edit))
+    linear = _load_bytes(_linear_with_state(
+        lambda state: [s for s in state if s[0] != "_state_dict_hooks"]))
     assert linear.state_dict().keys() == {"weight", "bias"}
 
 

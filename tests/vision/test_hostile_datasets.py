@@ -4,7 +4,6 @@ memory, whatever the bytes."""
 import gzip
 import io
 import os
-import pickle
 import struct
 import tracemalloc
 
