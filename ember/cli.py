@@ -418,7 +418,9 @@ def _cmd_predict(args):
     pre = state["config"]["preprocessing"]
     if not 1 <= args.topk <= len(classes):
         raise CliError(f"--topk must lie in [1, {len(classes)}], got {args.topk}")
-    batch = np.concatenate([preprocess_image(_open_image(path), pre) for path in args.images])
+    mode = "L" if pre["channels"] == 1 else "RGB"
+    batch = np.concatenate([preprocess_image(_open_image(path, mode), pre)
+                            for path in args.images])
     scores = _predict_scores(model, batch).astype(np.float64)
     probs = np.exp(scores - scores.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)

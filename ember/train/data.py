@@ -107,17 +107,18 @@ def _load_folder(root):
             f"{size[1]} pixels")
     except FileFormatError as e:
         raise DataError(_first_line(e)) from None
-    images = np.stack([np.asarray(_open_image(path).convert(mode).resize(size))
+    images = np.stack([np.asarray(_open_image(path, mode).resize(size))
                        for path, _ in folder.samples])
     return _to_hwc(images), np.asarray(folder.targets, dtype=np.int64), list(folder.classes)
 
 
-def _open_image(path):
-    """The decoded image at ``path`` (``load_image``), or a one-line ``DataError``."""
+def _open_image(path, mode=None):
+    """The decoded image at ``path``, converted to ``mode`` if given (``load_image``), or a
+    one-line ``DataError``."""
     from ember.vision.datasets import DatasetFormatError, DatasetNotFoundError
     from ember.vision.datasets.folder import load_image
     try:
-        return load_image(path)
+        return load_image(path, mode)
     except DatasetNotFoundError:
         raise DataError(f"image {path} does not exist") from None
     except DatasetFormatError as e:

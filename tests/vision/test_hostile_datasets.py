@@ -125,17 +125,19 @@ def _write(path, data):
     return path
 
 
-def _tiff(width, height):
+def _tiff(width=None, height=None, photometric=None, channels=1):
+    """A small TIFF whose width, height or photometric-interpretation tag says otherwise."""
     buffer = io.BytesIO()
-    Image.fromarray(np.zeros((4, 4), np.uint8)).save(buffer, format="TIFF")
+    shape = (4, 4) if channels == 1 else (4, 4, channels)
+    Image.fromarray(np.zeros(shape, np.uint8)).save(buffer, format="TIFF")
     data = bytearray(buffer.getvalue())
     ifd = struct.unpack_from("<I", data, 4)[0]
+    values = {256: width, 257: height, 262: photometric}
     for i in range(struct.unpack_from("<H", data, ifd)[0]):
         entry = ifd + 2 + 12 * i
         tag, kind = struct.unpack_from("<HH", data, entry)
-        if tag in (256, 257):
-            value = width if tag == 256 else height
-            struct.pack_into("<H" if kind == 3 else "<I", data, entry + 8, value)
+        if values.get(tag) is not None:
+            struct.pack_into("<H" if kind == 3 else "<I", data, entry + 8, values[tag])
     return bytes(data)
 
 
@@ -164,6 +166,15 @@ def test_damaged_images_are_one_line_errors(tmp_path, name, data):
         assert "13000x13000 = 169,000,000 pixels, more than max_image_pixels=67,108,864" in message
     if name in ("bomb", "tiff_huge"):                  # past twice Pillow's own limit
         assert "DecompressionBombError" in message
+
+
+def test_a_mode_pillow_cannot_convert(tmp_path):
+    """Found by the fuzzing suite: a TIFF that decodes as CIE L*a*b*, which Pillow cannot
+    convert to grey (what ``ember predict`` needs for a one-channel model)."""
+    path = _write(str(tmp_path / "lab.tif"), _tiff(photometric=8, channels=3))
+    assert load_image(path).mode == "LAB" and load_image(path, "RGB").mode == "RGB"
+    _refused(lambda: load_image(path, "L"), r"cannot read image .*lab.tif: ValueError: "
+                                            r"conversion from LAB to RGB not supported")
 
 
 def test_the_pixel_limit_can_be_raised(tmp_path):
@@ -209,9 +220,11 @@ def test_predict_on_hostile_images(tmp_path, capsys, tiny_checkpoint):
     good = _write(str(tmp_path / "good.png"), png_bytes(np.zeros((8, 8), np.uint8)))
     assert main(["predict", tiny_checkpoint, good]) == 0
     capsys.readouterr()
-    for name, data in _damaged_pngs().items():
-        path = _write(str(tmp_path / f"{name}.png"), data)
+    damaged = {f"{name}.png": data for name, data in _damaged_pngs().items()}
+    damaged["lab.tif"] = _tiff(photometric=8, channels=3)          # grey from LAB: refused
+    for name, data in damaged.items():
+        path = _write(str(tmp_path / name), data)
         assert main(["predict", tiny_checkpoint, good, path]) == 1, name
         err = capsys.readouterr().err.strip()
-        assert err.count("\n") == 0 and "Traceback" not in err and f"{name}.png" in err, err
+        assert err.count("\n") == 0 and "Traceback" not in err and name in err, err
         assert err.startswith("ember predict: error: cannot read image")

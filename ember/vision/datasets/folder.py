@@ -29,8 +29,9 @@ def is_image_file(filename):
     return has_file_allowed_extension(filename, IMG_EXTENSIONS)
 
 
-def load_image(path):
-    """Open an image file with Pillow and decode it, in the file's own mode.
+def load_image(path, mode=None):
+    """Open an image file with Pillow and decode it, in the file's own mode or converted to
+    ``mode`` (e.g. ``"RGB"``, ``"L"``).
 
     Keeps ``ember.reading``'s contract: the size the header declares is checked against
     ``max_image_pixels`` before anything is decoded (Pillow's own bomb limit,
@@ -58,7 +59,8 @@ def load_image(path):
                     f"{width * height:,} pixels, more than max_image_pixels={limit:,}; "
                     f"{raise_limit_hint('max_image_pixels')}")
             image.load()
-            return image
+            # a file can claim a mode Pillow decodes but cannot convert (LAB to RGB)
+            return image if mode is None or image.mode == mode else image.convert(mode)
     except (DatasetFormatError, MemoryError):
         raise
     except FileNotFoundError:
@@ -77,7 +79,7 @@ def load_image(path):
 def pil_loader(path):
     """Open an image file with Pillow and convert it to RGB (see ``load_image`` for errors
     and limits)."""
-    return load_image(path).convert("RGB")
+    return load_image(path, "RGB")
 
 
 default_loader = pil_loader
