@@ -35,10 +35,10 @@ from ember.serialization import ember_format, torch_format
 from ember.serialization.allowlist import (add_safe_globals, clear_safe_globals,
                                            get_safe_globals, safe_globals)
 from ember.serialization.archive import ZipArchive
-from ember.serialization.ember_format import FORMAT, MANIFEST, save
+from ember.serialization.ember_format import FORMAT, MANIFEST, write_atomic
 
 __all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals",
-           "safe_globals", "FileFormatError", "FORMAT", "MANIFEST"]
+           "safe_globals", "write_atomic", "FileFormatError", "FORMAT", "MANIFEST"]
 
 _HEAD = 512
 _EXPECTED = ("an Ember checkpoint (ember.save) or a PyTorch checkpoint (torch.save: zip, "
@@ -78,6 +78,31 @@ _FORMATS = (
     ("torch-legacy", torch_format.is_legacy, _read_legacy),
     ("torch-tar", torch_format.is_tar, _read_tar),
 )
+
+
+def save(obj, f):
+    """Save ``obj`` to ``f`` (a path or a writable binary file object) in Ember's format.
+
+    ``obj`` may nest dicts (also with int keys, OrderedDict, defaultdict, Counter), lists,
+    tuples and sets of Tensors, NumPy arrays and scalars, ints, floats, bools, strings and
+    None -- e.g. ``model.state_dict()``, ``optimizer.state_dict()``, or a checkpoint
+    ``{'epoch': 3, 'model': ..., 'optim': ...}``. Tensors keep their dtype, shape and
+    ``requires_grad`` (and come back as ``nn.Parameter`` if they were one); autograd history
+    is not saved.
+
+    Whole objects are saved too: ``ember.save(model, f)`` for an ``nn.Module``, an optimizer
+    or a scheduler (and instances of classes added with ``add_safe_globals``), as their
+    class name and attributes (``ember_format.py``). ``ember.load`` rebuilds them only for
+    classes on the allowlist: Ember's own at once, a class of yours after
+    ``ember.serialization.add_safe_globals([YourNet])``.
+
+    Saving to a path is atomic (``write_atomic``); a file object is written as is.
+
+    Raises:
+        TypeError: for an object (or dict key) of an unsupported type, with what can be
+            saved; nothing is written.
+    """
+    ember_format.write(obj, f)
 
 
 def load(f, map_location=None, weights_only=None):

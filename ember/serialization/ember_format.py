@@ -75,7 +75,7 @@ from ember.serialization import allowlist
 from ember.serialization.npy import NpyError, parse_npy
 from ember.serialization.restricted_pickle import check_key
 
-__all__ = ["save", "read", "MANIFEST", "FORMAT"]
+__all__ = ["write", "write_atomic", "read", "MANIFEST", "FORMAT"]
 
 FORMAT = "ember.save"
 VERSION = 2
@@ -265,31 +265,15 @@ def _write_archive(fileobj, manifest, arrays):
                                           allow_pickle=False)
 
 
-def save(obj, f):
-    """Save ``obj`` to ``f`` (a path or a writable binary file object).
-
-    ``obj`` may nest dicts (also with int keys), lists and tuples of Tensors, NumPy arrays and
-    scalars, ints, floats, bools, strings and None -- e.g. ``model.state_dict()``,
-    ``optimizer.state_dict()``, or a checkpoint ``{'epoch': 3, 'model': ..., 'optim': ...}``.
-    Tensors keep their dtype, shape and ``requires_grad`` (and come back as
-    ``nn.Parameter`` if they were one); autograd history is not saved.
-
-    Whole objects are saved too: ``ember.save(model, f)`` for an ``nn.Module``, an optimizer
-    or a scheduler (and instances of classes added with ``add_safe_globals``), as their
-    class name and attributes (see the module docstring). ``ember.load`` rebuilds them only
-    for classes on the allowlist: Ember's own at once, a class of yours after
-    ``ember.serialization.add_safe_globals([YourNet])``.
-
-    Saving to a path is atomic (see the module docstring); a file object is written as is.
-
-    Raises:
-        TypeError: for an object (or dict key) of an unsupported type; nothing is written.
-    """
+def write(obj, f):
+    """Write ``obj`` to ``f`` (a path, atomically, or a binary file object) in Ember's format;
+    ``ember.save`` (``serialization/__init__.py``) documents what may be saved."""
     encoder = _Encoder()
     root = encoder.encode(obj, "obj")
     manifest = {"format": FORMAT, "version": encoder.version, "root": root}
     if isinstance(f, (str, bytes, os.PathLike)):
-        _save_atomic(os.fsdecode(f), manifest, encoder.arrays)
+        write_atomic(os.fsdecode(f), lambda out: _write_archive(out, manifest, encoder.arrays),
+                     "ember.save")
     elif hasattr(f, "write"):
         _write_archive(f, manifest, encoder.arrays)
     else:
@@ -297,16 +281,20 @@ def save(obj, f):
                         f"got {type(f).__name__}")
 
 
-def _save_atomic(path, manifest, arrays):
+def write_atomic(path, write, who):
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, ``fsync`` it and move it
+    over ``path``; if ``write`` fails the temporary file is removed and an existing file at
+    ``path`` is untouched. ``who`` names the caller in errors. Every file writer of Ember's
+    formats goes through here."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"ember.save: cannot write {path!r}: folder {folder!r} does not "
+        raise FileNotFoundError(f"{who}: cannot write {path!r}: folder {folder!r} does not "
                                 "exist")
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as out:
-            _write_archive(out, manifest, arrays)
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
