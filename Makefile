@@ -17,8 +17,9 @@ KERNEL_CONFIGS := default/Haswell avx2/Zen
 ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
 KERNEL_CONFIGS += avx512/SkylakeX
 endif
+FUZZ_MINUTES ?= 30
 
-.PHONY: train test test-kernels bench env clean lecture-map lecture-map-check
+.PHONY: train test test-kernels fuzz bench env clean lecture-map lecture-map-check
 
 $(APP_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,10 @@ test-kernels: $(TEST_STAMP)
 		ATEN_CPU_CAPABILITY=$$aten OPENBLAS_CORETYPE=$$blas \
 			$(BIN)/python -m pytest -q -p no:cacheprovider $(KERNEL_TESTS); \
 	done
+
+# a long fuzzing campaign over every file reader (make test runs a one-minute one)
+fuzz: $(TEST_STAMP)
+	$(BIN)/python -m tests.fuzz --minutes $(FUZZ_MINUTES)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks.run

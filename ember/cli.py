@@ -1,19 +1,21 @@
-"""The ``ember`` command: ``train``, ``eval``, ``predict``, ``datasets``, ``summary``, ``export``.
+"""The ``ember`` command: ``train``, ``eval``, ``predict``, ``inspect``, ``datasets``,
+``summary`` and ``export``.
 
     ember train                       # LeNet-5 on the bundled MNIST digits (the main job)
     ember train --model resnet20 --dataset cifar10 --data-root ~/data --epochs 30
     ember eval runs/<run>/checkpoints/best.ember
     ember predict runs/<run>/checkpoints/best.ember digit.png --topk 3
+    ember inspect resnet18.pth --model resnet18
     ember datasets
     ember summary lenet5 --input-size 1 1 28 28
     ember export runs/<run>/checkpoints/best.ember --format onnx
 
 Heavy modules (models, plots, tqdm) are imported only by the subcommand that needs them, so
 ``ember --help`` is fast. Bad input (a missing data path, an image size the model cannot
-take, a corrupt checkpoint or one made for another architecture, an existing run folder)
-ends with a one-line ``ember <command>: error: ...`` on stderr and exit code 1 (2 for
-command-line usage errors), never a traceback, and never overwrites a run folder or a
-checkpoint.
+take, a corrupt or hostile file (``ember.reading``), a checkpoint made for another
+architecture, an existing run folder) ends with a one-line ``ember <command>: error: ...``
+on stderr and exit code 1 (2 for command-line usage errors), never a traceback, and never
+overwrites a run folder or a checkpoint.
 """
 import argparse
 import os
@@ -27,6 +29,7 @@ class CliError(RuntimeError):
 
 
 def _user_errors():
+    from ember.reading import FileFormatError
     from ember.train.checkpoint import CheckpointError
     from ember.train.data import DataError
     from ember.train.recipes import ModelError, RecipeError
@@ -34,7 +37,7 @@ def _user_errors():
     from ember.train.tasks import TaskError
     from ember.train.trainer import TrainingError
     return (CliError, CheckpointError, DataError, ModelError, RecipeError, RunError, TaskError,
-            TrainingError)
+            TrainingError, FileFormatError)
 
 
 # ------------------------------------------------------------------------------- parser
@@ -119,6 +122,18 @@ def build_parser():
                         "shade of the training images', yes, or no")
     p.add_argument("--model", default=None, help="default: the checkpoint's model")
 
+    p = sub.add_parser("inspect", help="list the tensors of a checkpoint (.ember or PyTorch .pth)",
+                       description="Read an Ember checkpoint or a torch.save file (zip, legacy "
+                                   "or tar format) safely -- nothing in it is run -- and list "
+                                   "its tensors. With --model, load its weights into that "
+                                   "model to check that they fit.")
+    p.add_argument("checkpoint")
+    p.add_argument("--model", default=None,
+                   help="a name from ember.vision.models (e.g. resnet18): check that the "
+                        "file's state dict fits it")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="with --model: default the model's own (1,000 for torchvision's)")
+
     sub.add_parser("datasets", help="list the datasets Ember can open",
                    description="Every dataset, where its data comes from and its sizes.")
 
@@ -198,24 +213,14 @@ def _resolve_checkpoint(path):
 def _load_for_inference(path, model_name=None):
     """``(task, model, checkpoint)`` with the checkpoint's weights, in eval mode."""
     from ember.train import checkpoint as ckpt
-    from ember.train.recipes import Recipe
     from ember.train.tasks import get_task
     path = _resolve_checkpoint(path)
     state = ckpt.load_checkpoint(path)
-    config = state["config"]
-    if not isinstance(config.get("recipe"), dict):
-        raise ckpt.CheckpointError(f"{path} has no recipe in its config; it was not written by "
-                                   f"ember train")
-    recipe = Recipe.from_dict(config["recipe"])
+    recipe, preprocessing, classes = ckpt.run_config(state, path)
     if model_name is not None:
         recipe.model = model_name
     task = get_task(recipe.task)
-    try:
-        data = {"preprocessing": config["preprocessing"], "classes": config["classes"]}
-    except KeyError as e:
-        raise ckpt.CheckpointError(f"{path} has no {e.args[0]} in its config; it was not "
-                                   f"written by ember train") from None
-    model, _ = task.build_model(recipe, data)
+    model, _ = task.build_model(recipe, {"preprocessing": preprocessing, "classes": classes})
     ckpt.load_model_state(model, state["model"], f"checkpoint {path}")
     model.eval()
     return task, model, state
@@ -279,6 +284,85 @@ def _cmd_predict(args):
         for note in notes:
             print(f"note: {path}: {note}", file=sys.stderr)
         print(f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top))
+    return 0
+
+
+# ----------------------------------------------------------------------------- inspect
+def _tensor_rows(obj, limit=100_000):
+    """``(dotted name, tensor)`` for every tensor in ``obj`` (dicts, lists, tuples, modules),
+    depth first, each object once, at most ``limit``."""
+    import ember
+    from ember.nn import Module
+    rows, seen, stack = [], set(), [("", obj)]
+    while stack and len(rows) < limit:
+        name, value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, ember.Tensor):
+            rows.append((name or "(root)", value))
+            continue
+        if isinstance(value, Module):
+            children = list(value.state_dict().items())
+        elif isinstance(value, dict):
+            children = list(value.items())
+        elif isinstance(value, (list, tuple)):
+            children = list(enumerate(value))
+        else:
+            continue
+        prefix = f"{name}." if name else ""
+        stack.extend((f"{prefix}{key}", child) for key, child in reversed(children))
+    return rows
+
+
+def _state_dict_in(obj, path):
+    """The state dict a loaded file holds: the object itself, a module's, or the one under
+    'model' / 'state_dict'."""
+    import ember
+    from ember.nn import Module
+
+    def is_state_dict(value):
+        return isinstance(value, dict) and value and all(
+            isinstance(v, ember.Tensor) for v in value.values())
+    if isinstance(obj, Module):
+        return obj.state_dict()
+    if is_state_dict(obj):
+        return obj
+    for key in ("model", "state_dict"):
+        if isinstance(obj, dict) and is_state_dict(obj.get(key)):
+            return obj[key]
+    keys = ", ".join(map(repr, list(obj)[:8])) if isinstance(obj, dict) else type(obj).__name__
+    raise CliError(f"{path} holds no state dict (a dict of tensors, or one under 'model' or "
+                   f"'state_dict'); it holds {keys}")
+
+
+def _cmd_inspect(args):
+    import numpy as np
+
+    import ember
+    from ember.train.checkpoint import load_model_state
+    from ember.vision import models
+    path = args.checkpoint
+    if not os.path.isfile(path):
+        raise CliError(f"{path} does not exist or is not a file")
+    obj = ember.load(path)
+    rows = _tensor_rows(obj)
+    width = max([len(name) for name, _ in rows] + [4])
+    print(f"{path}: {type(obj).__name__}")
+    for name, tensor in rows:
+        kind = "Parameter" if isinstance(tensor, ember.nn.Parameter) else "Tensor"
+        print(f"  {name:<{width}}  {tensor.dtype.name:<8} {tuple(tensor.shape)}  {kind}")
+    total = sum(int(np.prod(t.shape)) for _, t in rows)
+    print(f"{len(rows)} tensors, {total:,} elements")
+    if args.model is not None:
+        if args.model not in models.list_models():
+            raise CliError(f"unknown model {args.model!r}; choose one of "
+                           f"{', '.join(models.list_models())}")
+        options = {} if args.num_classes is None else {"num_classes": args.num_classes}
+        model = models.get_model(args.model, **options)
+        state = _state_dict_in(obj, path)
+        load_model_state(model, state, path)
+        print(f"the weights fit {args.model}: {len(state)} entries loaded")
     return 0
 
 
@@ -460,6 +544,7 @@ def _cmd_export(args):
 
 
 _COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "predict": _cmd_predict,
+             "inspect": _cmd_inspect,
              "datasets": _cmd_datasets, "summary": _cmd_summary, "export": _cmd_export}
 
 

@@ -199,6 +199,7 @@ def _resume_source(resume):
         last = os.path.join(resume, "checkpoints", "last.ember")
         if os.path.isfile(last):
             state = _checkpoint.load_checkpoint(last)
+            _checkpoint.run_config(state, last)
             return last, state, os.path.abspath(resume)
         config_path = os.path.join(resume, "config.json")
         if not os.path.isfile(config_path):
@@ -214,6 +215,7 @@ def _resume_source(resume):
             raise RunError(f"cannot resume {resume}: its config.json is unreadable ({e})") from None
         return None, {"config": config}, os.path.abspath(resume)
     state = _checkpoint.load_checkpoint(resume)
+    _checkpoint.run_config(state, resume)
     return resume, state, os.path.dirname(os.path.dirname(os.path.abspath(resume)))
 
 

@@ -241,16 +241,26 @@ class Trainer:
                 raise ValueError("the checkpoint and the trainer disagree on having a scheduler")
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
             raise _checkpoint.CheckpointError(
                 f"checkpoint {path} does not fit this optimizer/scheduler: "
                 f"{str(e).splitlines()[0]}") from None
-        for cb in self.callbacks:
-            if cb.state_key in state["callbacks"]:
-                cb.load_state_dict(state["callbacks"][cb.state_key])
-        self.epoch = int(state["epoch"])
-        self.best_metric = state["best_metric"]
-        self.best_epoch = state["best_epoch"]
-        self.history = [dict(row) for row in state["history"]]
-        _checkpoint.set_rng_state(state["rng"])
+        # the rest is the file's word too: a damaged or crafted value is one line, not a
+        # traceback from deep inside a callback or a random generator
+        try:
+            for cb in self.callbacks:
+                if cb.state_key in state["callbacks"]:
+                    cb.load_state_dict(state["callbacks"][cb.state_key])
+            if type(state["epoch"]) is not int or state["epoch"] < 0:
+                raise ValueError(f"epoch {state['epoch']!r} is not a count")
+            self.epoch = state["epoch"]
+            self.best_metric = state["best_metric"]
+            self.best_epoch = state["best_epoch"]
+            self.history = [dict(row) for row in state["history"]]
+            _checkpoint.set_rng_state(state["rng"])
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError,
+                OverflowError) as e:
+            raise _checkpoint.CheckpointError(
+                f"checkpoint {path} holds a training state that cannot be restored: "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:400]) from None
         return state

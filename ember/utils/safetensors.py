@@ -31,6 +31,7 @@ import numpy as np
 
 from ember import _dtype
 from ember._tensor import Tensor
+from ember.reading import FileFormatError
 
 __all__ = ["save", "save_file", "load", "load_file", "load_metadata", "is_safetensors_header"]
 
@@ -120,8 +121,8 @@ def _to_tensors(arrays, source):
         try:
             _dtype.from_numpy(array.dtype)
         except TypeError:
-            raise RuntimeError(f"ember.load: {source}: tensor {name!r} has dtype {array.dtype}, "
-                               "which Ember does not support") from None
+            raise FileFormatError(f"{source}: tensor {name!r} has dtype {array.dtype}, which "
+                                  "Ember does not support") from None
         out[name] = Tensor._wrap(array)
     return out
 
@@ -130,8 +131,8 @@ def _fail(source, exc):
     message = " ".join(str(exc).split())
     if isinstance(exc, TypeError) and "bfloat16" in message:
         message = "it holds bfloat16 tensors; pip install ml_dtypes to read them as float32"
-    raise RuntimeError(f"ember.load: {source} is not a valid safetensors file ({message}); it "
-                       "may be truncated or corrupt") from None
+    raise FileFormatError(f"{source} is not a valid safetensors file ({message}); it may be "
+                          "truncated or corrupt") from None
 
 
 def load(data, source="<bytes>"):
