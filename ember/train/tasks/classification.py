@@ -137,10 +137,12 @@ class ClassificationTask:
         classes = config["classes"]
         if not 1 <= topk <= len(classes):
             raise _data.DataError(f"--topk must lie in [1, {len(classes)}], got {topk}")
+        pre = config["preprocessing"]
+        mode = "L" if pre["channels"] == 1 else "RGB"
         batch, notes = [], []
         for path in paths:
             image_notes = []
-            batch.append(_data.preprocess_image(_data._open_image(path), config["preprocessing"],
+            batch.append(_data.preprocess_image(_data._open_image(path, mode), pre,
                                                 invert=invert, notes=image_notes))
             notes.append(image_notes)
         scores = predict_scores(model, np.concatenate(batch)).astype(np.float64)
