@@ -188,8 +188,8 @@ class Normalized(nn.Module):
         super().__init__()
         self.model = model
         shape = (1, -1, 1, 1)
-        self.register_buffer("mean", ember.tensor(np.asarray(mean, np.float32).reshape(shape)))
-        self.register_buffer("std", ember.tensor(np.asarray(std, np.float32).reshape(shape)))
+        self.register_buffer("mean", ember.tensor(np.asarray(mean, np.float64).reshape(shape)))
+        self.register_buffer("std", ember.tensor(np.asarray(std, np.float64).reshape(shape)))
 
     def forward(self, x):
         return self.model((x - self.mean.to(x.dtype)) / self.std.to(x.dtype))

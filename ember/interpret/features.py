@@ -58,7 +58,8 @@ def first_layer_filters(model, input_shape=None):
     x 11 x 11" and ResNet-18's "64 x 3 x 7 x 7" (003); for a model without convolutions, the
     first Linear layer's rows as images of ``input_shape`` ``(C, H, W)``."""
     from ember.train.plots import first_layer_weights
-    weights = first_layer_weights(model, input_shape)
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    weights = first_layer_weights(model, input_shape) if has_conv or input_shape else None
     if weights is None:
         raise ValueError(f"first_layer_filters: {type(model).__name__} has no Conv2d layer"
                          + ("" if input_shape is not None else
@@ -92,7 +93,9 @@ def receptive_field(model, input_shape, layer):
     caller = "receptive_field"
     module = find_layer(model, layer, caller)
     name = next(n for n, m in model.named_modules() if m is module)
-    rows = [row for row in ember.summary(model, (1, *input_shape), depth=10 ** 6).rows
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), ember.float32)
+    rows = [row for row in ember.summary(model, (1, *input_shape), dtypes=[dtype],
+                                         depth=10 ** 6).rows
             if row.name == name]
     if not rows:
         raise ValueError(f"{caller}: layer {name!r} did not run in the forward pass")
@@ -189,7 +192,10 @@ def nearest_neighbours(queries, features, k=5):
 def embed(features, method="tsne", seed=0, perplexity=30.0):
     """2-D coordinates ``(N, 2)`` of the feature vectors ``(N, D)``: ``"tsne"``
     (``sklearn.manifold.TSNE`` with ``perplexity``, PCA initialisation) or ``"pca"``
-    (``sklearn.decomposition.PCA``, the two directions of largest variance), seeded."""
+    (``sklearn.decomposition.PCA``, the two directions of largest variance), seeded.
+
+    t-SNE runs its OpenMP loops on one thread: on cores shared with other work their
+    spin-waiting made 500 points take 70 s on two threads against 5 s on one."""
     features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
     if method not in EMBEDDINGS:
         raise ValueError(f"embed: method must be 'tsne' or 'pca', got {method!r}")
@@ -202,5 +208,7 @@ def embed(features, method="tsne", seed=0, perplexity=30.0):
     if not 0 < perplexity < len(features):
         raise ValueError(f"embed: perplexity must lie in (0, {len(features)}) for "
                          f"{len(features)} vectors, got {perplexity}")
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed
-                ).fit_transform(features)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="openmp"):
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed
+                    ).fit_transform(features)

@@ -43,7 +43,8 @@ def _non_negative(value, name, caller):
 
 
 def _clamp(x, bounds):
-    return x if bounds is None else np.clip(x, bounds[0], bounds[1])
+    """``x`` clipped to ``bounds`` (numbers, or arrays broadcasting to ``x``), dtype kept."""
+    return x if bounds is None else np.clip(x, bounds[0], bounds[1]).astype(x.dtype, copy=False)
 
 
 def _normalised_step(grad, lr):

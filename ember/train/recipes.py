@@ -25,10 +25,12 @@ from dataclasses import asdict, dataclass, fields
 
 import ember
 
-__all__ = ["Recipe", "MAIN_JOB", "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR", "ModelError",
-           "RecipeError", "build_model", "build_optimizer", "build_scheduler", "model_names"]
+__all__ = ["Recipe", "MAIN_JOB", "OPTIMIZERS", "SCHEDULES", "ADVERSARIAL", "DEFAULT_LR",
+           "ModelError", "RecipeError", "build_model", "build_optimizer", "build_scheduler",
+           "build_attack", "model_names"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+ADVERSARIAL = ("none", "fgsm", "pgd")
 SCHEDULES = ("none", "step", "cosine", "onecycle", "plateau")
 # the learning rate when --lr is not given (for onecycle: the peak of the cycle)
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
@@ -53,7 +55,12 @@ class Recipe:
 
     ``model=None`` lets the task choose for the data (classification: ``lenet5`` for 28x28
     and 32x32 images, ``mlp`` for other sizes such as the 8x8 ``digits``); the run's
-    ``config.json`` records the model that was built."""
+    ``config.json`` records the model that was built.
+
+    ``adversarial`` (``"fgsm"`` or ``"pgd"``; ``"none"`` by default) trains on adversarial
+    examples of radius ``epsilon`` in pixel values (L-inf; ``ember.interpret.
+    AdversarialTraining``, PGD with ``attack_steps`` steps from a random start), and the
+    run's report adds the test accuracy under the same attack to the clean one."""
     task: str = "classification"
     model: str = None
     dataset: str = "mnist-sample"
@@ -71,6 +78,9 @@ class Recipe:
     test_fraction: float = 0.1
     split_seed: int = 0
     seed: int = 0
+    adversarial: str = "none"      # adversarial training: "none", "fgsm" or "pgd"
+    epsilon: float = 0.1           # its L-inf radius in pixel values (images scaled to [0, 1])
+    attack_steps: int = 10         # PGD steps
 
     def to_dict(self):
         return asdict(self)
@@ -95,6 +105,15 @@ class Recipe:
             raise RecipeError(f"lr must be positive, got {self.lr}", "lr")
         if not 0.0 <= self.val_split < 1.0:
             raise RecipeError(f"val_split must lie in [0, 1), got {self.val_split}", "val_split")
+        if self.adversarial not in ADVERSARIAL:
+            raise RecipeError(f"adversarial {self.adversarial!r} is unknown; choose one of "
+                              f"{', '.join(ADVERSARIAL)}", "adversarial")
+        if not (isinstance(self.epsilon, (int, float)) and 0 < self.epsilon <= 1):
+            raise RecipeError(f"epsilon must lie in (0, 1] (pixel values), got {self.epsilon}",
+                              "epsilon")
+        if self.attack_steps < 1:
+            raise RecipeError(f"attack_steps must be at least 1, got {self.attack_steps}",
+                              "attack_steps")
         return self
 
     @classmethod
@@ -223,3 +242,15 @@ def build_scheduler(recipe, optimizer, steps_per_epoch):
     if recipe.schedule == "plateau":
         return lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=2), "epoch"
     raise ValueError(f"unknown schedule {recipe.schedule!r}; choose one of {SCHEDULES}")
+
+
+def build_attack(recipe, loss_fn, preprocessing):
+    """The batch transform of adversarial training (``ember.interpret.AdversarialTraining``)
+    for the recipe's ``adversarial`` / ``epsilon`` / ``attack_steps``, attacking pixel values
+    of images normalised by the ``preprocessing``'s mean and std; None for ``"none"``."""
+    if recipe.adversarial == "none":
+        return None
+    from ember.interpret.adversarial import AdversarialTraining
+    return AdversarialTraining(recipe.adversarial, recipe.epsilon, steps=recipe.attack_steps,
+                               loss_fn=loss_fn, mean=preprocessing["mean"],
+                               std=preprocessing["std"])
