@@ -96,6 +96,10 @@ def build_parser():
     p.add_argument("--attack-steps", type=int, default=MAIN_JOB.attack_steps,
                    help=f"PGD steps (default {MAIN_JOB.attack_steps}; step size 2.5 epsilon / "
                         f"steps, random start)")
+    p.add_argument("--adversarial-fraction", type=float, default=MAIN_JOB.adversarial_fraction,
+                   help="the share of each training batch replaced by adversarial examples "
+                        f"(default {MAIN_JOB.adversarial_fraction:g}; 1: adversarial examples "
+                        "only)")
     p.add_argument("--out", default=None,
                    help="run folder (default runs/<model>-<dataset>-<timestamp>); an existing "
                         "non-empty folder is never overwritten")
@@ -304,7 +308,8 @@ def _new_recipe(args):
                     momentum=args.momentum, weight_decay=args.weight_decay,
                     schedule=args.schedule, augment=args.augment, val_split=args.val_split,
                     patience=args.patience, seed=args.seed, adversarial=args.adversarial,
-                    epsilon=args.epsilon, attack_steps=args.attack_steps)
+                    epsilon=args.epsilon, attack_steps=args.attack_steps,
+                    adversarial_fraction=args.adversarial_fraction)
     return recipe
 
 

@@ -196,9 +196,12 @@ class Normalized(nn.Module):
 
 
 class AdversarialTraining:
-    """Replace each training batch by adversarial examples of the current model (the batch
-    transform of ``ember.train.Trainer``; Goodfellow et al. 2015 train on FGSM examples,
-    Madry et al. 2018 on PGD examples from a random start).
+    """Replace each training batch, or its first ``fraction`` of inputs (the batches are
+    shuffled), by adversarial examples of the current model: the batch transform of
+    ``ember.train.Trainer``. Goodfellow et al. 2015 train on FGSM examples, Madry et al. 2018
+    on PGD examples only (``fraction=1``); Kurakin et al. 2017 replace half of each batch,
+    which keeps the clean images in every step and lets training start even at a large
+    ``epsilon``.
 
     ``transform(model, x, y) -> x_adv``: ``x`` is a batch normalised with ``mean`` / ``std``
     per channel; the attack works on its pixel values (``x * std + mean``, kept in
@@ -209,8 +212,8 @@ class AdversarialTraining:
     the model in eval mode (dropout off, batch statistics untouched) and the modes restored.
     """
 
-    def __init__(self, attack, epsilon, *, steps=10, loss_fn=None, mean=(0.0,), std=(1.0,),
-                 bounds=(0.0, 1.0)):
+    def __init__(self, attack, epsilon, *, steps=10, fraction=1.0, loss_fn=None, mean=(0.0,),
+                 std=(1.0,), bounds=(0.0, 1.0)):
         caller = "AdversarialTraining"
         if attack not in ATTACKS:
             raise ValueError(f"{caller}: attack must be one of {ATTACKS}, got {attack!r}")
@@ -219,32 +222,39 @@ class AdversarialTraining:
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"{caller}: steps must be a positive integer, got {steps!r}")
         self.steps = int(steps)
+        if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            raise ValueError(f"{caller}: fraction must lie in (0, 1], got {fraction!r}")
+        self.fraction = float(fraction)
         self.loss_fn = loss_fn
         self.mean = np.asarray(mean, np.float64).reshape(1, -1, 1, 1)
         self.std = np.asarray(std, np.float64).reshape(1, -1, 1, 1)
         self.bounds = _check_bounds(bounds, caller)
 
     def describe(self):
-        """``"PGD (L-inf, epsilon 0.2, 10 steps)"`` / ``"FGSM (L-inf, epsilon 0.1)"``."""
+        """The attack: ``"PGD (L-inf, epsilon 0.2, 10 steps, random start)"`` or ``"FGSM
+        (L-inf, epsilon 0.1)"``."""
         if self.attack == "fgsm":
             return f"FGSM (L-inf, epsilon {self.epsilon:g})"
         return f"PGD (L-inf, epsilon {self.epsilon:g}, {self.steps} steps, random start)"
 
     def __call__(self, model, x, y):
-        pixels = x.numpy().astype(np.float64) * self.std + self.mean
+        batch = x.numpy()
+        count = max(1, int(round(self.fraction * len(batch))))
+        pixels = (batch[:count].astype(np.float64) * self.std + self.mean).astype(batch.dtype)
+        targets = y.numpy()[:count] if isinstance(y, ember.Tensor) else np.asarray(y)[:count]
         modes = {m: m.training for m in model.modules()}
         model.eval()
         try:
             seen = Normalized(model, self.mean.ravel(), self.std.ravel())
             if self.attack == "fgsm":
-                adversarial = fgsm(seen, pixels.astype(x.numpy().dtype), y, self.epsilon,
-                                   bounds=self.bounds, loss_fn=self.loss_fn)
+                adversarial = fgsm(seen, pixels, targets, self.epsilon, bounds=self.bounds,
+                                   loss_fn=self.loss_fn)
             else:
-                adversarial = pgd(seen, pixels.astype(x.numpy().dtype), y, self.epsilon,
-                                  steps=self.steps, random_start=True, bounds=self.bounds,
-                                  loss_fn=self.loss_fn)
+                adversarial = pgd(seen, pixels, targets, self.epsilon, steps=self.steps,
+                                  random_start=True, bounds=self.bounds, loss_fn=self.loss_fn)
         finally:
             for module, mode in modes.items():
                 module.training = mode
-        normalised = (adversarial.numpy().astype(np.float64) - self.mean) / self.std
-        return ember.from_numpy(normalised.astype(x.numpy().dtype))
+        out = batch.copy()
+        out[:count] = (adversarial.numpy().astype(np.float64) - self.mean) / self.std
+        return ember.from_numpy(out)

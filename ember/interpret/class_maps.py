@@ -20,7 +20,7 @@ import numpy as np
 import ember
 from ember import nn
 from ember.interpret.gradients import guided_backprop, target_indices
-from ember.interpret.hooks import LayerRecorder, as_batch, run_model
+from ember.interpret.hooks import LayerRecorder, as_batch, frozen_parameters, run_model
 from ember.nn import functional as F
 
 __all__ = ["grad_cam", "guided_grad_cam", "cam", "default_cam_layer", "UPSAMPLE_MODES"]
@@ -67,7 +67,9 @@ def _layer_and_gradient(model, x, target, layer, caller):
     with a feature map)."""
     inputs = ember.from_numpy(x)
     layers = None if layer is None else [layer]
-    with LayerRecorder(model, layers, caller) as record, ember.enable_grad():
+    inputs.requires_grad_()          # so that every layer's output is in the graph
+    with LayerRecorder(model, layers, caller) as record, ember.enable_grad(), \
+            frozen_parameters(model):
         scores = run_model(model, inputs, caller)
         if scores.ndim != 2:
             raise ValueError(f"{caller}: the model must return class scores (N, classes), got "

@@ -7,8 +7,9 @@ Tensor. They equal Captum 0.9's methods of the same name on the same weights.
 ``target`` is a class index for every input, one index per input (a sequence or Tensor of
 ``N``), or ``None`` for the class the model predicts for each input. The model is used as it
 is (call ``model.eval()`` first, so that dropout and batch statistics do not change the
-scores); only the gradient with respect to the inputs is computed (``autograd.grad``), so no
-parameter's ``.grad`` changes.
+scores); only the gradient with respect to the inputs is computed (``autograd.grad``, the
+parameters' ``requires_grad`` turned off meanwhile by ``hooks.frozen_parameters``), so no
+parameter's ``.grad`` changes and no weight gradient is computed.
 
 - :func:`saliency`: ``|dS_c / dx|`` (Simonyan et al. 2014; the husky/wolf story of 003).
 - :func:`input_x_gradient`: ``x * dS_c / dx``.
@@ -22,7 +23,7 @@ parameter's ``.grad`` changes.
 import numpy as np
 
 import ember
-from ember.interpret.hooks import as_batch, relu_backward_rule, run_model
+from ember.interpret.hooks import as_batch, frozen_parameters, relu_backward_rule, run_model
 
 __all__ = ["saliency", "input_x_gradient", "integrated_gradients", "guided_backprop",
            "deconvolution", "noise_tunnel", "smoothgrad", "predicted_classes",
@@ -84,7 +85,7 @@ def target_gradient(model, x, target, caller, loss_fn=None):
     each input's own gradient because inputs do not interact in eval mode. ``target=None``
     takes each input's predicted class (from the same forward pass)."""
     inputs = ember.from_numpy(x).requires_grad_()
-    with ember.enable_grad():
+    with ember.enable_grad(), frozen_parameters(model):
         scores = _class_scores(run_model(model, inputs, caller), caller)
         if target is None:
             targets = scores.detach().numpy().argmax(axis=1)

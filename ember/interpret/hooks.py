@@ -12,8 +12,8 @@ import ember
 from ember import nn
 from ember.nn import functional as F
 
-__all__ = ["layer_names", "find_layer", "LayerRecorder", "relu_backward_rule", "run_model",
-           "as_batch"]
+__all__ = ["layer_names", "find_layer", "LayerRecorder", "relu_backward_rule",
+           "frozen_parameters", "run_model", "as_batch"]
 
 
 def layer_names(model):
@@ -154,6 +154,25 @@ class relu_backward_rule:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        return False
+
+
+class frozen_parameters:
+    """A context manager that turns ``requires_grad`` off on every parameter of ``model`` that
+    has it, and back on at the end: gradients with respect to inputs or activations then skip
+    the weight-gradient products of every layer (a third of a convolution's backward)."""
+
+    def __init__(self, model):
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
+
+    def __enter__(self):
+        for p in self.parameters:
+            p.requires_grad_(False)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        for p in self.parameters:
+            p.requires_grad_(True)
         return False
 
 

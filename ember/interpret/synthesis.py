@@ -21,7 +21,8 @@ import numpy as np
 import ember
 from ember.classical.filters import gaussian_filter
 from ember.interpret.gradients import target_gradient
-from ember.interpret.hooks import LayerRecorder, as_batch, find_layer, run_model
+from ember.interpret.hooks import (LayerRecorder, as_batch, find_layer, frozen_parameters,
+                                   run_model)
 from ember.interpret.perturbation import window_positions
 from ember.nn import functional as F
 
@@ -100,9 +101,9 @@ def _layer_gradient(model, x, layer, caller, objective):
     """``(objective value, d objective / dx)`` where ``objective(A)`` is a scalar Tensor of
     the layer's output ``A`` for the NumPy batch ``x`` (forward stopped at the layer)."""
     inputs = ember.from_numpy(x).requires_grad_()
-    with LayerRecorder(model, [layer], caller, stop=True) as record, ember.enable_grad():
-        run_model(model, inputs, caller)
-    with ember.enable_grad():
+    with frozen_parameters(model), ember.enable_grad():
+        with LayerRecorder(model, [layer], caller, stop=True) as record:
+            run_model(model, inputs, caller)
         value = objective(record.output(layer))
         (grad,) = ember.autograd.grad(value, inputs)
     return float(value.item()), grad.numpy()
@@ -144,7 +145,7 @@ def feature_inversion(model, inputs, layer, steps=200, lr=0.05, tv=0.05, l2=1e-4
         return (diff * diff).sum() / norm + tv * _total_variation(x) + l2 * (x * x).mean()
 
     for _ in range(steps):
-        with ember.enable_grad():
+        with ember.enable_grad(), frozen_parameters(model):
             (grad,) = ember.autograd.grad(loss(image), image)
         image.grad = grad
         optimizer.step()

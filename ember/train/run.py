@@ -11,10 +11,11 @@
 A run: claim the run folder, seed every generator, let the task (``ember.train.tasks``) load
 the data and build the model, write ``config.json``, train with ``Trainer`` (progress, metric
 files, checkpoints after every epoch), then evaluate the best checkpoint on the held-out test
-split and let the task write ``test_metrics.json`` and the pictures. With adversarial training (the
-recipe's ``adversarial``), every training batch is replaced by adversarial examples of the
-current model (``Trainer``'s ``batch_transform``) and the test split is evaluated a second
-time under the same attack: the report holds the clean and the robust accuracy.
+split and let the task write ``test_metrics.json`` and the pictures. With adversarial
+training (the recipe's ``adversarial``), a share of every training batch is replaced by
+adversarial examples of the current model (``Trainer``'s ``batch_transform``) and the test
+split is evaluated a second time under the same attack: the report holds the clean and the
+robust accuracy.
 
 The run folder is claimed atomically for the whole run (an ``fcntl`` lock on its
 ``.ember-run.lock`` file, released by the operating system even if the process dies): a
@@ -310,7 +311,8 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
     if progress:
         for note in notes:
             print(f"note: {note}", file=stream)
-        adversarial = f" on {attack.describe()} adversarial examples" if attack else ""
+        adversarial = (f" with {attack.describe()} examples replacing {attack.fraction:.0%} of "
+                       f"each batch" if attack else "")
         print(f"training {recipe.model} on {recipe.dataset} ({task.describe(data)}){adversarial} "
               f"for {recipe.epochs} epochs -> {out}", file=stream, flush=True)
     try:
@@ -325,8 +327,9 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
     test = trainer.evaluate(test_loader, "test", return_outputs=True)
     robust = {}                 # tasks without adversarial training need not take robust=
     if attack is not None:
-        robust["robust"] = trainer.evaluate(test_loader, "test", batch_transform=attack)
-        robust["robust"]["attack"] = attack.describe()
+        whole = build_attack(recipe, task.loss_fn, data["preprocessing"], evaluation=True)
+        robust["robust"] = trainer.evaluate(test_loader, "test", batch_transform=whole)
+        robust["robust"]["attack"] = whole.describe()
     report, summary = task.report(out, trainer, model, data, test, best["epoch"], **robust)
     return RunResult(out=out, recipe=recipe, config=config, history=list(trainer.history),
                      best_epoch=best["epoch"], test_metrics=report, summary=summary,

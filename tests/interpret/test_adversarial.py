@@ -178,6 +178,11 @@ def test_adversarial_training_transform(trained_digits_net, digits):
         assert model.training and not model.relu1.training
         assert all(p.grad is None for p in model.parameters())
     assert "PGD (L-inf, epsilon 0.1, 3 steps" in transform.describe()
+    # a fraction of the batch: the first 8 of 32 inputs attacked, the rest as they were
+    half = interpret.AdversarialTraining("fgsm", 0.1, fraction=0.25, mean=pre["mean"],
+                                         std=pre["std"])(model, x, y).numpy()
+    assert not np.allclose(half[:8], x.numpy()[:8])
+    np.testing.assert_array_equal(half[8:], x.numpy()[8:])
     model.eval()
 
 
@@ -200,3 +205,5 @@ def test_errors(lenets):
         interpret.robustness_curve(em, x, [1, 2], [0.1])
     with pytest.raises(ValueError, match="AdversarialTraining: attack must be one of"):
         interpret.AdversarialTraining("deepfool", 0.1)
+    with pytest.raises(ValueError, match=r"AdversarialTraining: fraction must lie in \(0, 1\]"):
+        interpret.AdversarialTraining("fgsm", 0.1, fraction=0)

@@ -134,9 +134,10 @@ def test_visualize_errors_are_one_line(capsys, lenet_run, tmp_path):
 def test_train_with_adversarial_examples_reports_both_accuracies(capsys, tmp_path):
     out = str(tmp_path / "run")
     code, stdout, err = run(capsys, *FAST, "--adversarial", "pgd", "--epsilon", "0.1",
-                            "--attack-steps", "2", "--out", out)
+                            "--attack-steps", "2", "--adversarial-fraction", "0.75", "--out", out)
     assert code == 0, err
-    assert "on PGD (L-inf, epsilon 0.1, 2 steps, random start) adversarial examples" in stdout
+    assert ("with PGD (L-inf, epsilon 0.1, 2 steps, random start) examples replacing 75% of "
+            "each batch for 1 epochs") in stdout
     clean, robust = (line for line in stdout.splitlines() if "test accuracy:" in line)
     report = json.load(open(os.path.join(out, "test_metrics.json")))
     assert clean.startswith(f"test accuracy: {100 * report['accuracy']:.2f}%")
@@ -144,7 +145,8 @@ def test_train_with_adversarial_examples_reports_both_accuracies(capsys, tmp_pat
     assert report["robust"]["attack"] == "PGD (L-inf, epsilon 0.1, 2 steps, random start)"
     assert report["robust"]["accuracy"] < report["accuracy"]
     config = json.load(open(os.path.join(out, "config.json")))["recipe"]
-    assert (config["adversarial"], config["epsilon"], config["attack_steps"]) == ("pgd", 0.1, 2)
+    assert (config["adversarial"], config["epsilon"], config["attack_steps"],
+            config["adversarial_fraction"]) == ("pgd", 0.1, 2, 0.75)
     code, _, err = run(capsys, *FAST, "--adversarial", "pgd", "--epsilon", "0",
                        "--out", str(tmp_path / "bad"))
     assert_one_line_error(code, err, r"--epsilon must lie in \(0, 1\]")
