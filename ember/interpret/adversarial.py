@@ -26,7 +26,7 @@ import numpy as np
 
 import ember
 from ember import nn
-from ember.interpret.gradients import target_gradient
+from ember.interpret.gradients import predicted_classes, target_gradient
 from ember.interpret.hooks import as_batch, run_model
 from ember.nn import functional as F
 
@@ -128,7 +128,6 @@ def pgd(model, inputs, target=None, epsilon=0.1, *, steps=10, step_size=None, no
     alpha = 2.5 * epsilon / steps if step_size is None else _check_epsilon(step_size, caller,
                                                                            "step_size")
     if target is None:                  # attack the clean prediction at every step
-        from ember.interpret.gradients import predicted_classes
         target = predicted_classes(model, x, caller)
     direction = -1.0 if targeted else 1.0
     original = x.astype(np.float64)

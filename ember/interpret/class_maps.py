@@ -47,13 +47,14 @@ def default_cam_layer(model, inputs):
     """The name of the last module of ``model`` to finish whose output is a feature map
     ``(N, C, h, w)`` with more than one position: the last convolutional stage (``layer4``
     of a ResNet, ``pool2`` of LeNet-5)."""
-    x = as_batch(inputs, "default_cam_layer", ndim=4)
-    with LayerRecorder(model, None, "default_cam_layer") as record, ember.no_grad():
-        run_model(model, ember.from_numpy(x[:1]), "default_cam_layer")
-    return _last_spatial(record, model, "default_cam_layer")
+    return _default_layer(model, as_batch(inputs, "default_cam_layer", ndim=4),
+                          "default_cam_layer")
 
 
-def _last_spatial(record, model, caller):
+def _default_layer(model, x, caller):
+    """:func:`default_cam_layer` from a forward pass of the first image of ``x``."""
+    with LayerRecorder(model, None, caller) as record, ember.no_grad():
+        run_model(model, ember.from_numpy(x[:1]), caller)
     for name in reversed(record.order):
         if _spatial(record.outputs[name]):
             return name
@@ -64,25 +65,23 @@ def _last_spatial(record, model, caller):
 def _layer_and_gradient(model, x, target, layer, caller):
     """``(A, dS/dA, targets, layer name)`` for a NumPy batch ``x``: the layer's output and the
     gradient of the summed target scores with respect to it (``layer=None``: the last layer
-    with a feature map)."""
-    inputs = ember.from_numpy(x)
-    layers = None if layer is None else [layer]
-    inputs.requires_grad_()          # so that every layer's output is in the graph
-    with LayerRecorder(model, layers, caller) as record, ember.enable_grad(), \
+    with a feature map, found by a forward pass of the first image). The graph starts at the
+    layer and the parameters are frozen, so the backward pass computes only what ``dS/dA``
+    needs."""
+    name = _default_layer(model, x, caller) if layer is None else layer
+    with LayerRecorder(model, [name], caller, cut=True) as record, ember.enable_grad(), \
             frozen_parameters(model):
-        scores = run_model(model, inputs, caller)
+        scores = run_model(model, ember.from_numpy(x), caller)
         if scores.ndim != 2:
             raise ValueError(f"{caller}: the model must return class scores (N, classes), got "
                              f"shape {tuple(scores.shape)}")
-        name = _last_spatial(record, model, caller) if layer is None else layer
         activation = record.output(name)
         if activation.ndim != 4:
             raise ValueError(f"{caller}: layer {name!r} returns shape "
                              f"{tuple(activation.shape)}; Grad-CAM needs a feature map "
                              f"(N, C, h, w)")
-        if not activation.requires_grad:
-            raise ValueError(f"{caller}: the output of layer {name!r} does not depend on "
-                             f"anything that requires grad")
+        if not scores.requires_grad:
+            raise ValueError(f"{caller}: the model's output does not depend on layer {name!r}")
         targets = (scores.detach().numpy().argmax(axis=1) if target is None
                    else target_indices(target, len(x), scores.shape[1], caller))
         picked = scores.gather(1, ember.from_numpy(targets).reshape(-1, 1)).sum()

@@ -42,10 +42,10 @@ def explain(model, images, method, target=None, layer=None, generator=None):
     """The :class:`Explanation` of ``images`` ``(N, C, H, W)`` by ``method`` (one of
     ``METHODS``) for class ``target`` (None: each image's predicted class). ``layer`` applies
     to ``gradcam`` only (default: the last layer with feature maps). SmoothGrad uses 25
-    samples with noise of 15% of each image's value range; occlusion a window of a quarter
-    of the image side moved by half a window over a baseline of the image's mean value;
-    integrated gradients 32 Gauss-Legendre steps from a baseline of the image's minimum (a
-    black image once normalised)."""
+    samples with noise of 15% of the largest value range among the images; occlusion a
+    window of a quarter of the image side moved by half a window over a baseline of each
+    image's mean per channel; integrated gradients 32 Gauss-Legendre steps from a baseline of
+    each channel's smallest value in the image (black, for an image with a black pixel)."""
     from ember.interpret.class_maps import cam, default_cam_layer, grad_cam
     from ember.interpret.gradients import (integrated_gradients, saliency, smoothgrad,
                                            target_indices)

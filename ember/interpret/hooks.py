@@ -46,9 +46,12 @@ class LayerRecorder:
 
     ``layers`` is a list of names or modules; ``None`` records every module, in the order
     the calls finish (``order``); ``outputs`` / ``arguments`` map each recorded name to what
-    its last call returned / took as first argument. With ``stop=True`` the forward pass ends as soon as the
-    first of ``layers`` has run (the rest of the network is not computed) and the ``with``
-    block carries on after the model call.
+    its last call returned / took as first argument. With ``stop=True`` the forward pass
+    ends as soon as the first of ``layers`` has run (the rest of the network is not
+    computed) and the ``with`` block carries on after the model call. With ``cut=True`` the
+    graph starts at the layer: its output is recorded as a new leaf that requires grad, and
+    the rest of the network runs on a copy of it, so a backward pass from the model's output
+    stops there (Grad-CAM needs nothing below the layer).
 
     ::
 
@@ -57,10 +60,11 @@ class LayerRecorder:
         activation = record.output("conv2")     # (N, C, H, W) Tensor, still in the graph
     """
 
-    def __init__(self, model, layers, caller, stop=False, inputs=False):
+    def __init__(self, model, layers, caller, stop=False, inputs=False, cut=False):
         self.model = model
         self.caller = caller
         self.stop = stop
+        self.cut = cut
         self.keep_inputs = inputs
         names = {id(m): name for name, m in model.named_modules()}
         modules = (list(model.modules())[1:] if layers is None
@@ -77,12 +81,17 @@ class LayerRecorder:
 
     def _hook(self, module, args, output):
         name = self._names[id(module)]
+        if self.cut and isinstance(output, ember.Tensor):
+            output = output.detach().requires_grad_()
         self.outputs[name] = output
         if self.keep_inputs:
             self.arguments[name] = args[0] if args else None
         self.order.append(name)
         if self.stop:
             raise _StopForward
+        if self.cut and isinstance(output, ember.Tensor):
+            # a copy carries on, so that in-place layers further on leave the leaf alone
+            return output.clone()
 
     def __exit__(self, kind, error, traceback):
         for handle in self._handles:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 import ember
-from ember.interpret.gradients import _resolve_target
+from ember.interpret.gradients import target_indices
 from ember.interpret.hooks import as_batch, run_model
 
 __all__ = ["occlusion", "window_positions"]
@@ -62,23 +62,21 @@ def occlusion(model, inputs, target=None, window=8, stride=4, baseline=0.0, batc
     except ValueError:
         raise ValueError(f"{caller}: baseline of shape {np.shape(baseline)} does not broadcast "
                          f"to the inputs' shape {x.shape}") from None
-    targets = _resolve_target(model, x, target, caller)
     corners = [(top, left) for top in window_positions(height, win[0], step[0])
                for left in window_positions(width, win[1], step[1])]
 
-    def target_scores(batch, batch_targets):
+    def scores_of(batch):
         with ember.no_grad():
             scores = run_model(model, ember.from_numpy(batch), caller).numpy()
         if scores.ndim != 2:
             raise ValueError(f"{caller}: the model must return class scores (N, classes), got "
                              f"shape {scores.shape}")
-        if targets.max() >= scores.shape[1] or targets.min() < 0:
-            bad = targets[(targets < 0) | (targets >= scores.shape[1])][0]
-            raise ValueError(f"{caller}: target {int(bad)} is out of range for a model with "
-                             f"{scores.shape[1]} classes (0 to {scores.shape[1] - 1})")
-        return scores[np.arange(len(batch)), batch_targets]
+        return scores
 
-    clean = target_scores(x, targets)
+    scores = scores_of(x)
+    targets = (scores.argmax(axis=1) if target is None
+               else target_indices(target, n, scores.shape[1], caller))
+    clean = scores[np.arange(n), targets]
     total = np.zeros((n, height, width), dtype=np.float64)
     count = np.zeros((height, width), dtype=np.float64)
     per_pass = max(1, batch_size // n)
@@ -88,8 +86,8 @@ def occlusion(model, inputs, target=None, window=8, stride=4, baseline=0.0, batc
         for k, (top, left) in enumerate(chunk):
             rows, cols = slice(top, top + win[0]), slice(left, left + win[1])
             batch[k, :, :, rows, cols] = cover[:, :, rows, cols]
-        drops = clean[None] - target_scores(batch.reshape((-1,) + x.shape[1:]),
-                                            np.tile(targets, len(chunk))).reshape(len(chunk), n)
+        occluded = scores_of(batch.reshape((-1,) + x.shape[1:])).reshape(len(chunk), n, -1)
+        drops = clean[None] - np.take_along_axis(occluded, targets[None, :, None], axis=2)[..., 0]
         for k, (top, left) in enumerate(chunk):
             rows, cols = slice(top, top + win[0]), slice(left, left + win[1])
             total[:, rows, cols] += drops[k][:, None, None]

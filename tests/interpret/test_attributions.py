@@ -203,6 +203,27 @@ def test_grad_cam_equals_captum(request, which, batch, layer, relu):
               theirs.detach().numpy())
 
 
+def test_grad_cam_of_a_layer_an_in_place_relu_follows(resnets):
+    # layer1.bn1's output is what an in-place ReLU then overwrites: Grad-CAM reads the layer's
+    # own output (Captum would read it after the ReLU changed it in place)
+    em, tm = resnets
+    x = photo_batch()
+    saved = []
+
+    def keep(module, args, out):
+        saved.append(out)
+        return out.clone()
+    handle = tm.layer1.bn1.register_forward_hook(keep)
+    try:
+        scores = tm(torch.from_numpy(x))
+        (grad,) = torch.autograd.grad(scores[:, 2].sum(), saved[0])
+    finally:
+        handle.remove()
+    a, g = saved[0].detach().numpy(), grad.numpy()
+    expected = np.maximum((g.mean(axis=(2, 3), keepdims=True) * a).sum(axis=1, keepdims=True), 0)
+    close(interpret.grad_cam(em, x, 2, "layer1.bn1", upsample=None).numpy(), expected)
+
+
 @pytest.mark.parametrize("which,batch,layer", [("lenets", digit_batch, "conv2"),
                                                ("resnets", photo_batch, "layer1.conv2")])
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])
@@ -377,3 +398,20 @@ def test_argument_errors(lenets):
         interpret.saliency(em, x.astype(np.int64), 1)
     with pytest.raises(ValueError, match="grad_cam: upsample must be"):
         interpret.grad_cam(em, x, 1, "conv2", upsample="cubic")
+
+
+def test_explain_reduces_each_method_to_one_map_per_image(resnets):
+    em, _ = resnets
+    x = photo_batch()
+    for method in interpret.METHODS:
+        result = interpret.explain(em, x, method, target=[1, 2], generator=ember.Generator())
+        assert result.maps.shape == (2, 12, 12) and list(result.targets) == [1, 2]
+        np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0)
+        assert result.signed == (method in ("ig", "occlusion", "cam"))
+        assert (result.layer == "layer1") == (method == "gradcam")
+    saliency = interpret.saliency(em, x, [1, 2]).numpy().max(axis=1)
+    np.testing.assert_array_equal(interpret.explain(em, x, "saliency", [1, 2]).maps, saliency)
+    with pytest.raises(ValueError, match="explain: method must be one of saliency, "):
+        interpret.explain(em, x, "lime")
+    with pytest.raises(ValueError, match="explain: a layer applies to gradcam only, not cam"):
+        interpret.explain(em, x, "cam", layer="layer1")
