@@ -394,11 +394,12 @@ def _cmd_explain(args):
     batch, notes = task.load_images(config, args.images, args.invert)
     out = _out_folder(args.out)
     stems = [os.path.splitext(os.path.basename(path))[0] for path in args.images]
+    if len(set(stems)) < len(stems):            # a/x.png and b/x.png: number the figures
+        stems = [f"{stem}-{i}" for i, stem in enumerate(stems)]
     paths = [os.path.join(out, f"{stem}-{args.method}.png") for stem in stems]
-    titles = [f"{path}: {args.method}" for path in args.images]
     result = _interpret_errors(lambda: figures.explanations(
-        model, np.concatenate(batch), args.method, paths, titles, target=args.target,
-        layer=args.layer, mean=pre["mean"], std=pre["std"],
+        model, np.concatenate(batch), args.method, paths, args.images, classes,
+        target=args.target, layer=args.layer, mean=pre["mean"], std=pre["std"],
         generator=ember.Generator().manual_seed(args.seed)))
     for i, path in enumerate(args.images):
         for note in notes[i]:

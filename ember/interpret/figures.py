@@ -34,14 +34,18 @@ def _pixel_bounds(mean, std):
     return (0.0 - mean) / std, (1.0 - mean) / std
 
 
-def explanations(model, images, method, paths, titles, target=None, layer=None, mean=None,
-                 std=None, generator=None):
+def explanations(model, images, method, paths, names, classes, target=None, layer=None,
+                 mean=None, std=None, generator=None):
     """:func:`ember.interpret.explain` the images and write one figure (image, heat map with
-    colour bar, blend) per image to ``paths``, titled ``titles``; returns the
-    ``Explanation``."""
+    colour bar, blend) per image to ``paths``, titled with its name in ``names``, the class
+    explained (``classes`` names them) and its probability; returns the ``Explanation``."""
     from ember.interpret.heatmaps import explain
     result = explain(model, images, method, target, layer, generator=generator)
-    for image, heat, path, title in zip(images, result.maps, paths, titles):
+    where = f" at {result.layer}" if result.layer else ""
+    for i, (image, heat, path) in enumerate(zip(images, result.maps, paths)):
+        c = result.targets[i]
+        title = (f"{names[i]}: {method}{where} for class {classes[c]} "
+                 f"(probability {result.probabilities[i, c]:.2f})")
         pictures.attribution_figure(pictures.display(image, mean, std), heat, path, title,
                                     signed=result.signed, label=result.label)
     return result

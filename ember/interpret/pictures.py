@@ -45,7 +45,7 @@ def attribution_figure(picture, heat, path, title, signed=False, label="attribut
     scale in a colour bar. ``picture``: from :func:`display`."""
     plt = _pyplot()
     cmap, vmin, vmax = _heat_scale(heat, signed)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), layout="constrained")
     _show(axes[0], picture)
     axes[0].set_title("image")
     shown = axes[1].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -56,7 +56,7 @@ def attribution_figure(picture, heat, path, title, signed=False, label="attribut
     axes[2].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.55, interpolation="bilinear")
     axes[2].set_title("blend")
     axes[2].axis("off")
-    fig.colorbar(shown, ax=axes[1:], fraction=0.03, pad=0.02, label=label)
+    fig.colorbar(shown, ax=axes, location="right", shrink=0.8, label=label)
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -165,16 +165,22 @@ def dream_figure(before, after, path, title):
 
 
 def robustness_figure(epsilons, curves, path, title):
-    """Accuracy (%) against epsilon, one line per entry of ``curves`` ``{label: accuracies}``
-    (legend)."""
+    """Accuracy (%) against epsilon: ``curves`` is ``{model: {attack: accuracies}}``, one
+    colour per model and one line style per attack, with a legend."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, accuracies in curves.items():
-        ax.plot(epsilons, 100 * np.asarray(accuracies), marker="o", label=label)
+    fig, ax = plt.subplots(figsize=(7, 5.2), layout="constrained")
+    colours = plt.get_cmap("tab10")
+    styles = ["-", "--", ":", "-."]
+    attacks = list(dict.fromkeys(a for per_model in curves.values() for a in per_model))
+    for m, (model, per_model) in enumerate(curves.items()):
+        for attack, accuracies in per_model.items():
+            ax.plot(epsilons, 100 * np.asarray(accuracies), marker="o", markersize=4,
+                    color=colours(m % 10), linestyle=styles[attacks.index(attack) % 4],
+                    label=f"{model}: {attack}")
     ax.set(xlabel="epsilon (L-inf, pixel values in [0, 1])", ylabel="test accuracy (%)",
            title=title, ylim=(0, 100))
     ax.grid(alpha=0.3)
-    ax.legend()
+    fig.legend(loc="outside lower center", ncols=1, fontsize=8)
     return _save(fig, path)
 
 
@@ -184,7 +190,8 @@ def adversarial_figure(clean, adversarial, captions, path, title):
     in pixel values."""
     plt = _pyplot()
     n = len(clean)
-    fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.1 * n + 0.4), squeeze=False)
+    fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.1 * n + 0.4), squeeze=False,
+                             layout="constrained")
     top = max(float(np.abs(np.asarray(adversarial) - np.asarray(clean)).max()), 1e-12)
     shown = None
     for i in range(n):
@@ -196,7 +203,7 @@ def adversarial_figure(clean, adversarial, captions, path, title):
         axes[i, 1].set_title("perturbation", fontsize=8)
         _show(axes[i, 2], adversarial[i])
         axes[i, 2].set_title(captions[i][1], fontsize=8)
-    fig.colorbar(shown, ax=axes[:, 1], fraction=0.05, pad=0.04, label="pixel change")
+    fig.colorbar(shown, ax=axes, location="right", shrink=0.6, label="pixel change")
     fig.suptitle(title)
     return _save(fig, path)
 

@@ -5,11 +5,9 @@ adversarial training run checks the option end to end."""
 import json
 import os
 
-import numpy as np
 import pytest
 
 import ember
-from ember.cli import main
 from tests.test_cli import FAST, assert_one_line_error, run
 
 
@@ -68,10 +66,13 @@ def test_explain_writes_a_figure_per_image(capsys, lenet_run, tmp_path, method):
 
 def test_explain_a_chosen_target_and_layer(capsys, lenet_run, tmp_path):
     checkpoint, digits, _ = lenet_run
-    code, stdout, err = run(capsys, "explain", checkpoint, digits[0], "--target", "7",
+    code, stdout, err = run(capsys, "explain", checkpoint, digits[0], digits[0], "--target", "7",
                             "--layer", "conv1", "--out", str(tmp_path))
     assert code == 0, err
-    assert "gradcam at conv1 for class 7 ->" in stdout
+    first, second = stdout.strip().splitlines()
+    assert "gradcam at conv1 for class 7 ->" in first
+    # two images of one name get numbered figures
+    assert first.endswith("digit0-0-gradcam.png") and second.endswith("digit0-1-gradcam.png")
 
 
 def test_explain_errors_are_one_line(capsys, lenet_run, tmp_path):
