@@ -7,9 +7,10 @@ checkpoints are real ``ember train`` runs:
 - LeNet-5: the main job (``ember train``), or ``--lenet`` a checkpoint of it; the image is a
   test digit.
 - ResNet-18 at 224x224: ``ember train --model resnet18`` on an image folder made here from
-  four scikit-image photographs (``astronaut``, ``chelsea``, ``coffee``, ``rocket``; 12 random
-  224x224 crops of each, mirrored at random), 3 epochs; the image is a whole photograph,
-  which ``ember explain`` pads and resizes to 224x224 as ``ember predict`` does.
+  four scikit-image photographs (``astronaut``, ``chelsea``, ``coffee``, ``rocket``; 16 random
+  224x224 crops of each at a random scale, mirrored at random), 10 epochs — a toy task, but a
+  real 224x224 checkpoint; the image is a whole photograph, which ``ember explain`` pads and
+  resizes to 224x224 as ``ember predict`` does.
 
 With ``--figures`` the two Grad-CAM figures are copied there (``gradcam_lenet.png``,
 ``gradcam_resnet18.png``).
@@ -30,8 +31,9 @@ import numpy as np
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
 
-def photo_folder(root, crops=12, seed=0):
-    """An ``ImageFolder`` of 224x224 crops of scikit-image photographs, one class each."""
+def photo_folder(root, crops=16, seed=0):
+    """An ``ImageFolder`` of 224x224 crops of scikit-image photographs, one class each, the
+    photograph scaled first so that its shorter side has 224 to 320 pixels."""
     from PIL import Image
     from skimage import data
     rng = np.random.default_rng(seed)
@@ -39,10 +41,10 @@ def photo_folder(root, crops=12, seed=0):
         folder = os.path.join(root, name)
         os.makedirs(folder, exist_ok=True)
         photo = Image.fromarray(getattr(data, name)()).convert("RGB")
-        scale = 300 / min(photo.size)
-        photo = photo.resize((round(photo.width * scale), round(photo.height * scale)))
-        pixels = np.asarray(photo)
         for i in range(crops):
+            scale = rng.uniform(224, 320) / min(photo.size)
+            pixels = np.asarray(photo.resize((round(photo.width * scale),
+                                              round(photo.height * scale))))
             top = rng.integers(0, pixels.shape[0] - 224 + 1)
             left = rng.integers(0, pixels.shape[1] - 224 + 1)
             crop = pixels[top:top + 224, left:left + 224]
@@ -87,7 +89,7 @@ def main(argv=None):
     os.makedirs(args.work, exist_ok=True)
     lenet = args.lenet or train(os.path.join(args.work, "lenet"))
     resnet = train(os.path.join(args.work, "resnet18"), "--model", "resnet18", "--dataset",
-                   photo_folder(os.path.join(args.work, "photos")), "--epochs", "3",
+                   photo_folder(os.path.join(args.work, "photos")), "--epochs", "10",
                    "--batch-size", "8", "--optimizer", "adam", "--lr", "0.001", "--schedule",
                    "none", "--augment", "none")
     from ember.train.data import load_splits
