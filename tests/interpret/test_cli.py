@@ -119,6 +119,24 @@ def test_visualize_writes_every_picture(capsys, lenet_run, tmp_path):
     assert all(is_png(os.path.join(out, f"{n}.png")) for n in names)
 
 
+def test_visualize_a_chosen_split_and_explain_without_inverting(capsys, lenet_run, tmp_path):
+    checkpoint, digits, _ = lenet_run
+    code, stdout, err = run(capsys, "visualize", checkpoint, "--pca", "--split", "val",
+                            "--limit", "12", "--out", str(tmp_path), "--threads", "1")
+    assert code == 0, err
+    assert stdout.strip() == f"wrote {tmp_path / 'pca.png'}"
+    from PIL import Image, ImageOps
+    inverted = str(tmp_path / "black_on_white.png")
+    ImageOps.invert(Image.open(digits[0])).save(inverted)
+    notes = []
+    for invert in ("auto", "no"):
+        code, _, err = run(capsys, "explain", checkpoint, inverted, "--invert", invert,
+                           "--out", str(tmp_path))
+        assert code == 0, err
+        notes.append("inverted" in err)
+    assert notes == [True, False]
+
+
 def test_visualize_errors_are_one_line(capsys, lenet_run, tmp_path):
     checkpoint, digits, _ = lenet_run
     code, _, err = run(capsys, "visualize", checkpoint, "--out", str(tmp_path))
