@@ -11,7 +11,8 @@ TEST_STAMP := $(VENV)/.installed-test
 # kernels than the machine's own: a float32 tolerance that only one CPU's kernels satisfy fails here.
 KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/lecture tests/linalg \
 	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py tests/compat \
-	tests/train/test_parity_recipe.py
+	tests/train/test_parity_recipe.py tests/interpret/test_attributions.py \
+	tests/interpret/test_adversarial.py
 # ATEN_CPU_CAPABILITY / OPENBLAS_CORETYPE pairs; the AVX-512 pair only where the CPU has AVX-512
 KERNEL_CONFIGS := default/Haswell avx2/Zen
 ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
