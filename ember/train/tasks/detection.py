@@ -25,7 +25,7 @@ import numpy as np
 
 import ember
 from ember.train.data import DataError
-from ember.train.recipes import ModelError
+from ember.train.recipes import ModelError, RecipeError
 from ember.vision.metrics.detection import (MeanAveragePrecision, format_coco_summary,
                                             voc_evaluate)
 
@@ -166,11 +166,16 @@ class DetectionTask:
     def load_data(self, recipe, preprocessing=None, channels=None):
         """The mnist-detect splits as lists of ``(image, target)``."""
         from ember.vision.datasets.detection import MNISTDetection
+        if recipe.adversarial != "none":
+            raise RecipeError(f"adversarial training attacks classifiers; the detection task "
+                              f"has none (got {recipe.adversarial!r})", "adversarial")
         if recipe.dataset != DATASET:
             raise DataError(f"the detection task trains on {DATASET}, got dataset "
                             f"{recipe.dataset!r}")
+        # pixel values in [0, 1] as they are (mean 0, std 1): the detectors normalise inside
         data = {"classes": list(MNISTDetection.classes),
-                "preprocessing": {"channels": 1, "size": [64, 64], "background": 0.0}}
+                "preprocessing": {"channels": 1, "size": [64, 64], "background": 0.0,
+                                  "mean": [0.0], "std": [1.0]}}
         for split in ("train", "val", "test"):
             length = 0 if split == "val" and recipe.val_split == 0 else _SIZES[split]
             dataset = MNISTDetection(split, length)
