@@ -67,6 +67,10 @@ def test_train_eval_predict(capsys, tmp_path, few_canvases, model, masks):
         assert d["label"] in [str(i) for i in range(10)] and len(d["box"]) == 4
     code, _, err = _run(capsys, "predict", checkpoint, image, "--out", str(tmp_path / "drawn"))
     assert code == 1 and "never overwrites" in err and len(err.strip().splitlines()) == 1
+    for command in (["explain", checkpoint, image], ["visualize", checkpoint, "--filters"]):
+        code, _, err = _run(capsys, *command, "--out", str(tmp_path / "pictures"))
+        assert code == 1 and f"is a detection model; ember {command[0]} explains classifiers " \
+            "only" in err
 
 
 def MNIST_INVERTED(tmp_path):
@@ -101,6 +105,10 @@ def test_detection_errors(capsys, tmp_path):
     assert code == 1 and "the detection task trains on mnist-detect" in err
     code, _, err = _run(capsys, "train", "--dataset", "mnist-detect", "--out", str(tmp_path / "c"))
     assert code == 1 and "dataset mnist-detect is for --task detection" in err
+    code, _, err = _run(capsys, "train", "--task", "detection", "--adversarial", "fgsm",
+                        "--out", str(tmp_path / "d"))
+    assert code == 1 and "--adversarial training attacks classifiers; the detection task has " \
+        "none (got 'fgsm')" in err
     assert not os.path.exists(tmp_path / "a")
 
 

@@ -349,7 +349,7 @@ _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 1
 
 def _open_original(path):
     from ember.train.data import _open_image
-    return _open_image(path).convert("RGB")
+    return _open_image(path, "RGB")
 
 
 def load_image_for(path, preprocessing, invert="auto"):
@@ -359,7 +359,7 @@ def load_image_for(path, preprocessing, invert="auto"):
     from PIL import Image, ImageOps
     from ember.train.data import _border_brightness, _open_image
     notes = []
-    image = _open_image(path).convert("L" if preprocessing["channels"] == 1 else "RGB")
+    image = _open_image(path, "L" if preprocessing["channels"] == 1 else "RGB")
     if invert == "yes" or (invert == "auto" and preprocessing["channels"] == 1
                            and abs(_border_brightness(np.asarray(image))
                                    - preprocessing.get("background", 0.0)) > 0.5):
@@ -387,33 +387,32 @@ def _as_pil(image):
 
 def draw_detections(image, detections, classes, truth=None, zoom=None):
     """A PIL image of ``image`` with the predicted masks (tinted), boxes, class names and
-    scores drawn in one colour per class, and the true boxes (``truth``) in thin white.
-    Small images are enlarged (``zoom``, default: to about 256 pixels) so the labels read.
-    (Drawn with PIL here; ``ember.vision.utils`` will hold the shared drawing functions.)"""
-    from PIL import Image, ImageDraw
+    scores in one colour per class, and the true boxes (``truth``) in thin white, drawn by
+    ``ember.vision.utils.draw_segmentation_masks`` and ``draw_bounding_boxes``. Small images
+    are enlarged (``zoom``, default: to about 256 pixels) so the labels read; masks of another
+    size than the image (a resized input) are resized to it."""
+    from PIL import Image
+    from ember.vision.utils import draw_bounding_boxes, draw_segmentation_masks
     base = _as_pil(image)
     zoom = zoom or max(1, 256 // max(base.size))
     base = base.resize((base.size[0] * zoom, base.size[1] * zoom), Image.NEAREST)
+    canvas = ember.from_numpy(np.ascontiguousarray(np.asarray(base).transpose(2, 0, 1)))
+    colours = [_PALETTE[int(label) % len(_PALETTE)] for label in detections["labels"]]
     if "masks" in detections and len(detections["masks"]):
-        pixels = np.asarray(base, np.float32)
-        for mask, label in zip(detections["masks"], detections["labels"]):
-            mask = np.asarray(mask, bool)
-            grown = Image.fromarray(mask.astype(np.uint8) * 255).resize(base.size, Image.NEAREST)
-            where = np.asarray(grown) > 0
-            pixels[where] = 0.5 * pixels[where] + 0.5 * np.array(_PALETTE[int(label) % 11])
-        base = Image.fromarray(pixels.astype(np.uint8))
-    draw = ImageDraw.Draw(base)
-    if truth is not None:
-        for box in np.asarray(truth["boxes"]):
-            draw.rectangle([v * zoom for v in box], outline=(255, 255, 255), width=1)
-    for box, label, score in zip(detections["boxes"], detections["labels"],
-                                 detections["scores"]):
-        colour = _PALETTE[int(label) % 11]
-        x1, y1, x2, y2 = [float(v) * zoom for v in box]
-        draw.rectangle([x1, y1, x2, y2], outline=colour, width=2)
-        draw.text((x1 + 2, max(0.0, y1 - 11)), f"{classes[int(label)]} {float(score):.2f}",
-                  fill=colour)
-    return base
+        grown = np.stack([np.asarray(Image.fromarray(np.asarray(m, np.uint8) * 255)
+                                     .resize(base.size, Image.NEAREST)) > 0
+                          for m in detections["masks"]])
+        canvas = draw_segmentation_masks(canvas, ember.from_numpy(grown), 0.5, colours)
+    if truth is not None and len(truth["boxes"]):
+        canvas = draw_bounding_boxes(canvas, ember.from_numpy(np.asarray(truth["boxes"]) * zoom),
+                                     colors="white", width=1)
+    if len(detections["boxes"]):
+        names = [f"{classes[int(label)]}: {float(score):.2f}"
+                 for label, score in zip(detections["labels"], detections["scores"])]
+        canvas = draw_bounding_boxes(canvas,
+                                     ember.from_numpy(np.asarray(detections["boxes"]) * zoom),
+                                     names, colours, width=2, fill_labels=True)
+    return Image.fromarray(np.ascontiguousarray(canvas.numpy().transpose(1, 2, 0)))
 
 
 def _save_png(image, path):
