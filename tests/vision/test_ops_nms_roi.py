@@ -184,6 +184,7 @@ def test_roi_pool_matches_the_kernel(scale):
     rois = _rois(rng, 8, 2, 10, 9, scale, np.float32)
     rois[0, 1:] = [-4, -4, 2, 3]                          # partly outside the map
     rois[1, 1:] = [40, 40, 50, 50]                        # outside: empty bins give 0
+    rois[2, 1:] = [6, 5, 2, 1]                            # x2 < x1, y2 < y1: forced to 1x1
     values, argmax = ops.roi.RoIPoolFunction.apply(ember.from_numpy(x), ember.from_numpy(rois),
                                                    output_size=(3, 2), spatial_scale=scale)
     expected, expected_argmax = roi_pool_reference(x, rois, 3, 2, scale)
