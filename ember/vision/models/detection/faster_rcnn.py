@@ -135,11 +135,17 @@ class FastRCNNConvFCHead(nn.Sequential):
             blocks += [nn.Linear(previous, channels), nn.ReLU(inplace=True)]
             previous = channels
         super().__init__(*blocks)
-        for layer in self.modules():
-            if isinstance(layer, nn.Conv2d):
-                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+        _init_convolutions(self)
+
+
+def _init_convolutions(module):
+    """torchvision's initialization of the convolutional box and mask heads: He normal
+    (fan out, ReLU) weights, zero biases."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
 
 class FastRCNNPredictor(nn.Module):

@@ -12,7 +12,7 @@ from ember import nn
 from ember.vision.models._utils import _check_weights
 from ember.vision.models.detection.backbone_utils import (_resnet_fpn_extractor,
                                                           _validate_trainable_layers)
-from ember.vision.models.detection.faster_rcnn import FasterRCNN
+from ember.vision.models.detection.faster_rcnn import FasterRCNN, _init_convolutions
 from ember.vision.models.resnet import resnet50
 from ember.vision.ops.misc import Conv2dNormActivation
 from ember.vision.ops.poolers import MultiScaleRoIAlign
@@ -60,11 +60,7 @@ class MaskRCNNHeads(nn.Sequential):
                                                norm_layer=norm_layer))
             previous = features
         super().__init__(*blocks)
-        for layer in self.modules():
-            if isinstance(layer, nn.Conv2d):
-                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+        _init_convolutions(self)
 
 
 class MaskRCNNPredictor(nn.Sequential):
