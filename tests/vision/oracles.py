@@ -7,19 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from tests.torchvision_oracle import import_torchvision
+
 
 def torchvision():
-    """``(torch, torchvision)``, importing torchvision with ``torch.library.register_fake``
-    disabled: its wheel registers fake kernels for compiled ops this CPU build of torch lacks;
-    the models, box functions and the pure-torch RoI Align then work."""
+    """``(torch, torchvision)``, torchvision imported as ``tests.torchvision_oracle`` does (its
+    models, box functions and the pure-torch RoI Align work without its compiled ops)."""
     torch = pytest.importorskip("torch")
-    original = torch.library.register_fake
-    torch.library.register_fake = lambda *args, **kwargs: (lambda fn: fn)
-    try:
-        tv = pytest.importorskip("torchvision")
-    finally:
-        torch.library.register_fake = original
-    return torch, tv
+    return torch, import_torchvision()
 
 
 def torch_roi_align():
