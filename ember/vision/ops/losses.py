@@ -95,7 +95,8 @@ def _diou_iou_loss(boxes1, boxes2, eps):
     diagonal_squared = (xc2 - xc1) ** 2 + (yc2 - yc1) ** 2 + eps
     x1, y1, x2, y2 = boxes1.unbind(-1)
     x1g, y1g, x2g, y2g = boxes2.unbind(-1)
-    centers_squared = ((x2 + x1) / 2 - (x1g + x2g) / 2) ** 2 + ((y2 + y1) / 2 - (y1g + y2g) / 2) ** 2
+    centers_squared = (((x2 + x1) / 2 - (x1g + x2g) / 2) ** 2
+                       + ((y2 + y1) / 2 - (y1g + y2g) / 2) ** 2)
     return 1 - iou + centers_squared / diagonal_squared, iou
 
 
