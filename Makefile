@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make train   - creates .venv, installs Ember (no test tools), trains LeNet-5 on the bundled MNIST digits
+#   make train   - creates .venv, installs Ember with its compiled kernels (no test tools), trains
+#                  LeNet-5 on the bundled MNIST digits
 #   make test    - creates .venv, adds the test tools (PyTorch as the oracle), runs the whole suite
 PYTHON ?= python3
 VENV := .venv
@@ -22,12 +23,12 @@ endif
 
 $(APP_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[app]'
+	$(BIN)/pip install -q -e '.[app,fast]'
 	touch $@
 
 # torch==2.13.0 (CPU) is a test-only oracle; pip takes it from the machine's wheel cache
 $(TEST_STAMP): $(APP_STAMP)
-	$(BIN)/pip install -q -e '.[app,test]'
+	$(BIN)/pip install -q -e '.[app,fast,test]'
 	# torchvision is a test oracle (torch.onnx.export of its models, vision.utils, FakeData);
 	# --no-deps keeps the CPU torch above instead of the CUDA build its wheel asks for
 	$(BIN)/pip install -q --no-deps torchvision==0.28.0

@@ -42,6 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ember import _parallel
+from ember.kernels import compiled
 
 _local = threading.local()
 
@@ -65,6 +66,18 @@ def workspace(name, shape, dtype):
         buf = np.empty(size, dtype)
         bufs[(name, dtype)] = buf
     return buf[:size].reshape(shape)
+
+
+def compiled_conv(nd, dtype):
+    """The compiled passes of a 2-D float32/float64 conv (``ember.kernels.conv``), or None.
+
+    With them, a 2-D conv keeps the plain layout everywhere: the wide and batch-last layouts
+    below exist because NumPy's slice-adds and copies over short image rows run far below
+    memory speed, which a compiled loop does not."""
+    if nd != 2 or (dtype != np.float32 and dtype != np.float64):
+        return None
+    kernels = compiled()
+    return None if kernels is None else kernels.conv
 
 
 def bias_grad(grad):
@@ -171,6 +184,10 @@ def col2im(cols, stride, dilation, out):
     is channel-major so that every add runs over operands laid out alike.
     """
     nd = out.ndim - 2
+    kernels = compiled_conv(nd, out.dtype)
+    if kernels is not None and cols.dtype == out.dtype:
+        kernels.col2im2d(cols, tuple(stride), tuple(dilation), out)
+        return out
     kernel, out_size = cols.shape[1:1 + nd], cols.shape[2 + nd:]
     out.fill(0)
     for offset in np.ndindex(*kernel):
@@ -290,6 +307,10 @@ def columns(x, kernel, stride, padding, dilation, out_size, batch_last=False):
         return out
     shape = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + tuple(out_size)
     out = workspace("cols", shape, x.dtype)
+    kernels = compiled_conv(len(kernel), x.dtype)
+    if kernels is not None:
+        kernels.im2col2d(x, out, tuple(stride), tuple(padding), tuple(dilation))
+        return out
     return im2col(pad_zeros(x, padding), kernel, stride, dilation, out_size, out)
 
 
@@ -305,6 +326,12 @@ def _to_batch_first(t, bias, out_shape, out=None):
     """(C, N, *S) → ``out`` (N, C, *S) (fresh if None), adding ``bias`` (C,) on the way."""
     if out is None:
         out = np.empty(out_shape, t.dtype)
+    kernels = compiled_conv(t.ndim - 2, t.dtype)
+    if kernels is not None and t.flags.c_contiguous and out.flags.c_contiguous:
+        positions = math.prod(t.shape[2:])
+        kernels.to_batch_first(t.reshape(t.shape[0], t.shape[1], positions), bias,
+                               out.reshape(out.shape[0], out.shape[1], positions))
+        return out
     t = t.transpose((1, 0) + tuple(range(2, t.ndim)))
     if bias is None:
         np.copyto(out, t)
@@ -381,6 +408,10 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
     c_in, kernel = weight.shape[1] * groups, tuple(weight.shape[2:])
     n, out_size = grad.shape[0], tuple(grad.shape[2:])
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(input_size, padding))
+    kernels = compiled_conv(len(kernel), grad.dtype) if layout in (None, "plain") else None
+    if kernels is not None and n > 0 and weight.dtype == grad.dtype:
+        return _compiled_input_grad(kernels, grad, weight, groups, input_size, stride, padding,
+                                    dilation, bias, matrix, out)
     layout = layout or input_grad_layout(stride, out_size, padded, n)
     if layout == "wide":
         matrix = as_wide_matrix(grad, groups, padded)
@@ -405,6 +436,29 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
         col2im(dcols.reshape((c_in,) + kernel + (n,) + out_size), stride, dilation, dxp)
     return _to_batch_first(dxp[_interior(padding, input_size)], bias,
                            (n, c_in) + tuple(input_size), out)
+
+
+def _compiled_input_grad(kernels, grad, weight, groups, input_size, stride, padding, dilation,
+                         bias, matrix, out):
+    """:func:`conv_input_grad` in the plain layout with its col2im, crop and transpose done by
+    one compiled pass (``ember.kernels.conv.conv_input_grad2d``)."""
+    c_in, kernel = weight.shape[1] * groups, tuple(weight.shape[2:])
+    n, out_size = grad.shape[0], tuple(grad.shape[2:])
+    if matrix is None:
+        matrix = as_matrix(grad, groups, "grad")
+    w = weight.reshape(groups, weight.shape[0] // groups, -1)
+    dcols = workspace("dcols", (groups, w.shape[2], matrix.shape[2]), grad.dtype)
+    np.matmul(w.transpose(0, 2, 1), matrix, out=dcols)
+    if out is None or not out.flags.c_contiguous:
+        result = np.empty((n, c_in) + tuple(input_size), grad.dtype)
+    else:
+        result = out
+    kernels.conv_input_grad2d(dcols.reshape((c_in,) + kernel + (n,) + out_size), tuple(stride),
+                              tuple(dilation), tuple(padding), bias, result)
+    if result is not out and out is not None:
+        np.copyto(out, result)
+        return out
+    return result
 
 
 def conv_weight_grad(grad, cols, groups, weight_shape):

@@ -137,7 +137,8 @@ class Conv(Function):
         self.chunks = ic.batch_chunks(x.shape[0], w[0].size, math.prod(out_size),
                                       w.shape[0] // groups, x.itemsize)
         padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding))
-        self.batch_last = batch_last = ic.batch_last_layout(stride, out_size, padded)
+        self.batch_last = batch_last = (ic.batch_last_layout(stride, out_size, padded)
+                                        and ic.compiled_conv(len(kernel), x.dtype) is None)
         y = np.empty((x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
 
         def forward_part(part):
