@@ -12,6 +12,10 @@ import numpy as np
 
 from ember.kernels._jit import inline, kernel
 
+# Indices in the inner loops are unsigned: Numba wraps a negative signed index around (a test
+# and an add per access, which also keeps LLVM from vectorizing); these never are negative.
+_U0 = np.uint64(0)
+
 
 @inline
 def _valid_range(size, out_size, offset, stride):
@@ -40,18 +44,21 @@ def im2col2d(x, cols, stride, padding, dilation):
             for kx in range(kw):
                 col_offset = kx * dw - pw
                 x_first, x_stop = _valid_range(width, out_w, col_offset, sw)
+                ufirst, usw = np.uint64(x_first), np.uint64(sw)
+                start = np.uint64(x_first * sw + col_offset) if x_stop > x_first else _U0
                 for n in range(batch):
                     target = cols[c, ky, kx, n]
                     for oy in range(out_h):
                         row = target[oy]
                         if oy < y_first or oy >= y_stop:
-                            row[:] = zero
+                            for ox in range(out_w):
+                                row[ox] = zero
                             continue
                         source = x[n, c, oy * sh + row_offset]
                         for ox in range(x_first):
                             row[ox] = zero
-                        for ox in range(x_first, x_stop):
-                            row[ox] = source[ox * sw + col_offset]
+                        for i in range(x_stop - x_first):
+                            row[ufirst + np.uint64(i)] = source[start + np.uint64(i) * usw]
                         for ox in range(x_stop, out_w):
                             row[ox] = zero
 
@@ -65,14 +72,16 @@ def _scatter_add(cols, c, n, stride, dilation, plane):
     sh, sw = stride
     dh, dw = dilation
     plane[:] = 0
+    usw = np.uint64(sw)
     for ky in range(kh):
         for kx in range(kw):
             source = cols[c, ky, kx, n]
+            start = np.uint64(kx * dw)
             for oy in range(out_h):
                 row = plane[oy * sh + ky * dh]
                 values = source[oy]
                 for ox in range(out_w):
-                    row[ox * sw + kx * dw] += values[ox]
+                    row[start + np.uint64(ox) * usw] += values[ox]
 
 
 @kernel

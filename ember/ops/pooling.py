@@ -266,8 +266,9 @@ def max_pool_forward(x, geom, need_argmax, out_dest=None, argmax_dest=None):
         if need_argmax:
             argmax = np.empty(shape, label) if argmax_dest is None else argmax_dest
         chosen = _planes(argmax, 2) if need_argmax else np.empty((0, 0, 0), label)
-        kernels.max_pool2d_forward(_planes(x, 2), _planes(pooled, 2), chosen, geom.kernel,
-                                   geom.stride, geom.padding, geom.dilation, need_argmax)
+        kernels.max_pool2d_forward(np.ascontiguousarray(_planes(x, 2)), _planes(pooled, 2),
+                                   chosen, geom.kernel, geom.stride, geom.padding,
+                                   geom.dilation, geom.tiled)
         return pooled, argmax
 
     phases = geom.split(x, _lowest(x.dtype))
@@ -311,7 +312,8 @@ def max_pool_backward(grad, argmax, geom, input_shape, out=None):
     kernels = _compiled_pool(geom, grad.dtype)
     if kernels is not None:
         dx = np.empty(input_shape, dtype=grad.dtype) if out is None else out
-        kernels.max_pool2d_backward(_planes(grad, 2), _planes(argmax, 2), _planes(dx, 2),
+        kernels.max_pool2d_backward(np.ascontiguousarray(_planes(grad, 2)),
+                                    np.ascontiguousarray(_planes(argmax, 2)), _planes(dx, 2),
                                     geom.kernel, geom.stride, geom.padding, geom.dilation,
                                     geom.tiled)
         return dx
