@@ -79,9 +79,9 @@ def _load():
             import numba  # noqa: F401
         except ImportError:
             return None
-        from ember.kernels import activation, conv, optim, pooling
+        from ember.kernels import activation, conv, optim, pooling, winograd
         _loaded = types.SimpleNamespace(activation=activation, conv=conv, optim=optim,
-                                        pooling=pooling)
+                                        pooling=pooling, winograd=winograd)
     return _loaded
 
 
@@ -101,7 +101,7 @@ def _resolve():
 
 def compiled():
     """The compiled kernels (a namespace of the modules ``activation``, ``conv``, ``optim``,
-    ``pooling``, ``rows``), or None when Ember runs on NumPy alone."""
+    ``pooling``, ``winograd``), or None when Ember runs on NumPy alone."""
     kernels = _kernels
     if kernels is _UNSET:
         return _resolve()

@@ -1,0 +1,77 @@
+"""Which algorithm a stride-1 3x3 convolution uses: im2col + one GEMM, or Winograd F(2x2, 3x3).
+
+    python -m benchmarks.conv_algorithms [--reps 5]
+
+``ember/ops/_winograd.py`` computes a stride-1 3x3 conv (forward, input and weight gradient)
+with 16 smaller GEMMs and transforms of the input, output and filter (``POLICY``,
+``MIN_CHANNELS``). This script times forward + backward of one conv at the shapes of ResNet-18
+(CIFAR) and of thinner convs, on one thread over the batch chunks a conv really uses, with
+each algorithm, on NumPy alone and with the compiled kernels (``ember.kernels``) if Numba is
+installed, and prints the median milliseconds, the Winograd/im2col ratio and what Ember picks
+— so the rule can be checked on any machine. Run it on a quiet machine.
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import ember
+import ember.nn.functional as F
+from ember import kernels
+from ember.ops import _winograd as wg
+
+# name, (N, C_in, H, W), C_out
+SHAPES = [
+    ("ResNet-18 64->64, 32x32, b32", (32, 64, 32, 32), 64),
+    ("ResNet-18 128->128, 16x16, b32", (32, 128, 16, 16), 128),
+    ("ResNet-18 256->256, 8x8, b32", (32, 256, 8, 8), 256),
+    ("ResNet-18 512->512, 4x4, b32", (32, 512, 4, 4), 512),
+    ("16->16, 32x32, b32", (32, 16, 32, 32), 16),
+    ("8->8, 32x32, b32", (32, 8, 32, 32), 8),
+]
+
+
+def _median_ms(fn, reps):
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args(argv)
+    ember.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    backends = ["numpy"] + (["numba"] if kernels.compiled() is not None else [])
+    print(f"{'shape':<32} {'kernels':>7} {'im2col':>8} {'winograd':>9} {'ratio':>6}  picked")
+    for name, x_shape, c_out in SHAPES:
+        x = ember.from_numpy(rng.standard_normal(x_shape).astype(np.float32))
+        x.requires_grad_(True)
+        w = ember.from_numpy(0.05 * rng.standard_normal((c_out, x_shape[1], 3, 3))
+                             .astype(np.float32)).requires_grad_(True)
+
+        def step():
+            y = F.conv2d(x, w, padding=1)
+            y.backward(ember.ones_like(y))
+        for backend in backends:
+            with kernels.use(backend):
+                times = {}
+                for policy in ("never", "always"):
+                    wg.POLICY = policy
+                    times[policy] = _median_ms(step, args.reps)
+                wg.POLICY = "auto"
+                picked = wg.applies(x_shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1), 1,
+                                    np.float32)
+            print(f"{name:<32} {backend:>7} {times['never']:>8.1f} {times['always']:>9.1f} "
+                  f"{times['always'] / times['never']:>6.2f}  "
+                  f"{'winograd' if picked else 'im2col'}")
+
+
+if __name__ == "__main__":
+    main()
