@@ -340,3 +340,151 @@ def test_cold_compile_prints_one_line_and_caches_in_the_user_directory(tmp_path)
     in_package = [f for _, _, files in os.walk(package) for f in files
                   if f.endswith((".nbi", ".nbc"))]
     assert in_package == []
+
+
+# ----------------------------------------------------------------------------- rows (float32)
+
+U32 = 2.0 ** -24
+
+
+def _row_bound(n):
+    """The relative bound of ``ember/kernels/rows.py`` for a row of ``n``: a float32 sum of
+    ``n`` terms moves by at most ``(n − 1)·u`` relative to the sum of their magnitudes in any
+    order, for each of the two sums compared; each exponential differs by at most 3.3 ulp
+    (≤ 2·3.3·u), and a division, log or product adds an ulp: ``(2n + 24)·u``."""
+    return (2 * n + 24) * U32
+
+
+def _assert_within(got, expected, scale, what):
+    err = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    assert np.all(err <= scale), f"{what}: max excess {np.max(err - scale)}"
+
+
+@pytest.mark.parametrize("shape", [(7, 65), (3, 4, 1000), (5, 3)])
+def test_softmax_and_log_softmax_agree_with_numpy_to_float32_rounding(shape):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    n = shape[-1]
+    bound = _row_bound(n)
+
+    def run(fn):
+        t = ember.from_numpy(x.copy()).requires_grad_(True)
+        y = fn(t, dim=-1)
+        y.backward(ember.from_numpy(g.copy()))
+        return y.detach().numpy(), t.grad.numpy()
+    (y_ref, dx_ref), (y, dx) = _both(lambda: run(F.softmax))
+    assert not np.array_equal(y, y_ref) or not np.array_equal(dx, dx_ref) or n < 8
+    _assert_within(y, y_ref, bound * y_ref + 1e-37, "softmax")
+    magnitude = np.abs(g * y_ref) + y_ref * np.sum(np.abs(g * y_ref), axis=-1, keepdims=True)
+    _assert_within(dx, dx_ref, 4 * bound * magnitude + 1e-37, "softmax grad")
+    (y_ref, dx_ref), (y, dx) = _both(lambda: run(F.log_softmax))
+    _assert_within(y, y_ref, bound * (1 + np.abs(y_ref)), "log_softmax")
+    magnitude = np.abs(g) + np.exp(y_ref) * np.sum(np.abs(g), axis=-1, keepdims=True)
+    _assert_within(dx, dx_ref, 4 * bound * magnitude, "log_softmax grad")
+
+
+def test_softmax_special_values_match_numpy():
+    x = np.array([[1.0, np.nan, 2.0], [-np.inf, 0.0, 1.0], [np.inf, 1.0, 2.0],
+                  [-np.inf, -np.inf, -np.inf]], np.float32)
+    reference, compiled = _both(lambda: [F.softmax(ember.from_numpy(x.copy()), dim=1).numpy(),
+                                         F.log_softmax(ember.from_numpy(x.copy()), dim=1).numpy()])
+    for r, c in zip(reference, compiled):
+        np.testing.assert_array_equal(np.isnan(c), np.isnan(r))
+        np.testing.assert_allclose(c, r, rtol=_row_bound(3), atol=0)
+
+
+def test_softmax_on_another_axis_or_with_a_temperature_stays_on_numpy():
+    x = np.random.randn(4, 6).astype(np.float32)
+    reference, compiled = _both(lambda: [F.softmax(ember.from_numpy(x.copy()), dim=0).numpy(),
+                                         F.softmin(ember.from_numpy(x.copy()), dim=1).numpy()])
+    _equal(reference, compiled)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(label_smoothing=0.1, reduction="none"),
+                                dict(ignore_index=3, reduction="sum")])
+def test_cross_entropy_agrees_with_numpy_to_float32_rounding(kw, monkeypatch):
+    from ember.ops import loss
+    monkeypatch.setattr(loss, "CE_PARALLEL_MIN_ELEMENTS", 1)     # blocks of rows on threads
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((64, 100)) * 3).astype(np.float32)
+    target = rng.integers(0, 100, 64)
+
+    def run():
+        t = ember.from_numpy(x.copy()).requires_grad_(True)
+        out = F.cross_entropy(t, ember.from_numpy(target.copy()), **kw)
+        out.backward(ember.ones_like(out))
+        return out.detach().numpy(), t.grad.numpy()
+    (loss_ref, dx_ref), (got, dx) = _both(run)
+    bound = _row_bound(100)
+    # a loss item is lse − x_t (lse = max + log Σ); a summed loss adds 64 of them
+    _assert_within(got, loss_ref, 4 * bound * np.maximum(1, np.abs(loss_ref)) * 64, "loss")
+    # dx = g·(A·softmax − a): the size of its two terms (a: the one-hot and ε/C parts)
+    e = np.exp(x - x.max(axis=1, keepdims=True).astype(np.float64))
+    terms = e / e.sum(axis=1, keepdims=True) + 0.01
+    terms[np.arange(64), target] += 1
+    per_item = 1 / 64 if kw.get("reduction", "mean") == "mean" else 1
+    _assert_within(dx, dx_ref, 4 * bound * terms * per_item, "grad")
+
+
+NORMS = {
+    "batch_norm": lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+    "layer_norm": lambda x, w, b: F.layer_norm(x, x.shape[-1:], w, b),
+    "group_norm": lambda x, w, b: F.group_norm(x, 2, w, b),
+    "instance_norm": lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+}
+
+
+@pytest.mark.parametrize("name", NORMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalizations_agree_with_numpy_to_rounding(name, dtype):
+    """``ember/kernels/norm.py``: only the sums over a channel's M elements differ in order,
+    each by at most ``(M − 1)·u`` relative to the sum of the magnitudes of its terms; through
+    σ⁻¹ and the backward's formula that bounds every result by ``4·(M + 8)·u`` times the size
+    of the terms that make it (computed here in float64)."""
+    rng = np.random.default_rng(7)
+    shape = (4, 6, 5, 7) if name != "layer_norm" else (3, 5, 33)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    size = shape[-1] if name == "layer_norm" else shape[1]
+    w = (rng.standard_normal(size) + 2).astype(dtype)
+    b = rng.standard_normal(size).astype(dtype)
+
+    def run():
+        ts = [ember.from_numpy(a.copy()).requires_grad_(True) for a in (x, w, b)]
+        y = NORMS[name](*ts)
+        y.backward(ember.from_numpy(g.copy()))
+        return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+    (y_ref, dx_ref, dw_ref, db_ref), (y, dx, dw, db) = _both(run)
+    u = np.finfo(dtype).eps / 2
+    # the standardized slices, in float64: layer norm's rows, the others' (sample, group) or
+    # channel blocks
+    if name == "layer_norm":
+        view, axes, affine = x.reshape(-1, shape[-1]), (1,), (1, -1)
+    elif name == "batch_norm":
+        view, axes, affine = np.moveaxis(x, 1, 0).reshape(shape[1], -1), (1,), None
+    elif name == "group_norm":
+        view, axes, affine = x.reshape(shape[0] * 2, -1), (1,), None
+    else:
+        view, axes, affine = x.reshape(shape[0] * shape[1], -1), (1,), None
+    m = view.shape[1]
+    v64 = view.astype(np.float64)
+    sigma = np.sqrt(v64.var(axis=1, keepdims=True) + 1e-5)
+    xhat = ((v64 - v64.mean(axis=1, keepdims=True)) / sigma)
+    g_view = {"layer_norm": lambda a: a.reshape(-1, shape[-1]),
+              "batch_norm": lambda a: np.moveaxis(a, 1, 0).reshape(shape[1], -1),
+              "group_norm": lambda a: a.reshape(shape[0] * 2, -1),
+              "instance_norm": lambda a: a.reshape(shape[0] * shape[1], -1)}[name]
+    dyv = g_view(g).astype(np.float64)
+    if name == "layer_norm":
+        dyv = dyv * w                              # the upstream of the standardization
+    mean_dy = np.abs(dyv).mean(axis=1, keepdims=True)
+    mean_dy_xhat = np.abs(dyv * xhat).mean(axis=1, keepdims=True)
+    k = 4 * (m + 8) * u
+    terms_dx = (mean_dy + np.abs(xhat) * mean_dy_xhat) / sigma
+    if name == "batch_norm":
+        terms_dx = terms_dx * np.abs(w)[:, None]
+    _assert_within(g_view(dx), g_view(dx_ref), k * (np.abs(g_view(dx_ref)) + terms_dx), "dx")
+    _assert_within(y, y_ref, k * (np.abs(y_ref) + np.abs(b).max() + np.abs(w).max()), "y")
+    _assert_within(dw, dw_ref, k * np.abs(g).sum() * np.abs(xhat).max(), "dw")
+    _assert_within(db, db_ref, k * np.abs(g).sum(), "db")
