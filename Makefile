@@ -13,6 +13,10 @@ TEST_STAMP := $(VENV)/.installed-test
 KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/lecture tests/linalg \
 	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py tests/compat \
 	tests/train/test_parity_recipe.py
+# `make test` runs everything with Ember's compiled kernels (ember.kernels, the `fast` extra);
+# `make test-kernels` also re-runs the parity tests of the ops on NumPy alone (EMBER_KERNELS=numpy),
+# so that both paths are held to PyTorch (~1.5 min on 2 cores)
+NUMPY_PATH_TESTS := tests/ops tests/optim tests/test_fast_paths.py tests/test_parallel.py
 # ATEN_CPU_CAPABILITY / OPENBLAS_CORETYPE pairs; the AVX-512 pair only where the CPU has AVX-512
 KERNEL_CONFIGS := default/Haswell avx2/Zen
 ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
@@ -55,6 +59,8 @@ test-kernels: $(TEST_STAMP)
 		ATEN_CPU_CAPABILITY=$$aten OPENBLAS_CORETYPE=$$blas \
 			$(BIN)/python -m pytest -q -p no:cacheprovider $(KERNEL_TESTS); \
 	done
+	@echo "== parity tests of the ops on NumPy alone (EMBER_KERNELS=numpy)"
+	EMBER_KERNELS=numpy $(BIN)/python -m pytest -q -p no:cacheprovider $(NUMPY_PATH_TESTS)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks.run
