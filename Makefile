@@ -12,7 +12,8 @@ TEST_STAMP := $(VENV)/.installed-test
 # kernels than the machine's own: a float32 tolerance that only one CPU's kernels satisfy fails here.
 KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/lecture tests/linalg \
 	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py tests/compat \
-	tests/train/test_parity_recipe.py
+	tests/train/test_parity_recipe.py tests/interpret/test_attributions.py \
+	tests/interpret/test_adversarial.py
 # `make test` runs everything with Ember's compiled kernels (ember.kernels, the `fast` extra);
 # `make test-kernels` also re-runs the parity tests of the ops on NumPy alone (EMBER_KERNELS=numpy),
 # so that both paths are held to PyTorch (~1.5 min on 2 cores)
@@ -22,8 +23,9 @@ KERNEL_CONFIGS := default/Haswell avx2/Zen
 ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
 KERNEL_CONFIGS += avx512/SkylakeX
 endif
+FUZZ_MINUTES ?= 30
 
-.PHONY: train test test-kernels bench env clean lecture-map lecture-map-check
+.PHONY: train test test-kernels fuzz bench env clean lecture-map lecture-map-check
 
 $(APP_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +63,10 @@ test-kernels: $(TEST_STAMP)
 	done
 	@echo "== parity tests of the ops on NumPy alone (EMBER_KERNELS=numpy)"
 	EMBER_KERNELS=numpy $(BIN)/python -m pytest -q -p no:cacheprovider $(NUMPY_PATH_TESTS)
+
+# a long fuzzing campaign over every file reader (make test runs a one-minute one)
+fuzz: $(TEST_STAMP)
+	$(BIN)/python -m tests.fuzz --minutes $(FUZZ_MINUTES)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks.run

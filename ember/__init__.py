@@ -102,8 +102,10 @@ _LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils", "visi
          "serialization": "ember.serialization", "cuda": "ember.cuda",
          "accelerator": "ember.accelerator", "backends": "ember.backends",
          "profiler": "ember.profiler", "linalg": "ember.linalg", "onnx": "ember.onnx",
-         "classical": "ember.classical", "multiprocessing": "ember.multiprocessing"}
+         "classical": "ember.classical", "multiprocessing": "ember.multiprocessing",
+         "reading": "ember.reading"}
 _LAZY_ATTRS = {"save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
+               "FileFormatError": ("ember.reading", "FileFormatError"),
                "summary": ("ember._summary", "summary")}
 
 
