@@ -17,13 +17,12 @@ prints instead the float32 error of each algorithm against a float64 conv at the
 gradient, each divided by the largest magnitude of that float64 result.
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import ember
 import ember.nn.functional as F
+from benchmarks.conv_layouts import median_ms
 from ember import kernels
 from ember.ops import _winograd as wg
 
@@ -36,16 +35,6 @@ SHAPES = [
     ("16->16, 32x32, b32", (32, 16, 32, 32), 16),
     ("8->8, 32x32, b32", (32, 8, 32, 32), 8),
 ]
-
-
-def _median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def _float32_errors(x_shape, c_out, rng):
@@ -110,7 +99,7 @@ def main(argv=None):
                 times = {}
                 for policy in ("never", "always"):
                     wg.POLICY = policy
-                    times[policy] = _median_ms(step, args.reps)
+                    times[policy] = median_ms(step, args.reps)
                 wg.POLICY = "auto"
                 picked = wg.applies(x_shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1), 1,
                                     np.float32)

@@ -32,7 +32,8 @@ SHAPES = [
 ]
 
 
-def _median_ms(fn, reps):
+def median_ms(fn, reps):
+    """The median wall time of ``reps`` calls of ``fn`` (after one untimed call), in ms."""
     fn()
     times = []
     for _ in range(reps):
@@ -68,10 +69,10 @@ def main(argv=None):
                     ic.conv_input_grad(dy[part], w, 1, x_shape[2:], stride, padding, dilation,
                                        layout=layout)
         with kernels.use("numpy"):
-            row = [_median_ms(run, args.reps)]
+            row = [median_ms(run, args.reps)]
             for layout in ("plain", "wide", "batch_last"):
-                row.append(_median_ms(lambda: run(layout), args.reps))
-        fused = f"{_median_ms(lambda: run('plain'), args.reps):>8.2f}" if compiled else \
+                row.append(median_ms(lambda: run(layout), args.reps))
+        fused = f"{median_ms(lambda: run('plain'), args.reps):>8.2f}" if compiled else \
             f"{'-':>8}"
         chosen = ic.input_grad_layout(stride, out, padded, x_shape[0])
         print(f"{name:<44} {row[0]:>9.2f} {row[1]:>7.2f} {row[2]:>7.2f} {row[3]:>10.2f} "
