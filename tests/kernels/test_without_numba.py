@@ -1,7 +1,7 @@
 """Ember without Numba (the ``fast`` extra not installed): a child process in which ``import
 numba`` fails trains a small network that reaches every op with a compiled kernel (conv, ReLU,
 GELU, max-pool, batch/layer norm, softmax, log-softmax, cross-entropy, SGD) and must get
-exactly what this process gets on ``EMBER_KERNELS=numpy``; asking for the kernels explicitly
+exactly what a child gets on ``EMBER_KERNELS=numpy``; asking for the kernels explicitly
 is a clear error. Runs whether or not Numba is installed."""
 import os
 import subprocess
@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from ember import _parallel, kernels
+from ember import _parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -41,32 +41,39 @@ def train():
 """
 
 
-def _child(code, **env):
+def _child(code, block_numba=True, **env):
+    """Run ``code`` in a fresh interpreter (``import numba`` failing if ``block_numba``), with
+    this process's thread count and ``env`` (EMBER_KERNELS unset unless given)."""
     full = dict(os.environ, PYTHONPATH=ROOT, EMBER_NUM_THREADS=str(_parallel.get_num_threads()))
     full.pop("EMBER_KERNELS", None)
     full.update(env)
-    return subprocess.run([sys.executable, "-c", BLOCK_NUMBA + code], capture_output=True,
-                          text=True, env=full, cwd=ROOT, timeout=600)
+    code = (BLOCK_NUMBA if block_numba else "") + code
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full, cwd=ROOT, timeout=600)
+
+
+def _train_in_child(path, block_numba, **env):
+    """The parameters and loss of ``TRAIN`` run in a child, with the backend it used."""
+    run = _child(TRAIN + f"""
+import ember.kernels as k
+np.savez({str(path)!r}, *train(), backend=k.backend())
+""", block_numba, **env)
+    assert run.returncode == 0, run.stderr
+    assert "ember:" not in run.stderr             # no compile notice, no warning
+    with np.load(path) as saved:
+        return str(saved["backend"]), [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)]
 
 
 def test_training_without_numba_equals_the_numpy_path(tmp_path):
-    out = tmp_path / "params.npz"
-    run = _child(TRAIN + f"""
-import ember.kernels as k
-arrays = train()
-assert k.backend() == "numpy" and sys.modules['numba'] is None
-np.savez({str(out)!r}, *arrays)
-""".replace("import numpy as np", "import sys, numpy as np", 1))
-    assert run.returncode == 0, run.stderr
-    assert "ember:" not in run.stderr             # no compile notice, no warning
-    namespace = {}
-    exec(TRAIN, namespace)
-    with kernels.use("numpy"):
-        expected = namespace["train"]()
-    with np.load(out) as got:
-        assert len(got.files) == len(expected)
-        for i, e in enumerate(expected):
-            np.testing.assert_array_equal(got[f"arr_{i}"], e)
+    """Both children alike but for Numba: unimportable in one (auto), switched off in the
+    other (``EMBER_KERNELS=numpy``)."""
+    backend, got = _train_in_child(tmp_path / "without.npz", block_numba=True)
+    assert backend == "numpy"
+    backend, expected = _train_in_child(tmp_path / "numpy.npz", block_numba=False,
+                                        EMBER_KERNELS="numpy")
+    assert backend == "numpy" and len(got) == len(expected) > 1
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
 
 
 def test_asking_for_the_kernels_without_numba_is_a_clear_error():
