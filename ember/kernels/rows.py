@@ -70,6 +70,17 @@ def _row_sum(values, base, n):
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
+@inline
+def _exp_of_shifted_row(values, result, base, n):
+    """``result[base : base + n] = exp(values − top)`` with ``top`` the row's maximum; returns
+    ``(top, Σ result)`` over the row: the first passes of softmax, log-softmax and the
+    cross-entropy."""
+    top = _row_max(values, base, n)
+    for i in range(n):
+        result[base + np.uint64(i)] = exp32(values[base + np.uint64(i)] - top)
+    return top, _row_sum(result, base, n)
+
+
 @kernel
 def softmax_forward(x, out):
     """``out = exp(x − max) / Σ exp(x − max)`` per row of x (R, n), as ``Softmax.forward``."""
@@ -77,10 +88,7 @@ def softmax_forward(x, out):
     values, result = x.reshape(-1), out.reshape(-1)
     for r in range(rows):
         base = np.uint64(r * n)
-        top = _row_max(values, base, n)
-        for i in range(n):
-            result[base + np.uint64(i)] = exp32(values[base + np.uint64(i)] - top)
-        total = _row_sum(result, base, n)
+        _, total = _exp_of_shifted_row(values, result, base, n)
         for i in range(n):
             result[base + np.uint64(i)] = result[base + np.uint64(i)] / total
 
@@ -108,10 +116,8 @@ def log_softmax_forward(x, out):
     values, result = x.reshape(-1), out.reshape(-1)
     for r in range(rows):
         base = np.uint64(r * n)
-        top = _row_max(values, base, n)
-        for i in range(n):
-            result[base + np.uint64(i)] = exp32(values[base + np.uint64(i)] - top)
-        log_total = np.float32(math.log(_row_sum(result, base, n)))
+        top, total = _exp_of_shifted_row(values, result, base, n)
+        log_total = np.float32(math.log(total))
         for i in range(n):
             result[base + np.uint64(i)] = (values[base + np.uint64(i)] - top) - log_total
 
@@ -136,9 +142,4 @@ def shifted_exp(x, top, p, total):
     rows, n = x.shape
     values, shifted = x.reshape(-1), p.reshape(-1)
     for r in range(rows):
-        base = np.uint64(r * n)
-        best = _row_max(values, base, n)
-        top[r] = best
-        for i in range(n):
-            shifted[base + np.uint64(i)] = exp32(values[base + np.uint64(i)] - best)
-        total[r] = _row_sum(shifted, base, n)
+        top[r], total[r] = _exp_of_shifted_row(values, shifted, np.uint64(r * n), n)
