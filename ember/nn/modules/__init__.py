@@ -1,7 +1,7 @@
 """The layer classes of ``ember.nn``, one file per family (as in ``torch/nn/modules``)."""
 from ember.nn.modules import (activation, attention, container, conv, distance, dropout, flatten,
                               fold, linear, locally_connected, loss, normalization, padding,
-                              pooling, sparse, upsampling)
+                              pooling, rnn, sparse, upsampling)
 from ember.nn.modules.activation import *  # noqa: F401,F403
 from ember.nn.modules.attention import *  # noqa: F401,F403
 from ember.nn.modules.container import *  # noqa: F401,F403
@@ -17,11 +17,12 @@ from ember.nn.modules.module import Module  # noqa: F401
 from ember.nn.modules.normalization import *  # noqa: F401,F403
 from ember.nn.modules.padding import *  # noqa: F401,F403
 from ember.nn.modules.pooling import *  # noqa: F401,F403
+from ember.nn.modules.rnn import *  # noqa: F401,F403
 from ember.nn.modules.sparse import *  # noqa: F401,F403
 from ember.nn.modules.upsampling import *  # noqa: F401,F403
 
 __all__ = ["Module"] + [
     name for family in (activation, attention, container, conv, distance, dropout, flatten, fold,
-                        linear, locally_connected, loss, normalization, padding, pooling, sparse,
-                        upsampling)
+                        linear, locally_connected, loss, normalization, padding, pooling, rnn,
+                        sparse, upsampling)
     for name in family.__all__]
