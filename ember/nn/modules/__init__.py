@@ -1,7 +1,7 @@
 """The layer classes of ``ember.nn``, one file per family (as in ``torch/nn/modules``)."""
 from ember.nn.modules import (activation, attention, container, conv, distance, dropout, flatten,
                               fold, linear, locally_connected, loss, normalization, padding,
-                              pooling, rnn, sparse, upsampling)
+                              pooling, rnn, sparse, transformer, upsampling)
 from ember.nn.modules.activation import *  # noqa: F401,F403
 from ember.nn.modules.attention import *  # noqa: F401,F403
 from ember.nn.modules.container import *  # noqa: F401,F403
@@ -19,10 +19,11 @@ from ember.nn.modules.padding import *  # noqa: F401,F403
 from ember.nn.modules.pooling import *  # noqa: F401,F403
 from ember.nn.modules.rnn import *  # noqa: F401,F403
 from ember.nn.modules.sparse import *  # noqa: F401,F403
+from ember.nn.modules.transformer import *  # noqa: F401,F403
 from ember.nn.modules.upsampling import *  # noqa: F401,F403
 
 __all__ = ["Module"] + [
     name for family in (activation, attention, container, conv, distance, dropout, flatten, fold,
                         linear, locally_connected, loss, normalization, padding, pooling, rnn,
-                        sparse, upsampling)
+                        sparse, transformer, upsampling)
     for name in family.__all__]
