@@ -215,6 +215,21 @@ def test_parameters_init_and_module_api():
     assert gru(ember.randn(2, 1, 3, dtype=ember.float64))[0].dtype == ember.float64
 
 
+@pytest.mark.parametrize("make", [
+    lambda L, **kw: L.nn.LSTM(3, 4, num_layers=2, proj_size=2, **kw),
+    lambda L, **kw: L.nn.GRU(3, 4, bidirectional=True, **kw),
+    lambda L, **kw: L.nn.RNNCell(3, 4, **kw),
+    lambda L, **kw: L.nn.LSTMCell(3, 4, **kw),
+])
+def test_factory_keywords_device_and_dtype(make):
+    layer = make(ember, device="cpu", dtype=ember.float64)
+    reference = make(torch, device="cpu", dtype=torch.float64)
+    assert {k: str(v.dtype).split(".")[-1] for k, v in layer.state_dict().items()} == \
+        {k: str(v.dtype).split(".")[-1] for k, v in reference.state_dict().items()}
+    with pytest.raises(RuntimeError, match="CPU only"):
+        make(ember, device="cuda")
+
+
 def test_errors_name_the_layer():
     lstm = ember.nn.LSTM(10, 20, num_layers=2)
     with pytest.raises(RuntimeError, match=r"LSTM\(10, 20, num_layers=2\): input.size\(-1\) "

@@ -88,7 +88,8 @@ def test_decoder_layer_matches_torch(norm_first):
         return [m(tgt, memory),
                 m(tgt, memory, tgt_mask=lib.from_numpy(causal), tgt_is_causal=True,
                   memory_key_padding_mask=lib.from_numpy(memory_padding)),
-                m(tgt, memory, memory_mask=memory_mask)]
+                m(tgt, memory, memory_mask=memory_mask),
+                m(tgt, memory[:4], memory_mask=lib.from_numpy(causal), memory_is_causal=True)]
     module_parity(lambda L: L.nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0,
                                                          norm_first=norm_first),
                   [f64(4, 2, 8), f64(6, 2, 8), f64(4, 6)], requires_grad=[True, True, False],
@@ -174,6 +175,31 @@ def test_encoder_inference_on_padded_batches_matches_torchs_nested_path():
     np.testing.assert_allclose(outputs[0].numpy()[2, 1:], np.broadcast_to(bias, (4, 8)))
     with pytest.warns(UserWarning, match="batch_first was not True"):
         ember.nn.TransformerEncoder(ember.nn.TransformerEncoderLayer(8, 2), 1)
+    x = ember.tensor(f64(3, 5, 8))
+    with ember.no_grad():
+        unchecked = em.__class__(em.layers[0], 2, norm=em.norm, mask_check=False).double().eval()
+        unchecked.load_state_dict(em.state_dict())
+        np.testing.assert_allclose(unchecked(x, src_key_padding_mask=ember.from_numpy(padding))
+                                   .numpy(), em(x, src_key_padding_mask=ember.from_numpy(
+                                       padding)).numpy(), rtol=1e-12)
+        plain = em.__class__(em.layers[0], 2, norm=None, enable_nested_tensor=False).double()
+        plain.eval()
+        out = plain(x, src_key_padding_mask=ember.from_numpy(padding)).numpy()
+        assert np.abs(out[2, 1:]).min() > 0           # padded positions computed, not zeroed
+
+
+def test_transformer_custom_stacks_and_factory_keywords():
+    encoder = ember.nn.TransformerEncoder(ember.nn.TransformerEncoderLayer(8, 2, 16, 0.0), 1)
+    decoder = ember.nn.TransformerDecoder(ember.nn.TransformerDecoderLayer(8, 2, 16, 0.0), 1)
+    model = ember.nn.Transformer(8, 2, custom_encoder=encoder, custom_decoder=decoder)
+    assert model.encoder is encoder and model.decoder is decoder
+    src, tgt = ember.randn(5, 2, 8), ember.randn(3, 2, 8)
+    np.testing.assert_allclose(model(src, tgt).detach().numpy(),
+                               decoder(tgt, encoder(src)).detach().numpy(), rtol=1e-6)
+    layer = ember.nn.TransformerDecoderLayer(8, 2, 16, dtype=ember.float64, device="cpu")
+    assert {str(v.dtype) for v in layer.state_dict().values()} == {"ember.float64"}
+    with pytest.raises(RuntimeError, match="CPU only"):
+        ember.nn.Transformer(8, 2, 1, 1, 16, device="cuda")
 
 
 # ------------------------------------------------------------------------------------------
@@ -255,6 +281,8 @@ def test_sinusoidal_encoding_is_the_lecture_formula():
         math.cos(1.0))
     odd = ember.nn.SinusoidalPositionalEncoding.table(4, 5).numpy()
     np.testing.assert_allclose(odd[:, 4], np.sin(np.arange(4) / 10000 ** (4 / 5)), rtol=1e-6)
+    other_base = ember.nn.SinusoidalPositionalEncoding(4, max_len=3, base=100.0).pe.numpy()
+    np.testing.assert_allclose(other_base[2, 2], math.sin(2 / 100 ** 0.5), rtol=1e-6)
 
 
 def test_positional_modules_add_to_the_tokens_and_learn():
@@ -267,6 +295,10 @@ def test_positional_modules_add_to_the_tokens_and_learn():
     assert "pe" not in enc.state_dict()
     seq_first = ember.nn.SinusoidalPositionalEncoding(6, max_len=20)(ember.zeros(7, 3, 6))
     np.testing.assert_allclose(seq_first.numpy()[:, 2], enc.pe[:7].numpy())
+    dropped = ember.nn.SinusoidalPositionalEncoding(6, max_len=20, dropout=0.5)
+    ember.manual_seed(0)
+    assert (dropped(ember.ones(7, 4, 6)).numpy() == 0).mean() > 0.3
+    assert (dropped.eval()(ember.ones(7, 4, 6)).numpy() != 0).all()
     learned = ember.nn.LearnedPositionalEmbedding(10, 6)
     assert list(learned.state_dict()) == ["weight"]
     y = learned(ember.zeros(4, 2, 6))

@@ -133,6 +133,14 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         return out, weights
 
+    def _mult_adds(self, inputs, output):
+        """Multiply-adds of one call for ``ember.summary``: the query, key, value and output
+        projections (the attention products multiply activations, not weights: 0)."""
+        query, key, value = inputs[:3]
+        e = self.embed_dim
+        return (query.numel() * e + key.numel() * e + value.numel() * e
+                + query.numel() // e * e * e)
+
     def merge_masks(self, attn_mask, key_padding_mask, query):
         """torch's helper: one mask ``(N, num_heads, L, L)`` from ``attn_mask`` ``(L, L)`` or
         ``(N·num_heads, L, L)`` and ``key_padding_mask`` ``(N, L)`` for a batch-first

@@ -146,6 +146,14 @@ class RNNBase(Module):
             s += f", bidirectional={self.bidirectional}"
         return s
 
+    def _mult_adds(self, inputs, output):
+        """Multiply-adds of one call for ``ember.summary``: every step of every layer and
+        direction multiplies its input by ``weight_ih``, its state by ``weight_hh`` (and its
+        output by ``weight_hr``)."""
+        rows = inputs[0].numel() // inputs[0].shape[-1]
+        return rows * sum(p.numel() for name, p in self.named_parameters()
+                          if name.startswith("weight_"))
+
     # ------------------------------------------------------------------------ forward
     def _state_sizes(self):
         """Feature sizes of the states: ``(P,)``, and ``(P, H)`` for an LSTM (h and c)."""
@@ -369,6 +377,12 @@ class RNNCellBase(Module):
         stdv = 1.0 / math.sqrt(self.hidden_size)
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
+
+    def _mult_adds(self, inputs, output):
+        """Multiply-adds of one step for ``ember.summary``: input and state times their
+        weights."""
+        rows = inputs[0].numel() // self.input_size
+        return rows * (self.weight_ih.numel() + self.weight_hh.numel())
 
     def _step_input(self, input, states):
         """Check the input and states; return them batched, the step input as ``(1, N, I)``,
