@@ -110,7 +110,8 @@ class RNNLayer(Function):
         h = np.array(h0, copy=True)
         keep = any(self.needs_input_grad)
         h_prev = np.empty((x.shape[0], h.shape[1]), x.dtype) if keep else None
-        for start, stop, rows in _steps(batch_sizes, reverse):
+        steps = _steps(batch_sizes, reverse)
+        for start, stop, rows in steps:
             a = pre[start:stop]
             if keep:
                 h_prev[start:stop] = h[:rows]
@@ -122,7 +123,7 @@ class RNNLayer(Function):
             h[:rows] = a
         if keep:
             self.x, self.w_ih, self.w_hh, self.y, self.h_prev = x, w_ih, w_hh, pre, h_prev
-            self.steps, self.relu = _steps(batch_sizes, reverse), nonlinearity == "relu"
+            self.steps, self.relu = steps, nonlinearity == "relu"
         return pre, h
 
     def backward(self, grad_y, grad_h):
@@ -191,7 +192,8 @@ class LSTMLayer(Function):
             tanh_c = np.empty((total, hidden), x.dtype)
             m_all = np.empty((total, hidden), x.dtype) if proj else None
         i_f, g_, o_ = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden), slice(3 * hidden, None)
-        for start, stop, rows in _steps(batch_sizes, reverse):
+        steps = _steps(batch_sizes, reverse)
+        for start, stop, rows in steps:
             gates = pre[start:stop]
             hp, cp = h[:rows], c[:rows]
             if keep:
@@ -216,7 +218,7 @@ class LSTMLayer(Function):
             self.x, self.w_ih, self.w_hh, self.w_hr = x, w_ih, w_hh, w_hr
             self.gates, self.h_prev, self.c_prev, self.tanh_c, self.m = (pre, h_prev, c_prev,
                                                                           tanh_c, m_all)
-            self.steps, self.hidden = _steps(batch_sizes, reverse), hidden
+            self.steps, self.hidden = steps, hidden
         return y, h, c
 
     def backward(self, grad_y, grad_h, grad_c):
@@ -299,7 +301,8 @@ class GRULayer(Function):
         if keep:
             h_prev = np.empty_like(y)
             a_n_all = np.empty_like(y)
-        for start, stop, rows in _steps(batch_sizes, reverse):
+        steps = _steps(batch_sizes, reverse)
+        for start, stop, rows in steps:
             gates, hp = pre[start:stop], h[:rows]
             if keep:
                 h_prev[start:stop] = hp
@@ -323,7 +326,7 @@ class GRULayer(Function):
         if keep:
             self.x, self.w_ih, self.w_hh = x, w_ih, w_hh
             self.gates, self.h_prev, self.a_n = pre, h_prev, a_n_all
-            self.steps, self.hidden = _steps(batch_sizes, reverse), hidden
+            self.steps, self.hidden = steps, hidden
         return y, h
 
     def backward(self, grad_y, grad_h):
