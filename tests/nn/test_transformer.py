@@ -121,6 +121,8 @@ def test_encoder_and_decoder_stacks_match_torch():
 
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_transformer_matches_torch(batch_first):
+    """The encoder-decoder Transformer of lecture 004 (inventory D29) with padding and a
+    causal target mask."""
     def make(L):
         return L.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1,
                                 dim_feedforward=16, dropout=0.0, batch_first=batch_first)
@@ -206,8 +208,9 @@ def test_transformer_custom_stacks_and_factory_keywords():
 # Multi-head attention: the functional form and the weights output
 # ------------------------------------------------------------------------------------------
 def test_multi_head_attention_forward_matches_torch():
-    """F.multi_head_attention_forward with separate projection weights, bias_k/bias_v, a
-    zero key, static keys and values, and unbatched inputs."""
+    """F.multi_head_attention_forward (self-attention's Q = X W_q, K = X W_k, V = X W_v,
+    inventory B37) with separate projection weights, bias_k/bias_v, a zero key, static keys
+    and values, and unbatched inputs."""
     e, heads, n = 6, 2, 2
     arrays = [f64(4, n, e), f64(5, n, e), f64(5, n, e), f64(3 * e, e), f64(3 * e),
               f64(1, 1, e), f64(1, 1, e), f64(e, e), f64(e), f64(e, e), f64(e, e), f64(e, e),
