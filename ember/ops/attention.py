@@ -13,11 +13,11 @@ import numpy as np
 from ember import _dtype
 from ember._random import rng
 from ember._tensor import Tensor
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 from ember.ops._checks import same_float_dtype, tensor_argument
 from ember.ops.affine import linear
 from ember.ops.conv import pad
-from ember.ops.elementwise import cast, unbroadcast
+from ember.ops.elementwise import cast
 from ember.ops.shape import cat
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]

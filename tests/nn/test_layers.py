@@ -304,7 +304,9 @@ NOT_IN_PARITY = {"Module", "Sequential", "ModuleList", "ModuleDict", "ParameterL
                  "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell",
                  "GRUCell", "Transformer", "TransformerEncoder", "TransformerDecoder",
                  "TransformerEncoderLayer", "TransformerDecoderLayer",
-                 "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding"}
+                 "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
+                 } | {n for n in ember.nn.modules.__all__ if n.startswith("Lazy")}
+# (the Lazy* layers are compared with torch in tests/nn/test_lazy.py)
 
 
 # ------------------------------------------------------------------ attention masks

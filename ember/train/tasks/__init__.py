@@ -13,8 +13,9 @@ A task is a small object that supplies the rest, and ``ember train --task NAME``
 ``loss_fn``, ``metrics``    ``Trainer``'s loss and streaming-metric factory
 ``monitor``                 ``(history column, "max" | "min")`` choosing the best checkpoint
 ``loaders(recipe, d)``      ``(train, val or None, test)`` data loaders
-``report(run, test)``       the test metrics (``test_metrics.json``) and the pictures of the
-                            run folder; returns ``(metrics dict, one-line summary)``
+``report(run, test, rob.)``  the test metrics (``test_metrics.json``; ``robust``: the accuracy
+                            under attack after adversarial training) and the pictures of the
+                            run folder; returns ``(metrics dict, summary line(s))``
 ``evaluate(...)``           what ``ember eval`` prints; ``predict(...)`` what ``ember predict``
                             does with image files
 ==========================  ==============================================================
