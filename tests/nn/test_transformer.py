@@ -316,16 +316,24 @@ def test_positional_modules_add_to_the_tokens_and_learn():
 
 
 def test_errors_name_the_layer():
-    with pytest.raises(RuntimeError, match="activation should be relu/gelu, not tanh"):
+    with pytest.raises(RuntimeError, match="TransformerEncoderLayer: activation should be "
+                                           "relu/gelu, not tanh"):
         ember.nn.TransformerEncoderLayer(8, 2, activation="tanh")
+    with pytest.raises(RuntimeError, match="TransformerDecoderLayer: activation should be "
+                                           "relu/gelu, not swish"):
+        ember.nn.TransformerDecoderLayer(8, 2, activation="swish")
     layer = ember.nn.TransformerEncoderLayer(8, 2, 16)
     with pytest.raises(RuntimeError, match=r"The shape of the 2D attn_mask is \(4, 4\), but "
                                            r"should be \(5, 5\)"):
         layer(ember.randn(5, 2, 8), src_mask=ember.zeros(4, 4))
     with pytest.raises(RuntimeError, match=r"expected key_padding_mask of shape \(2, 5\)"):
         layer(ember.randn(5, 2, 8), src_key_padding_mask=ember.zeros(2, 4, dtype=ember.bool))
-    with pytest.raises(TypeError, match="only bool and floating types of src_key_padding_mask"):
+    with pytest.raises(TypeError, match="TransformerEncoderLayer: only bool and floating types "
+                                        "of src_key_padding_mask"):
         layer(ember.randn(5, 2, 8), src_key_padding_mask=ember.zeros(2, 5, dtype=ember.int64))
+    with pytest.raises(TypeError, match="TransformerEncoder: only bool and floating types of mask"):
+        ember.nn.TransformerEncoder(layer, 1)(ember.randn(5, 2, 8),
+                                              mask=ember.zeros(5, 5, dtype=ember.int64))
     with pytest.raises(ValueError, match=r"expected query with 8 features"):
         layer(ember.randn(5, 2, 6))
     model = ember.nn.Transformer(8, 2, 1, 1, 16)

@@ -44,12 +44,12 @@ def _generate_square_subsequent_mask(sz, device=None, dtype=None):
     return ember.full((sz, sz), float("-inf"), dtype=dtype).triu(1)
 
 
-def _get_activation_fn(activation):
+def _get_activation_fn(activation, layer):
     if activation == "relu":
         return F.relu
     if activation == "gelu":
         return F.gelu
-    raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+    raise RuntimeError(f"{layer}: activation should be relu/gelu, not {activation}")
 
 
 def _get_clones(module, n):
@@ -71,9 +71,9 @@ def _detect_is_causal_mask(mask, is_causal=None, size=None):
     return make_causal
 
 
-def _check_mask_type(mask, name):
+def _check_mask_type(mask, name, layer):
     if mask is not None and mask.dtype != ember.bool and not mask.is_floating_point():
-        raise TypeError(f"only bool and floating types of {name} are supported, got "
+        raise TypeError(f"{layer}: only bool and floating types of {name} are supported, got "
                         f"{mask.dtype}")
 
 
@@ -108,7 +108,7 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         if isinstance(activation, str):
-            activation = _get_activation_fn(activation)
+            activation = _get_activation_fn(activation, "TransformerEncoderLayer")
         if activation is F.relu or isinstance(activation, ReLU):
             self.activation_relu_or_gelu = 1
         elif activation is F.gelu or isinstance(activation, GELU):
@@ -118,8 +118,8 @@ class TransformerEncoderLayer(Module):
         self.activation = activation
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        _check_mask_type(src_key_padding_mask, "src_key_padding_mask")
-        _check_mask_type(src_mask, "src_mask")
+        _check_mask_type(src_key_padding_mask, "src_key_padding_mask", "TransformerEncoderLayer")
+        _check_mask_type(src_mask, "src_mask", "TransformerEncoderLayer")
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -170,8 +170,8 @@ class TransformerDecoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.dropout3 = Dropout(dropout)
-        self.activation = _get_activation_fn(activation) if isinstance(activation, str) \
-            else activation
+        self.activation = _get_activation_fn(activation, "TransformerDecoderLayer") \
+            if isinstance(activation, str) else activation
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
@@ -269,8 +269,8 @@ class TransformerEncoder(Module):
         return True
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
-        _check_mask_type(src_key_padding_mask, "src_key_padding_mask")
-        _check_mask_type(mask, "mask")
+        _check_mask_type(src_key_padding_mask, "src_key_padding_mask", "TransformerEncoder")
+        _check_mask_type(mask, "mask", "TransformerEncoder")
         first = self.layers[0]
         batch_first = first.self_attn.batch_first
         is_causal = _detect_is_causal_mask(mask, is_causal, _seq_len(src, batch_first))
