@@ -267,6 +267,26 @@ def test_multihead_attention_float_padding_mask_causal_kernel_and_merge_masks():
     np.testing.assert_allclose(merged.numpy(), t_merged.numpy())
 
 
+def test_bahdanau_context_vector_over_recurrent_states():
+    """Lecture 004 "Attention" (inventory B33): the decoder state ``s_{t-1}`` attends over the
+    encoder's states ``h_i``: ``c_t = Σ_i α_{t,i} h_i`` with ``α_{t,i} = softmax_i(score(s_{t-1},
+    h_i))``. With the dot score this is scaled dot-product attention with one query and scale
+    1; the encoder is a GRU, and the context's gradient reaches its weights through BPTT."""
+    ember.manual_seed(0)
+    encoder = ember.nn.GRU(3, 5, batch_first=True, dtype=ember.float64)
+    states, _ = encoder(ember.tensor(f64(2, 6, 3)))                    # h_i: (N, 6, 5)
+    decoder_state = ember.tensor(f64(2, 1, 5))                          # s_{t-1}: one query
+    context = ember.nn.functional.scaled_dot_product_attention(decoder_state, states, states,
+                                                               scale=1.0)
+    h, s = states.detach().numpy(), decoder_state.numpy()
+    score = np.einsum("nqd,nkd->nqk", s, h)
+    alpha = np.exp(score - score.max(-1, keepdims=True))
+    alpha /= alpha.sum(-1, keepdims=True)
+    np.testing.assert_allclose(context.detach().numpy(), alpha @ h, rtol=1e-12, atol=1e-15)
+    context.sum().backward()
+    assert np.abs(encoder.weight_hh_l0.grad.numpy()).max() > 0
+
+
 # ------------------------------------------------------------------------------------------
 # Positional encodings
 # ------------------------------------------------------------------------------------------
