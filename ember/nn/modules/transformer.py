@@ -44,12 +44,15 @@ def _generate_square_subsequent_mask(sz, device=None, dtype=None):
     return ember.full((sz, sz), float("-inf"), dtype=dtype).triu(1)
 
 
-def _get_activation_fn(activation, layer):
+def _get_activation_fn(activation, layer=None):
+    """torch's helper of the same name (programs import it); ``layer`` names the caller in
+    the error."""
     if activation == "relu":
         return F.relu
     if activation == "gelu":
         return F.gelu
-    raise RuntimeError(f"{layer}: activation should be relu/gelu, not {activation}")
+    where = f"{layer}: " if layer else ""
+    raise RuntimeError(f"{where}activation should be relu/gelu, not {activation}")
 
 
 def _get_clones(module, n):
