@@ -11,7 +11,8 @@ TEST_STAMP := $(VENV)/.installed-test
 # The parity tests, re-run by `make test-kernels` with PyTorch and OpenBLAS forced onto other CPU
 # kernels than the machine's own: a float32 tolerance that only one CPU's kernels satisfy fails here.
 KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/lecture tests/linalg \
-	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py tests/compat \
+	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py \
+	tests/vision/test_transformers.py tests/compat \
 	tests/train/test_parity_recipe.py tests/interpret/test_attributions.py \
 	tests/interpret/test_adversarial.py
 # `make test` runs everything with Ember's compiled kernels (ember.kernels, the `fast` extra);
