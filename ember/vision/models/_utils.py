@@ -264,6 +264,8 @@ _INPUT_SIZES = {
     "resnet20": (3, 32, 32), "resnet32": (3, 32, 32), "resnet56": (3, 32, 32),
     "sample_cnn": (3, 32, 32),
     "one_vs_seven": (16,),            # a flattened 4x4 image
+    "vit_mnist": (1, 28, 28), "swin_mnist": (1, 28, 28),
+    "lstm_mnist": (1, 28, 28),        # 28 rows of 28 pixels
 }
 
 
