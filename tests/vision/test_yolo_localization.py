@@ -45,7 +45,9 @@ def test_yolo_losses_train_and_tolerate_empty_images():
     model = yolo_small(num_classes=4)
     images = [ember.rand(1, 64, 64), ember.rand(1, 64, 64)]
     targets = _targets(([[4.0, 4, 30, 36]], [1]), (np.zeros((0, 4)), []))
-    opt = ember.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    # Adam: SGD with momentum on two images flips the responsible box back and forth and
+    # stalls on plateaus whose timing depends on the CPU's kernels
+    opt = ember.optim.Adam(model.parameters(), lr=1e-3)
     first = None
     for _ in range(30):
         losses = model(images, targets)
@@ -55,7 +57,7 @@ def test_yolo_losses_train_and_tolerate_empty_images():
         opt.zero_grad()
         total.backward()
         opt.step()
-    assert total.item() < 0.5 * first
+    assert total.item() < 0.2 * first                # 2.35 -> 0.01 here: a wide margin
     empty = model(images[1:], targets[1:])
     assert all(np.isfinite(v.item()) for v in empty.values()) and empty["loss_class"].item() == 0
     with pytest.raises(ValueError, match=r"target labels must lie in \[1, 3\]"):
