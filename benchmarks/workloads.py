@@ -11,7 +11,7 @@ initializer, which does not change the amount of work. The classical-vision work
 """
 import numpy as np
 
-from benchmarks import classical
+from benchmarks import classical, detection
 
 SEED = 0
 
@@ -318,6 +318,11 @@ WORKLOADS = {
 # (warm-up steps, timed steps per process) in full and --quick mode, by workload cost
 REPEATS = {"resnet18_cifar_b32_train": ((1, 4), (1, 1)), "pgd10_lenet5_b64": ((2, 10), (1, 2))}
 DEFAULT_REPEATS = ((5, 30), (2, 5))
+
+# detection: RoI Align, NMS and a small Faster R-CNN step against torchvision
+# (benchmarks/detection.py)
+WORKLOADS.update(detection.WORKLOADS)
+REPEATS.update(detection.REPEATS)
 
 # classical vision, against scipy / scikit-learn / scikit-image instead of torch
 # (benchmarks/classical.py); AGAINST names the other side where it is not torch

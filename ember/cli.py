@@ -57,29 +57,40 @@ def build_parser():
                                    "reaches about 97-98%% test accuracy in about 10 seconds "
                                    "on two cores.")
     p.add_argument("--task", default=MAIN_JOB.task, choices=list(TASKS),
-                   help=f"what to learn (default {MAIN_JOB.task})")
+                   help=f"what to learn (default {MAIN_JOB.task}; detection trains object "
+                        f"detectors on the mnist-detect canvases)")
     p.add_argument("--model", default=None,
                    help=f"mlp or a name from ember.vision.models (default {MAIN_JOB.model}; "
-                        f"mlp for images LeNet-5 cannot take, such as the 8x8 digits)")
+                        f"mlp for images LeNet-5 cannot take, such as the 8x8 digits); for "
+                        f"--task detection fasterrcnn_small (default), maskrcnn_small or "
+                        f"yolo_small")
     p.add_argument("--dataset", default=None,
                    help=f"one of {', '.join(DATASETS)}, or the path of an image folder "
-                        f"(default {MAIN_JOB.dataset})")
+                        f"(default {MAIN_JOB.dataset}; mnist-detect for --task detection)")
     p.add_argument("--data-root", default=None,
                    help="folder holding the dataset's files (mnist, fashion-mnist, kmnist, "
                         "cifar10, cifar100, folder)")
-    p.add_argument("--epochs", type=int, default=None, help=f"default {MAIN_JOB.epochs}")
-    p.add_argument("--batch-size", type=int, default=MAIN_JOB.batch_size)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=MAIN_JOB.optimizer)
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"default {MAIN_JOB.epochs} (detection: 8)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"default {MAIN_JOB.batch_size} (detection: 16)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help=f"default {MAIN_JOB.optimizer}")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate; the peak rate for --schedule onecycle (default: "
-                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
-    p.add_argument("--momentum", type=float, default=MAIN_JOB.momentum,
-                   help="SGD / RMSprop momentum")
-    p.add_argument("--weight-decay", type=float, default=MAIN_JOB.weight_decay)
-    p.add_argument("--schedule", choices=SCHEDULES, default=MAIN_JOB.schedule)
-    p.add_argument("--augment", choices=("none", "basic"), default=MAIN_JOB.augment,
+                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+                        + "; detection: 0.02, yolo_small 0.01)")
+    p.add_argument("--momentum", type=float, default=None,
+                   help=f"SGD / RMSprop momentum (default {MAIN_JOB.momentum})")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help=f"default {MAIN_JOB.weight_decay:g} (detection: 1e-4)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help=f"default {MAIN_JOB.schedule}")
+    p.add_argument("--augment", choices=("none", "basic"), default=None,
                    help="basic: random shifts of up to 2 pixels per 28 of image side (random "
-                        "crop with padding; 1 pixel on 8x8 digits)")
+                        "crop with padding; 1 pixel on 8x8 digits); for detection a light "
+                        "scale jitter and crop moving the boxes and masks (default: basic, "
+                        "detection: none)")
     p.add_argument("--val-split", type=float, default=MAIN_JOB.val_split,
                    help="share of the images held out for validation")
     p.add_argument("--patience", type=int, default=MAIN_JOB.patience,
@@ -123,19 +134,27 @@ def build_parser():
     p.add_argument("--model", default=None, help="default: the checkpoint's model")
     _add_threads(p)
 
-    p = sub.add_parser("predict", help="classify image files with a checkpoint",
+    p = sub.add_parser("predict", help="classify image files, or detect objects in them, "
+                                       "with a checkpoint",
                        description="Each image is converted to the model's input channels "
                                    "and normalised as the training data was. An image of "
                                    "another size is padded to the training aspect ratio and "
                                    "resized; a grey image whose background is the opposite "
                                    "of the training images' (black on white for MNIST) is "
-                                   "inverted. Each change is reported in a note.")
+                                   "inverted. Each change is reported in a note. A detector "
+                                   "prints its detections as one JSON line per image and "
+                                   "draws them into <image>.detections.png.")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--topk", type=int, default=3)
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert grey images: auto (default) when the border is the opposite "
                         "shade of the training images', yes, or no")
+    p.add_argument("--score-thresh", type=float, default=0.5,
+                   help="detection: the lowest score reported and drawn (default 0.5)")
+    p.add_argument("--out", default=None,
+                   help="detection: the folder of the drawings (default: each image's own "
+                        "folder); an existing drawing is never overwritten")
     p.add_argument("--model", default=None, help="default: the checkpoint's model")
 
     p = sub.add_parser("inspect", help="list the tensors of a checkpoint (.ember or PyTorch .pth)",
@@ -302,17 +321,31 @@ def _load_for_inference(path, model_name=None):
 
 # ------------------------------------------------------------------------------- train
 def _new_recipe(args):
+    """The recipe of the command line: the options given, then the task's own defaults
+    (``recipe_defaults``), then the main job's."""
     from ember.train.recipes import MAIN_JOB, Recipe
-    dataset, root = _dataset_name(args.dataset or MAIN_JOB.dataset)
-    use_main_model = args.model is None and dataset == MAIN_JOB.dataset
-    recipe = Recipe(task=args.task, model=args.model or (MAIN_JOB.model if use_main_model else None),
+    from ember.train.tasks import get_task
+    task = get_task(args.task)
+    defaults = task.recipe_defaults(args.model)
+    dataset, root = _dataset_name(args.dataset or defaults.get("dataset", MAIN_JOB.dataset))
+    use_main_model = (args.model is None and dataset == MAIN_JOB.dataset
+                      and args.task == MAIN_JOB.task)
+
+    def option(name):
+        given = getattr(args, name)
+        return given if given is not None else defaults.get(name, getattr(MAIN_JOB, name))
+    recipe = Recipe(task=args.task,
+                    model=args.model or defaults.get("model") or (MAIN_JOB.model if use_main_model
+                                                                  else None),
                     dataset=dataset, data_root=args.data_root or root,
-                    epochs=args.epochs if args.epochs is not None else MAIN_JOB.epochs,
-                    batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                    momentum=args.momentum, weight_decay=args.weight_decay,
-                    schedule=args.schedule, augment=args.augment, val_split=args.val_split,
-                    patience=args.patience, seed=args.seed, adversarial=args.adversarial,
-                    epsilon=args.epsilon, attack_steps=args.attack_steps,
+                    epochs=option("epochs"), batch_size=option("batch_size"),
+                    optimizer=option("optimizer"),
+                    lr=args.lr if args.lr is not None else defaults.get("lr"),
+                    momentum=option("momentum"), weight_decay=option("weight_decay"),
+                    schedule=option("schedule"), augment=option("augment"),
+                    val_split=args.val_split, patience=args.patience, seed=args.seed,
+                    adversarial=args.adversarial, epsilon=args.epsilon,
+                    attack_steps=args.attack_steps,
                     adversarial_fraction=args.adversarial_fraction)
     return recipe
 
@@ -334,7 +367,11 @@ def _cmd_train(args):
         return 130
     print(result.summary)
     if result.stopped_early:
-        print(f"stopped early after epoch {len(result.history)}: no lower validation loss for "
+        from ember.train.tasks import get_task
+        watched, mode = get_task(result.recipe.task).early_stopping
+        what = {"val_loss": "no lower validation loss"}.get(
+            watched, f"no {'higher' if mode == 'max' else 'lower'} {watched}")
+        print(f"stopped early after epoch {len(result.history)}: {what} for "
               f"{result.recipe.patience} epochs")
     print(f"run folder: {result.out}")
     return 0
@@ -355,11 +392,7 @@ def _cmd_eval(args):
 # ----------------------------------------------------------------------------- predict
 def _cmd_predict(args):
     task, model, state = _load_for_inference(args.checkpoint, args.model)
-    for path, top, notes in task.predict(model, state["config"], args.images, args.topk,
-                                         args.invert):
-        for note in notes:
-            print(f"note: {path}: {note}", file=sys.stderr)
-        print(f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top))
+    task.print_predictions(model, state["config"], args, sys.stdout, sys.stderr)
     return 0
 
 
@@ -460,6 +493,13 @@ def _interpret_errors(command):
         raise CliError(str(e)) from None
 
 
+def _classifier_only(task, args):
+    """explain and visualize read class scores: refuse the checkpoints of other tasks."""
+    if task.name != "classification":
+        raise CliError(f"{args.checkpoint} is a {task.name} model; ember {args.command} "
+                       f"explains classifiers only")
+
+
 def _cmd_explain(args):
     import numpy as np
 
@@ -467,6 +507,7 @@ def _cmd_explain(args):
     from ember.interpret import figures
     from ember.interpret.heatmaps import top_classes
     task, model, state = _load_for_inference(args.checkpoint, args.model)
+    _classifier_only(task, args)
     config = state["config"]
     pre, classes = config["preprocessing"], config["classes"]
     if not 1 <= args.topk <= len(classes):
@@ -508,6 +549,7 @@ def _cmd_visualize(args):
     if args.dream_size < 1:
         raise CliError(f"--dream-size must be positive, got {args.dream_size}")
     task, model, state = _load_for_inference(args.checkpoint, args.model)
+    _classifier_only(task, args)
     config = state["config"]
     pre = config["preprocessing"]
     mean, std = pre["mean"], pre["std"]
@@ -566,9 +608,11 @@ def _cmd_datasets(args):
     from ember.train.data import HAS_TEST_SPLIT, split_sizes
     from ember.train.recipes import MAIN_JOB
     from ember.vision.datasets import available
-    cli_names = {"MNISTSample": "mnist-sample", "Digits": "digits", "MNIST": "mnist",
-                 "FashionMNIST": "fashion-mnist", "KMNIST": "kmnist", "CIFAR10": "cifar10",
-                 "CIFAR100": "cifar100", "ImageFolder": "folder"}
+    from ember.train.data import _OTHER_TASKS
+    cli_names = {"MNISTSample": "mnist-sample", "MNISTDetection": "mnist-detect",
+                 "Digits": "digits", "MNIST": "mnist", "FashionMNIST": "fashion-mnist",
+                 "KMNIST": "kmnist", "CIFAR10": "cifar10", "CIFAR100": "cifar100",
+                 "ImageFolder": "folder"}
     for info in available():
         name = cli_names.get(info.name)
         sizes = ", ".join(f"{k} {v:,}" for k, v in info.sizes.items()) or "your data"
@@ -576,7 +620,10 @@ def _cmd_datasets(args):
         usage = f"--dataset {name}" if name else "ember.vision.datasets only (2-D points)"
         print(f"{info.name:<13} {info.source:<24} {shape:<9} {sizes}")
         print(f"{'':<13} {info.description}; {usage}")
-        if name and info.sizes:
+        if name in _OTHER_TASKS:
+            print(f"{'':<13} ember train --task {_OTHER_TASKS[name]} uses these splits as they "
+                  f"are")
+        elif name and info.sizes:
             has_test = name in HAS_TEST_SPLIT
             total = info.sizes["train"] if has_test else sum(info.sizes.values())
             train, val, test = split_sizes(total, MAIN_JOB.val_split, MAIN_JOB.test_fraction,

@@ -17,8 +17,10 @@ canvases, runnable in about half a minute on a CPU, with no download.
    correlate the template over it (every window's score), keep windows scoring above 0,
    map them back to the canvas, remove overlaps by non-maximum suppression, and label each
    detection with a softmax classifier on the same HOG features.
-4. **Evaluate** on the test canvases: average precision at IoU 0.5, recall, and how often the
-   label is right.
+4. **Evaluate** on the test canvases: average precision at IoU 0.5 (Pascal VOC's rule and
+   all-point AP, ``ember.vision.metrics``), recall, and how often the label is right.
+
+IoU and non-maximum suppression are ``ember.vision.ops``' ``box_iou`` and ``nms``.
 
 Run:  ``python examples/hog_digit_detector.py [--figure docs/figures/hog_detector.png]``
 """
@@ -27,9 +29,12 @@ import time
 
 import numpy as np
 
+import ember
 from ember.classical import features, geometry, pyramids
 from ember.classical.linear import LinearClassifier
 from ember.vision.datasets import MNISTSample
+from ember.vision.metrics import average_precision, match_detections, precision_recall_curve
+from ember.vision.ops import box_iou, nms
 
 CANVAS = 128
 WINDOW = 28                                    # the template: one MNIST digit patch
@@ -46,15 +51,10 @@ NMS_IOU = 0.3
 
 def pairwise_iou(boxes, others):
     """IoU of every box (x0, y0, x1, y1) of ``boxes`` (N, 4) with every one of ``others``
-    (M, 4) -> (N, M)."""
-    a = np.asarray(boxes, dtype=np.float64).reshape(-1, 1, 4)
-    b = np.asarray(others, dtype=np.float64).reshape(1, -1, 4)
-    width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = width * height
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / (area_a + area_b - inter)
+    (M, 4) -> (N, M) (``ember.vision.ops.box_iou`` on NumPy arrays)."""
+    a = ember.from_numpy(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    b = ember.from_numpy(np.asarray(others, dtype=np.float64).reshape(-1, 4))
+    return box_iou(a, b).numpy()
 
 
 def free_of(boxes, truth, threshold=0.3):
@@ -137,17 +137,6 @@ class Pyramid:
         return found
 
 
-def non_maximum_suppression(boxes, scores, threshold=NMS_IOU):
-    """Greedy NMS: keep the best box, drop those overlapping it by more than ``threshold``."""
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while len(order):
-        best, order = order[0], order[1:]
-        keep.append(best)
-        order = order[pairwise_iou(boxes[best], boxes[order])[0] <= threshold]
-    return np.array(keep, dtype=np.int64)
-
-
 def detect(pyramid, template, bias):
     """Windows scoring above 0, overlaps removed: ``(boxes, scores, features)``."""
     found = pyramid.scores(template, bias, 0.0)
@@ -155,7 +144,8 @@ def detect(pyramid, template, bias):
     scores = np.concatenate([f[1] for f in found])
     feats = np.concatenate([pyramid.features(level, rows, cols)
                             for _, _, level, rows, cols in found])
-    keep = non_maximum_suppression(boxes, scores)
+    keep = nms(ember.from_numpy(boxes), ember.from_numpy(scores.astype(np.float64)),
+               NMS_IOU).numpy()
     return boxes[keep], scores[keep], feats[keep]
 
 
@@ -206,31 +196,17 @@ def train_template(positives, negatives, reg):
 
 # -------------------------------------------------------------------------- evaluation
 
-def average_precision(detections, truths, iou=0.5):
-    """VOC-style AP (area under the all-point interpolated precision-recall curve) and the
-    matched ground truth of every detection (-1: a false positive)."""
-    records = [(score, c, k) for c, (_, scores, _) in enumerate(detections)
-               for k, score in enumerate(scores)]
-    records.sort(key=lambda r: -r[0])
-    used = [np.zeros(len(gt), bool) for gt, _ in truths]
-    matched = [np.full(len(d[1]), -1) for d in detections]
-    hits = []
-    for _, c, k in records:
-        gt = truths[c][0]
-        overlaps = pairwise_iou(detections[c][0][k], gt)[0] if len(gt) else np.zeros(0)
-        overlaps[used[c]] = 0
-        j = int(np.argmax(overlaps)) if len(overlaps) else -1
-        hit = j >= 0 and overlaps[j] >= iou
-        if hit:
-            used[c][j] = True
-            matched[c][k] = j
-        hits.append(hit)
-    total = sum(len(gt) for gt, _ in truths)
-    hits = np.array(hits, dtype=np.float64)
-    recall = np.cumsum(hits) / total
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    envelope = np.maximum.accumulate(precision[::-1])[::-1]
-    ap = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * envelope))
+def evaluate(detections, truths, iou=0.5):
+    """Pascal VOC AP at ``iou`` over all digits as one class (``ember.vision.metrics``: VOC
+    matching per canvas, the all-point interpolated area under the precision/recall curve),
+    the recall reached, and the matched ground truth of every detection (-1: a false
+    positive)."""
+    matched = [match_detections(boxes, scores, gt, iou)[0]
+               for (boxes, scores, _), (gt, _) in zip(detections, truths)]
+    scores = np.concatenate([d[1] for d in detections])
+    hits = np.concatenate(matched) >= 0
+    precision, recall, _ = precision_recall_curve(scores, hits, sum(len(gt) for gt, _ in truths))
+    ap = average_precision(precision, recall, "all_points")
     return ap, float(recall[-1]) if len(recall) else 0.0, matched
 
 
@@ -296,7 +272,7 @@ def main(argv=None):
         labels = namer.predict(feats) if len(feats) else np.zeros(0, np.int64)
         detections.append((boxes, scores, labels))
     detected = time.perf_counter()
-    ap, recall, matched = average_precision(detections, test_truths)
+    ap, recall, matched = evaluate(detections, test_truths)
     right = sum(int(labels[k] == truth[1][j]) for (_, _, labels), truth, match in
                 zip(detections, test_truths, matched) for k, j in enumerate(match) if j >= 0)
     found = sum(int((m >= 0).sum()) for m in matched)

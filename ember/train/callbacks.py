@@ -76,7 +76,7 @@ def _format_metric(name, value):
 def _format_phase(row, phase):
     """``train loss 0.1234 acc 97.40%`` from a history row's ``<phase>_*`` columns."""
     prefix = f"{phase}_"
-    parts = [phase, f"loss {row[prefix + 'loss']:.4f}"]
+    parts = [phase] + ([f"loss {row[prefix + 'loss']:.4f}"] if prefix + "loss" in row else [])
     parts += [_format_metric(key[len(prefix):], value) for key, value in row.items()
               if key.startswith(prefix) and key != prefix + "loss"]
     return " ".join(parts)
@@ -84,7 +84,7 @@ def _format_phase(row, phase):
 
 def _format_row(row, epochs):
     parts = [f"epoch {row['epoch']}/{epochs}", _format_phase(row, "train")]
-    if "val_loss" in row:
+    if any(key.startswith("val_") for key in row):
         parts.append(_format_phase(row, "val"))
     parts.append(f"lr {row['lr']:.3g}")
     parts.append(f"{row['time']:.1f}s")

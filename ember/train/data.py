@@ -31,7 +31,9 @@ __all__ = ["DATASETS", "DataError", "ArrayDataset", "collate_batch", "load_array
            "load_splits"]
 
 DATASETS = ("mnist-sample", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
-            "folder")
+            "folder", "mnist-detect")
+# datasets of other tasks (``ember train --task ...``), refused by the classification loaders
+_OTHER_TASKS = {"mnist-detect": "detection"}
 _NEEDS_ROOT = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "folder")
 HAS_TEST_SPLIT = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100")
 
@@ -59,6 +61,9 @@ def load_arrays(name, root=None, train=True):
     from ember.vision import datasets
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if name in _OTHER_TASKS:
+        raise DataError(f"dataset {name} is for --task {_OTHER_TASKS[name]}, not image "
+                        f"classification")
     if name in _NEEDS_ROOT:
         if root is None:
             raise DataError(f"dataset {name} needs --data-root (the folder holding its files; "

@@ -300,12 +300,14 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
         if val_loader is None:
             raise RecipeError("early stopping (patience) needs validation data (a positive "
                               "validation split)")
-        every.append(_callbacks.EarlyStopping("val_loss", patience=recipe.patience))
+        watched, direction = task.early_stopping
+        every.append(_callbacks.EarlyStopping(watched, mode=direction, patience=recipe.patience))
     monitor, mode = task.monitor
     attack = build_attack(recipe, task.loss_fn, data["preprocessing"])
     trainer = Trainer(model, optimizer, task.loss_fn, metrics=task.metrics, scheduler=scheduler,
                       scheduler_interval=interval, callbacks=every, monitor=monitor, mode=mode,
-                      config=config, batch_transform=attack)
+                      config=config, step_fn=getattr(task, "step_fn", None),
+                      batch_transform=attack)
     if state is not None:
         trainer.load_checkpoint(resume_path)
     _callbacks.write_text_atomic(os.path.join(out, "config.json"),

@@ -52,6 +52,12 @@ class Trainer:
             value}`` (default :class:`ember.train.metrics.Accuracy`: ``{"acc": ...}``). Each
             name becomes the history columns ``train_<name>`` and ``val_<name>``, so every
             task (classification, segmentation, ...) runs through this one loop.
+        step_fn: for models that do not map a batch to an output scored by ``loss_fn`` (a
+            detector takes the targets too, returns losses in training and detections in
+            evaluation): ``step_fn(model, x, y) -> (loss, output)``, ``loss`` a scalar Tensor
+            (it may be None in evaluation: the phase then has no ``loss`` column) and
+            ``output`` what the metric's ``update`` receives. Default: ``output = model(x)``,
+            ``loss = loss_fn(output, y)``, the metric gets ``output`` as a NumPy array.
         scheduler: an ``ember.optim.lr_scheduler`` scheduler or None.
         scheduler_interval: ``"epoch"`` (step once after each epoch) or ``"step"`` (after each
             optimizer step, e.g. ``OneCycleLR``). ``ReduceLROnPlateau`` is always stepped per
@@ -74,7 +80,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, loss_fn=None, *, metrics=None, scheduler=None,
                  scheduler_interval="epoch", callbacks=(), monitor="val_acc", mode="max",
-                 config=None, batch_transform=None):
+                 config=None, step_fn=None, batch_transform=None):
         if scheduler_interval not in ("epoch", "step"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got "
                              f"{scheduler_interval!r}")
@@ -90,6 +96,7 @@ class Trainer:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss_fn if loss_fn is not None else _cross_entropy
+        self.step_fn = step_fn if step_fn is not None else self._model_then_loss
         self.metrics = metrics if metrics is not None else _metrics.Accuracy
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
@@ -110,10 +117,16 @@ class Trainer:
         self.should_stop = False
 
     # ------------------------------------------------------------------------ phases
+    def _model_then_loss(self, model, x, y):
+        """The default step: ``output = model(x)``, ``loss_fn(output, y)``."""
+        output = model(x)
+        return self.loss_fn(output, y), output._data
+
     def _run_phase(self, loader, phase, batch_fn):
-        """Call ``batch_fn(index, x, y) -> (mean loss, output array)`` on every batch, keep the
-        sample-weighted running loss and the phase's streaming metric, and tell the callbacks.
-        Returns ``{"loss": ..., <metric>: ...}``."""
+        """Call ``batch_fn(index, x, y) -> (mean loss or None, output)`` on every batch, keep
+        the sample-weighted running loss and the phase's streaming metric, and tell the
+        callbacks. Returns ``{"loss": ..., <metric>: ...}`` (no ``loss`` when no batch had
+        one)."""
         for cb in self.callbacks:
             cb.on_phase_start(self, phase, len(loader))
         meter = self.metrics()
@@ -121,15 +134,19 @@ class Trainer:
         for index, (x, y) in enumerate(loader):
             loss, output = batch_fn(index, x, y)
             n = len(y)
-            seen += n
-            loss_sum += loss * n
+            if loss is not None:
+                seen += n
+                loss_sum += loss * n
             meter.update(output, y)
-            logs = {"loss": loss_sum / seen, **meter.compute()}
+            logs = {"loss": loss_sum / seen} if seen else {}
+            logs.update(meter.compute())
             for cb in self.callbacks:
                 cb.on_batch_end(self, phase, index, logs)
         for cb in self.callbacks:
             cb.on_phase_end(self, phase)
-        return {"loss": loss_sum / seen if seen else math.nan, **meter.compute()}
+        if seen or not len(loader):
+            return {"loss": loss_sum / seen if seen else math.nan, **meter.compute()}
+        return meter.compute()
 
     def train_epoch(self, loader):
         """One pass over ``loader`` with gradient steps; returns ``{"loss", <metric>...}`` (the
@@ -139,8 +156,10 @@ class Trainer:
         def step(index, x, y):
             if self.batch_transform is not None:
                 x = self.batch_transform(self.model, x, y)
-            scores = self.model(x)
-            loss = self.loss_fn(scores, y)
+            loss, output = self.step_fn(self.model, x, y)
+            if loss is None:
+                raise TrainingError(f"the training step gave no loss at epoch {self.epoch + 1}, "
+                                    f"batch {index + 1}")
             value = float(loss.item())
             if not math.isfinite(value):
                 raise TrainingError(f"the training loss became {value} at epoch {self.epoch + 1}, "
@@ -150,34 +169,42 @@ class Trainer:
             self.optimizer.step()
             if self.scheduler is not None and self.scheduler_interval == "step":
                 self.scheduler.step()
-            return value, scores._data
+            return value, output
 
         return self._run_phase(loader, "train", step)
 
     def evaluate(self, loader, phase="val", return_outputs=False, batch_transform=None):
         """Loss and metric of the model on ``loader`` in eval mode under ``no_grad``:
-        ``{"loss", <metric>...}``, plus the model's outputs as ``"scores"`` (N, ...) and the
-        ``"targets"`` (N, ...) as NumPy arrays with ``return_outputs``. ``phase`` names the
-        pass for the callbacks (``"val"``, ``"test"``). ``batch_transform(model, x, y)``
-        changes each batch's inputs first (an attack, for the robust accuracy; it may
-        enable gradients for itself)."""
+        ``{"loss", <metric>...}``, plus with ``return_outputs`` the outputs as ``"scores"``
+        and the ``"targets"``: NumPy arrays (N, ...) concatenated over the batches, or lists
+        (one entry per sample) when the step's outputs and targets are lists (detections).
+        ``phase`` names the pass for the callbacks (``"val"``, ``"test"``).
+        ``batch_transform(model, x, y)`` changes each batch's inputs first (an attack, for the
+        robust accuracy; it may enable gradients for itself)."""
         self.model.eval()
         scores, targets = [], []
 
         def forward(index, x, y):
             if batch_transform is not None:
                 x = batch_transform(self.model, x, y)
-            out = self.model(x)
+            loss, output = self.step_fn(self.model, x, y)
             if return_outputs:
-                scores.append(out._data.copy())
-                targets.append(y._data.copy())
-            return float(self.loss_fn(out, y).item()), out._data
+                if isinstance(output, (list, tuple)):
+                    scores.extend(output)
+                    targets.extend(y)
+                else:
+                    scores.append(np.array(output, copy=True))
+                    targets.append(y._data.copy())
+            return (None if loss is None else float(loss.item())), output
 
         with ember.no_grad():
             logs = self._run_phase(loader, phase, forward)
         if return_outputs:
-            logs["scores"] = np.concatenate(scores) if scores else np.zeros((0, 0), np.float32)
-            logs["targets"] = np.concatenate(targets) if targets else np.zeros(0, np.int64)
+            arrays = all(isinstance(s, np.ndarray) for s in scores)
+            logs["scores"] = (np.concatenate(scores) if scores else
+                              np.zeros((0, 0), np.float32)) if arrays else scores
+            logs["targets"] = (np.concatenate(targets) if targets else
+                               np.zeros(0, np.int64)) if arrays else targets
         return logs
 
     # ----------------------------------------------------------------------- the loop

@@ -1,8 +1,9 @@
-"""``ember.vision``: what torchvision gives a PyTorch user — ``datasets``, ``transforms`` and
-``models`` (imported on first use: ``ember.vision.models.resnet18()``)."""
+"""``ember.vision``: what torchvision gives a PyTorch user — ``datasets``, ``transforms``,
+``models``, ``ops`` (boxes, NMS, RoI pooling, FPN) and ``metrics`` (imported on first use:
+``ember.vision.models.resnet18()``)."""
 import importlib as _importlib
 
-_SUBMODULES = ("datasets", "transforms", "models")
+_SUBMODULES = ("datasets", "transforms", "models", "ops", "metrics")
 
 
 def __getattr__(name):

@@ -222,3 +222,81 @@ def test_failed_save_keeps_the_previous_checkpoint(tiny_net, make_loaders, tmp_p
         trainer.save_checkpoint(str(path))
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ember", "last.ember"]
+
+
+class _Detectorish(ember.nn.Module):
+    """A model with torchvision's detector convention: ``model(x, y)`` returns a dict of
+    losses in training, ``model(x)`` a list of per-sample outputs in evaluation."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = ember.nn.Linear(64, 10)
+
+    def forward(self, x, y=None):
+        scores = self.fc(ember.flatten(x, 1))
+        if self.training:
+            return {"loss_a": ember.nn.functional.cross_entropy(scores, y),
+                    "loss_b": (scores ** 2).mean() * 1e-3}
+        return [{"label": int(s.argmax().item())} for s in scores]
+
+
+class _ComponentsAndAccuracy:
+    """Averages the loss components of training steps, accuracy of evaluation outputs."""
+
+    def __init__(self):
+        self.sums, self.batches, self.correct, self.seen = {}, 0, 0, 0
+
+    def update(self, output, target):
+        if isinstance(output, dict):
+            for k, v in output.items():
+                self.sums[k] = self.sums.get(k, 0.0) + v
+            self.batches += 1
+        else:
+            self.correct += sum(o["label"] == t for o, t in zip(output, target.tolist()))
+            self.seen += len(output)
+
+    def compute(self):
+        out = {k: v / self.batches for k, v in self.sums.items()}
+        if self.seen:
+            out["acc"] = self.correct / self.seen
+        return out
+
+
+def _detector_step(model, x, y):
+    if model.training:
+        losses = model(x, y)
+        return sum(losses.values()), {k: v.item() for k, v in losses.items()}
+    return None, model(x)
+
+
+def test_a_step_function_trains_models_with_other_conventions(make_loaders, tmp_path):
+    # one small generalization of the loop: step_fn(model, x, y) -> (loss or None, output)
+    train, val = make_loaders(n_train=128)
+    net = _Detectorish()
+    out = io.StringIO()
+    trainer = Trainer(net, optim.SGD(net.parameters(), lr=0.1, momentum=0.9),
+                      metrics=_ComponentsAndAccuracy, step_fn=_detector_step,
+                      callbacks=[ProgressBar(stream=out), MetricLogger(str(tmp_path))])
+    history = trainer.fit(train, val, epochs=3)
+    # the evaluation gives no loss: no val_loss column; the components are history columns
+    assert set(history[0]) == {"epoch", "lr", "train_loss", "train_loss_a", "train_loss_b",
+                               "val_acc", "time"}
+    assert history[-1]["train_loss_a"] < history[0]["train_loss_a"]
+    assert history[-1]["val_acc"] > 0.5
+    first = history[0]
+    assert abs(first["train_loss"] - first["train_loss_a"] - first["train_loss_b"]) < 0.05
+    line = out.getvalue().splitlines()[0]
+    assert "train loss " in line and "val acc " in line and "val loss" not in line
+    result = trainer.evaluate(val, return_outputs=True)
+    assert "loss" not in result
+    assert len(result["scores"]) == len(result["targets"]) == len(val.dataset)
+    assert result["scores"][0].keys() == {"label"}
+
+
+def test_a_step_without_loss_cannot_train(make_loaders):
+    train, _ = make_loaders(n_train=32)
+    net = _Detectorish()
+    trainer = Trainer(net, optim.SGD(net.parameters(), lr=0.1), metrics=_ComponentsAndAccuracy,
+                      step_fn=lambda model, x, y: (None, []))
+    with pytest.raises(TrainingError, match="the training step gave no loss at epoch 1, batch 1"):
+        trainer.fit(train, epochs=1)

@@ -14,10 +14,17 @@ A task is a small object that supplies the rest, and ``ember train --task NAME``
 ``monitor``                 ``(history column, "max" | "min")`` choosing the best checkpoint
 ``loaders(recipe, d)``      ``(train, val or None, test)`` data loaders
 ``report(run, test, rob.)``  the test metrics (``test_metrics.json``; ``robust``: the accuracy
-                            under attack after adversarial training) and the pictures of the
-                            run folder; returns ``(metrics dict, summary line(s))``
-``evaluate(...)``           what ``ember eval`` prints; ``predict(...)`` what ``ember predict``
-                            does with image files
+                            under attack after adversarial training, for the tasks that offer
+                            it) and the pictures of the run folder; returns ``(metrics dict,
+                            summary line(s))``
+``evaluate(...)``           what ``ember eval`` prints
+``print_predictions(...)``  what ``ember predict`` does with image files (prints, draws)
+``datasets``                the ``--dataset`` names the task reads; ``default_dataset``
+``recipe_defaults(model)``  the recipe fields the task sets when the user does not (a
+                            detector trains with other settings than the main job)
+``step_fn`` (optional)      ``step_fn(model, x, y) -> (loss, output)`` for models that do
+                            not map ``x`` to an output scored by ``loss_fn`` (``Trainer``)
+``early_stopping``          ``(history column, mode)`` watched by ``--patience``
 ==========================  ==============================================================
 
 Each task lives in its own module beside this one and is registered in ``TASKS``.
@@ -27,7 +34,8 @@ import importlib
 __all__ = ["TASKS", "get_task", "TaskError"]
 
 # task name -> "module:class"; a module is imported only when its task is used
-TASKS = {"classification": "ember.train.tasks.classification:ClassificationTask"}
+TASKS = {"classification": "ember.train.tasks.classification:ClassificationTask",
+         "detection": "ember.train.tasks.detection:DetectionTask"}
 
 
 class TaskError(RuntimeError):

@@ -24,7 +24,14 @@ class ClassificationTask:
     """The classification task (see ``ember.train.tasks`` for the protocol)."""
     name = "classification"
     monitor = ("val_acc", "max")
+    early_stopping = ("val_loss", "min")
     metrics = _metrics.Accuracy
+    datasets = _data.DATASETS
+    default_dataset = "mnist-sample"
+
+    def recipe_defaults(self, model=None):
+        """No overrides: the command line's defaults are this task's (the main job)."""
+        return {}
 
     @staticmethod
     def loss_fn(output, target):
@@ -174,6 +181,15 @@ class ClassificationTask:
             top = np.argsort(-p, kind="stable")[:topk]
             results.append((path, [(classes[i], float(p[i])) for i in top], image_notes))
         return results
+
+
+    def print_predictions(self, model, config, args, stream, notes_stream):
+        """``ember predict``: one line per image with its ``--topk`` classes and their
+        probabilities; the notes on how each image was adapted go to ``notes_stream``."""
+        for path, top, notes in self.predict(model, config, args.images, args.topk, args.invert):
+            for note in notes:
+                print(f"note: {path}: {note}", file=notes_stream)
+            print(f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top), file=stream)
 
 
 def predict_scores(model, images, batch_size=256):

@@ -4,6 +4,8 @@ user brings (MNIST IDX, CIFAR pickles, image folders), generated 2-D toy sets, a
 from ember.vision.datasets.bundled import Digits, MNISTSample
 from ember.vision.datasets.canvas import DigitCanvases, Scene
 from ember.vision.datasets.cifar import CIFAR10, CIFAR100
+from ember.vision.datasets.detection import (VOC_CLASSES, CocoDetection, MNISTDetection,
+                                             VOCDetection, parse_voc_xml)
 from ember.vision.datasets.fakedata import FakeData
 from ember.vision.datasets.folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader
 from ember.vision.datasets.mnist import KMNIST, MNIST, FashionMNIST, read_idx
@@ -12,8 +14,9 @@ from ember.vision.datasets.toy import (make_circles, make_moons, make_polynomial
                                        make_xor)
 from ember.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, VisionDataset
 
-__all__ = ["MNISTSample", "Digits", "DigitCanvases", "Scene", "FakeData", "MNIST", "FashionMNIST",
-           "KMNIST", "CIFAR10", "CIFAR100",
+__all__ = ["MNISTSample", "Digits", "DigitCanvases", "Scene", "FakeData", "MNISTDetection",
+           "CocoDetection", "VOCDetection", "VOC_CLASSES", "parse_voc_xml", "MNIST",
+           "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100",
            "DatasetFolder", "ImageFolder", "IMG_EXTENSIONS", "default_loader", "read_idx",
            "make_xor", "make_circles", "make_moons", "make_spirals", "make_polynomial",
            "available", "DatasetInfo",

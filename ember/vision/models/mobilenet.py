@@ -16,30 +16,10 @@ about 9 for wide layers (003). Example from the lecture: 3 -> 8 channels, 3x3, n
 import ember
 from ember import nn
 from ember.vision.models._utils import _check_weights
+from ember.vision.ops.misc import Conv2dNormActivation
 
 __all__ = ["Conv2dNormActivation", "DepthwiseSeparableConv", "MobileNetV1", "mobilenet_v1",
            "InvertedResidual", "MobileNetV2", "mobilenet_v2"]
-
-
-class Conv2dNormActivation(nn.Sequential):
-    """``Sequential(Conv2d, norm, activation)`` with "same" padding ``(k - 1) // 2 *
-    dilation``; the conv has a bias only when there is no norm layer (torchvision.ops)."""
-
-    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=None,
-                 groups=1, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU, dilation=1,
-                 inplace=True, bias=None):
-        if padding is None:
-            padding = (kernel_size - 1) // 2 * dilation
-        if bias is None:
-            bias = norm_layer is None
-        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
-                            dilation=dilation, groups=groups, bias=bias)]
-        if norm_layer is not None:
-            layers.append(norm_layer(out_channels))
-        if activation_layer is not None:
-            layers.append(activation_layer(inplace=inplace))
-        super().__init__(*layers)
-        self.out_channels = out_channels
 
 
 def _init_mobilenet(model):
