@@ -10,6 +10,10 @@ The lectures' own networks: ``lenet5`` (004's ``Net``), ``alexnet_paper`` (singl
 AlexNet with LRN, 001/003), ``mobilenet_v1`` (003's tables), the CIFAR ``resnet20/32/56``,
 ``sample_cnn`` (003 "样例卷积网络") and ``one_vs_seven`` (000).
 
+Dense prediction (``ember.vision.models.segmentation``, torchvision's
+``models.segmentation``): ``fcn_resnet50/101``, ``deeplabv3_resnet50/101`` and the lectures'
+``unet``, ``fcn32s/16s/8s`` and ``segnet``, listed and built by name here too.
+
 Transfer learning (003 "微调"): ``freeze``, ``unfreeze``, ``replace_head``,
 ``create_feature_extractor``, ``IntermediateLayerGetter``; ``get_model`` / ``list_models``
 build by name.
@@ -32,6 +36,10 @@ from ember.vision.models.resnet import (BasicBlock, Bottleneck, CifarResNet, Res
                                         wide_resnet50_2)
 from ember.vision.models.vgg import (VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn,
                                      vgg19, vgg19_bn)
+from ember.vision.models import segmentation
+from ember.vision.models.segmentation import (deeplabv3_resnet50, deeplabv3_resnet101, fcn8s,
+                                              fcn16s, fcn32s, fcn_resnet50, fcn_resnet101,
+                                              segnet, unet)
 
 _BUILDERS = (
     "alexnet", "alexnet_paper",
@@ -41,6 +49,7 @@ _BUILDERS = (
     "googlenet", "densenet121", "densenet161", "densenet169", "densenet201",
     "mobilenet_v1", "mobilenet_v2",
     "lenet5", "sample_cnn", "one_vs_seven",
+    *segmentation.BUILDERS,
 )
 
 __all__ = [
@@ -49,5 +58,5 @@ __all__ = [
     "SampleCNN", "OneVsSevenNet",
     "IntermediateLayerGetter", "create_feature_extractor", "get_graph_node_names", "freeze",
     "unfreeze", "replace_head", "get_model", "list_models", "default_input_size",
-    *_BUILDERS,
+    "segmentation", *_BUILDERS,
 ]

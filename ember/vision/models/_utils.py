@@ -264,13 +264,14 @@ _INPUT_SIZES = {
     "resnet20": (3, 32, 32), "resnet32": (3, 32, 32), "resnet56": (3, 32, 32),
     "sample_cnn": (3, 32, 32),
     "one_vs_seven": (16,),            # a flattened 4x4 image
+    "unet": (1, 572, 572),            # the U-Net paper's tile (388x388 output)
 }
 
 
 def default_input_size(name):
     """The shape ``(C, H, W)`` of one input the builder ``name`` is made for: ImageNet's
-    ``(3, 224, 224)`` unless the builder is one of the lectures' small networks or the CIFAR
-    ResNets (``ember summary`` uses it when no ``--input-size`` is given)."""
+    ``(3, 224, 224)`` unless the builder is one of the lectures' small networks, the CIFAR
+    ResNets or U-Net (``ember summary`` uses it when no ``--input-size`` is given)."""
     if name not in _builders():
         raise ValueError(f"default_input_size: unknown model {name!r}; available: "
                          f"{list_models()}")
