@@ -1,8 +1,9 @@
-"""``ember.vision``: what torchvision gives a PyTorch user — ``datasets``, ``transforms`` and
-``models`` (imported on first use: ``ember.vision.models.resnet18()``)."""
+"""``ember.vision``: what torchvision gives a PyTorch user — ``datasets``, ``transforms``,
+``models`` — and the ``metrics`` of the vision tasks (imported on first use:
+``ember.vision.models.resnet18()``)."""
 import importlib as _importlib
 
-_SUBMODULES = ("datasets", "transforms", "models")
+_SUBMODULES = ("datasets", "transforms", "models", "metrics")
 
 
 def __getattr__(name):
