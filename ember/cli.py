@@ -41,9 +41,10 @@ def _user_errors():
 def build_parser():
     from ember.train.data import DATASETS
     from ember.train.recipes import DEFAULT_LR, MAIN_JOB, OPTIMIZERS, SCHEDULES
-    from ember.train.tasks import TASKS
+    from ember.train.tasks import TASKS, get_task
     parser = argparse.ArgumentParser(
-        prog="ember", description="Ember: train, evaluate and inspect image classifiers.")
+        prog="ember", description="Ember: train, evaluate and inspect image classifiers and "
+                                  "segmentation networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model and write a run folder",
@@ -55,28 +56,43 @@ def build_parser():
                    help=f"what to learn (default {MAIN_JOB.task})")
     p.add_argument("--model", default=None,
                    help=f"mlp or a name from ember.vision.models (default {MAIN_JOB.model}; "
-                        f"mlp for images LeNet-5 cannot take, such as the 8x8 digits)")
+                        f"mlp for images LeNet-5 cannot take, such as the 8x8 digits); for "
+                        f"segmentation a name from ember.vision.models.segmentation (default "
+                        f"unet)")
+    segment = get_task("segmentation")
     p.add_argument("--dataset", default=None,
-                   help=f"one of {', '.join(DATASETS)}, or the path of an image folder "
-                        f"(default {MAIN_JOB.dataset})")
+                   help=f"classification: one of {', '.join(DATASETS)}, or the path of an image "
+                        f"folder (default {MAIN_JOB.dataset}); segmentation: "
+                        f"{segment.default_dataset} (default) or the path of a folder with "
+                        f"images/ and masks/")
     p.add_argument("--data-root", default=None,
                    help="folder holding the dataset's files (mnist, fashion-mnist, kmnist, "
                         "cifar10, cifar100, folder)")
-    p.add_argument("--epochs", type=int, default=None, help=f"default {MAIN_JOB.epochs}")
-    p.add_argument("--batch-size", type=int, default=MAIN_JOB.batch_size)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=MAIN_JOB.optimizer)
+    seg = segment.defaults
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"default {MAIN_JOB.epochs} (segmentation {seg['epochs']})")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"default {MAIN_JOB.batch_size} (segmentation {seg['batch_size']})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help=f"default {MAIN_JOB.optimizer} (segmentation {seg['optimizer']})")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate; the peak rate for --schedule onecycle (default: "
-                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
-    p.add_argument("--momentum", type=float, default=MAIN_JOB.momentum,
-                   help="SGD / RMSprop momentum")
-    p.add_argument("--weight-decay", type=float, default=MAIN_JOB.weight_decay)
-    p.add_argument("--schedule", choices=SCHEDULES, default=MAIN_JOB.schedule)
-    p.add_argument("--augment", choices=("none", "basic"), default=MAIN_JOB.augment,
-                   help="basic: random shifts of up to 2 pixels per 28 of image side (random "
-                        "crop with padding; 1 pixel on 8x8 digits)")
+                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+                        + f"; segmentation {seg['lr']:g})")
+    p.add_argument("--momentum", type=float, default=None,
+                   help=f"SGD / RMSprop momentum (default {MAIN_JOB.momentum})")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help=f"default {MAIN_JOB.weight_decay:g} (segmentation "
+                        f"{seg['weight_decay']:g})")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help=f"default {MAIN_JOB.schedule}")
+    p.add_argument("--augment", choices=("none", "basic"), default=None,
+                   help="basic (default): random shifts of up to 2 pixels per 28 of image side "
+                        "(random crop with padding; 1 pixel on 8x8 digits; image and mask "
+                        "together for segmentation)")
     p.add_argument("--val-split", type=float, default=MAIN_JOB.val_split,
-                   help="share of the images held out for validation")
+                   help="share of the images held out for validation (image folders, "
+                        "classification datasets)")
     p.add_argument("--patience", type=int, default=MAIN_JOB.patience,
                    help="stop early after this many epochs without a lower validation loss "
                         "(default 0: never)")
@@ -95,8 +111,10 @@ def build_parser():
     _add_threads(p)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split",
-                       description="Accuracy, top-5 accuracy (more than 5 classes), per-class "
-                                   "precision/recall/F1 and the confusion matrix.")
+                       description="Classification: accuracy, top-5 accuracy (more than 5 "
+                                   "classes), per-class precision/recall/F1 and the confusion "
+                                   "matrix. Segmentation: pixel accuracy, mean and "
+                                   "frequency-weighted IoU and the IoU of every class.")
     p.add_argument("checkpoint")
     p.add_argument("--dataset", default=None, help="default: the checkpoint's dataset")
     p.add_argument("--data-root", default=None)
@@ -104,16 +122,25 @@ def build_parser():
     p.add_argument("--model", default=None, help="default: the checkpoint's model")
     _add_threads(p)
 
-    p = sub.add_parser("predict", help="classify image files with a checkpoint",
+    p = sub.add_parser("predict", help="classify or segment image files with a checkpoint",
                        description="Each image is converted to the model's input channels "
-                                   "and normalised as the training data was. An image of "
-                                   "another size is padded to the training aspect ratio and "
-                                   "resized; a grey image whose background is the opposite "
-                                   "of the training images' (black on white for MNIST) is "
-                                   "inverted. Each change is reported in a note.")
+                                   "and normalised as the training data was; a grey image "
+                                   "whose background is the opposite of the training images' "
+                                   "(black on white for MNIST) is inverted. Classification: "
+                                   "an image of another size is padded to the training aspect "
+                                   "ratio and resized, and the most probable classes are "
+                                   "printed. Segmentation: the image keeps its size (padded "
+                                   "to a multiple of 32 for the model), and NAME_mask.png (a "
+                                   "palette PNG of the class labels) and NAME_legend.png (the "
+                                   "mask, an overlay and the colour legend) are written. Each "
+                                   "change is reported in a note.")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--topk", type=int, default=3)
+    p.add_argument("--topk", type=int, default=None,
+                   help="classification: how many classes to print (default 3)")
+    p.add_argument("--out-dir", default=None,
+                   help="segmentation: the folder for NAME_mask.png and NAME_legend.png "
+                        "(default: each image's folder)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert grey images: auto (default) when the border is the opposite "
                         "shade of the training images', yes, or no")
@@ -174,16 +201,18 @@ def _set_threads(count):
         set_num_threads(count)
 
 
-def _dataset_name(value):
-    from ember.train.data import DATASETS
-    if value in DATASETS:
+def _dataset_name(value, task):
+    """``(dataset name, data root or None)`` for ``--dataset``: one of the task's dataset
+    names, or a folder path (``"folder"``)."""
+    names = [name for name in task.datasets if name != "folder"]
+    if value in names:
         return value, None
     if os.path.sep in value or os.path.exists(value):
         if not os.path.isdir(value):
             raise CliError(f"dataset path {value} does not exist or is not a folder")
         return "folder", value
-    raise CliError(f"unknown dataset {value!r}; choose one of {', '.join(DATASETS)} or give "
-                   f"an image folder's path")
+    raise CliError(f"unknown dataset {value!r} for {task.name}; choose one of "
+                   f"{', '.join(names)} or give a folder's path")
 
 
 def _resolve_checkpoint(path):
@@ -223,17 +252,22 @@ def _load_for_inference(path, model_name=None):
 
 # ------------------------------------------------------------------------------- train
 def _new_recipe(args):
+    """The recipe of ``ember train``: the options given, else the task's defaults, else the
+    main job's."""
     from ember.train.recipes import MAIN_JOB, Recipe
-    dataset, root = _dataset_name(args.dataset or MAIN_JOB.dataset)
-    use_main_model = args.model is None and dataset == MAIN_JOB.dataset
-    recipe = Recipe(task=args.task, model=args.model or (MAIN_JOB.model if use_main_model else None),
-                    dataset=dataset, data_root=args.data_root or root,
-                    epochs=args.epochs if args.epochs is not None else MAIN_JOB.epochs,
-                    batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                    momentum=args.momentum, weight_decay=args.weight_decay,
-                    schedule=args.schedule, augment=args.augment, val_split=args.val_split,
-                    patience=args.patience, seed=args.seed)
-    return recipe
+    from ember.train.tasks import get_task
+    task = get_task(args.task)
+    defaults = {**MAIN_JOB.to_dict(), "lr": None, **task.defaults}
+    dataset, root = _dataset_name(args.dataset or defaults["dataset"], task)
+    use_main_model = args.model is None and args.task == MAIN_JOB.task and \
+        dataset == MAIN_JOB.dataset
+    given = {name: getattr(args, name) for name in
+             ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+              "augment")}
+    return Recipe(**{**defaults, **{k: v for k, v in given.items() if v is not None},
+                     "task": args.task, "dataset": dataset, "data_root": args.data_root or root,
+                     "model": args.model or (MAIN_JOB.model if use_main_model else None),
+                     "val_split": args.val_split, "patience": args.patience, "seed": args.seed})
 
 
 def _cmd_train(args):
@@ -265,7 +299,7 @@ def _cmd_eval(args):
     config = state["config"]
     dataset = root = None
     if args.dataset is not None:
-        dataset, root = _dataset_name(args.dataset)
+        dataset, root = _dataset_name(args.dataset, task)
     text = task.evaluate(model, config, args.split, dataset, args.data_root or root)
     print(f"{config['recipe']['model']} ({args.checkpoint}, epoch {state['epoch']}) {text}")
     return 0
@@ -274,11 +308,20 @@ def _cmd_eval(args):
 # ----------------------------------------------------------------------------- predict
 def _cmd_predict(args):
     task, model, state = _load_for_inference(args.checkpoint, args.model)
-    for path, top, notes in task.predict(model, state["config"], args.images, args.topk,
-                                         args.invert):
-        for note in notes:
-            print(f"note: {path}: {note}", file=sys.stderr)
-        print(f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top))
+    options = {"invert": args.invert}
+    for name in ("topk", "out_dir"):
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in task.predict_options:
+            raise CliError(f"--{name.replace('_', '-')} applies to "
+                           f"{'classification' if name == 'topk' else 'segmentation'}, not to "
+                           f"this {task.name} checkpoint")
+        options[name] = value
+    for result in task.predict(model, state["config"], args.images, **options):
+        for note in result[2]:
+            print(f"note: {result[0]}: {note}", file=sys.stderr)
+        print(task.format_prediction(result))
     return 0
 
 
@@ -289,15 +332,21 @@ def _cmd_datasets(args):
     from ember.vision.datasets import available
     cli_names = {"MNISTSample": "mnist-sample", "Digits": "digits", "MNIST": "mnist",
                  "FashionMNIST": "fashion-mnist", "KMNIST": "kmnist", "CIFAR10": "cifar10",
-                 "CIFAR100": "cifar100", "ImageFolder": "folder"}
+                 "CIFAR100": "cifar100", "ImageFolder": "folder", "MNISTSegment": "mnist-segment",
+                 "SegmentationFolder": "PATH"}
     for info in available():
         name = cli_names.get(info.name)
         sizes = ", ".join(f"{k} {v:,}" for k, v in info.sizes.items()) or "your data"
         shape = "x".join(map(str, info.image_shape)) if info.image_shape else "any size"
-        usage = f"--dataset {name}" if name else "ember.vision.datasets only (2-D points)"
+        task = "" if info.task == MAIN_JOB.task else f"--task {info.task} "
+        usage = f"{task}--dataset {name}" if name else \
+            f"ember.vision.datasets only ({'2-D points' if info.image_shape == (2,) else 'Python'})"
         print(f"{info.name:<13} {info.source:<24} {shape:<9} {sizes}")
         print(f"{'':<13} {info.description}; {usage}")
-        if name and info.sizes:
+        if name and info.sizes and info.task != MAIN_JOB.task:
+            print(f"{'':<13} ember train uses its own splits: "
+                  + " / ".join(f"{v:,} {k}" for k, v in info.sizes.items()))
+        elif name and info.sizes:
             has_test = name in HAS_TEST_SPLIT
             total = info.sizes["train"] if has_test else sum(info.sizes.values())
             train, val, test = split_sizes(total, MAIN_JOB.val_split, MAIN_JOB.test_fraction,
@@ -313,7 +362,8 @@ def _cmd_datasets(args):
 # ----------------------------------------------------------------------------- summary
 def _cmd_summary(args):
     import ember
-    from ember.train.recipes import ModelError, build_model
+    from ember.train.recipes import ModelError
+    from ember.train.tasks import get_task, task_of_model
     from ember.vision.models import default_input_size
     if args.input_size is None:
         try:
@@ -330,7 +380,8 @@ def _cmd_summary(args):
         n, c, h, w = args.input_size
     if min(n, c, h, w) < 1:
         raise CliError(f"--input-size must be positive, got {n} {c} {h} {w}")
-    model, wanted = build_model(args.model, args.num_classes, c, (h, w))
+    task = get_task(task_of_model(args.model))
+    model, wanted = task.build_named_model(args.model, args.num_classes, c, (h, w))
     if wanted != c:
         raise CliError(f"model {args.model} expects {wanted}-channel inputs, got --input-size "
                        f"{n} {c} {h} {w}")

@@ -107,9 +107,10 @@ MAIN_JOB = Recipe(model="lenet5", lr=DEFAULT_LR["sgd"])
 
 
 def model_names():
-    """The names ``build_model`` accepts: ``mlp`` and every ``ember.vision.models`` builder."""
+    """The names ``build_model`` accepts: ``mlp`` and every classifier of
+    ``ember.vision.models`` (not the segmentation models of its ``segmentation`` package)."""
     from ember.vision import models
-    return ["mlp"] + models.list_models()
+    return ["mlp"] + models.list_models(models)
 
 
 def _mlp(num_classes, channels, size, hidden=(256, 128)):
@@ -153,7 +154,7 @@ def build_model(name, num_classes, channels, size):
             raise ModelError(f"model lenet5 expects 28x28 (padded) or 32x32 images, the data "
                              f"has {h}x{w}")
         model = models.lenet5(num_classes=num_classes, padded=(h == 28), in_channels=channels)
-    elif name in models.list_models():
+    elif name in models.list_models(models):
         builder = getattr(models, name)
         try:
             model = builder(in_channels=channels, **classes)
@@ -165,7 +166,7 @@ def build_model(name, num_classes, channels, size):
                                  f"{e}") from None
     else:
         raise ModelError(f"unknown model {name!r}; choose mlp or one of "
-                         f"{', '.join(models.list_models())}")
+                         f"{', '.join(models.list_models(models))}")
     wanted = _first_conv_channels(model) or channels
     if wanted not in (channels, 3) or (wanted == 3 and channels not in (1, 3)):
         raise ModelError(f"model {name} expects {wanted}-channel images, the data has {channels}")

@@ -297,7 +297,7 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
     monitor, mode = task.monitor
     trainer = Trainer(model, optimizer, task.loss_fn, metrics=task.metrics, scheduler=scheduler,
                       scheduler_interval=interval, callbacks=every, monitor=monitor, mode=mode,
-                      config=config)
+                      config=config, output_transform=task.output_transform)
     if state is not None:
         trainer.load_checkpoint(resume_path)
     _callbacks.write_text_atomic(os.path.join(out, "config.json"),
@@ -371,14 +371,17 @@ def _fit(trainer, train_loader, val_loader, epochs, profile, out):
 
 def fit(*, out=None, progress=True, stream=None, profile=False, callbacks=(), **recipe):
     """``run(Recipe(**recipe), out, ...)``: a training run from keyword arguments, e.g.
-    ``fit(model="resnet20", dataset="cifar10", data_root="~/data", epochs=30)``. Unknown
-    keywords are an error naming the fields a recipe has."""
+    ``fit(model="resnet20", dataset="cifar10", data_root="~/data", epochs=30)``; fields not
+    given take the task's defaults (``task.defaults``, e.g. segmentation's dataset, epochs
+    and optimizer), then the main job's. Unknown keywords are an error naming the fields a
+    recipe has."""
     from dataclasses import fields
     names = {f.name for f in fields(Recipe)}
     unknown = sorted(set(recipe) - names)
     if unknown:
         raise RecipeError(f"fit: unknown recipe field(s) {', '.join(unknown)}; a recipe has "
                           f"{', '.join(sorted(names))}")
-    base = {**MAIN_JOB.to_dict(), "model": None, "lr": None}
+    task = get_task(recipe.get("task", MAIN_JOB.task))
+    base = {**MAIN_JOB.to_dict(), "model": None, "lr": None, **task.defaults}
     return run(Recipe(**{**base, **recipe}), out, progress=progress, stream=stream,
                profile=profile, callbacks=callbacks)

@@ -38,6 +38,10 @@ def _cross_entropy(output, target):
     return F.cross_entropy(output, target)
 
 
+def _array(output):
+    return output._data
+
+
 class Trainer:
     """Train ``model`` with ``optimizer`` on ``loss_fn(model(x), y)``.
 
@@ -61,6 +65,11 @@ class Trainer:
             ``best_epoch``, ``improved``), ``"max"`` or ``"min"`` (default ``val_acc``, max).
             Without validation data a ``val_*`` monitor falls back to ``train_*``.
         config: a JSON-like dict stored in checkpoints (the run's configuration).
+        output_transform: ``output_transform(output) -> NumPy array``, what the metric's
+            ``update`` and ``evaluate(return_outputs=True)`` get of the model's output
+            (default: the output tensor's array, e.g. class scores ``(N, C)``). Segmentation
+            uses it to pass on the per-pixel argmax instead of the ``(N, C, H, W)`` scores, and
+            to take the main output of models that return a dict of heads.
 
     After ``fit``, ``history`` is a list of dicts, one per epoch: ``epoch`` (1-based),
     ``lr``, ``train_loss``, ``train_<metric>``, ``val_loss``, ``val_<metric>`` (when there
@@ -70,7 +79,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, loss_fn=None, *, metrics=None, scheduler=None,
                  scheduler_interval="epoch", callbacks=(), monitor="val_acc", mode="max",
-                 config=None):
+                 config=None, output_transform=None):
         if scheduler_interval not in ("epoch", "step"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got "
                              f"{scheduler_interval!r}")
@@ -93,6 +102,7 @@ class Trainer:
         self.monitor = monitor
         self.mode = mode
         self.config = dict(config or {})
+        self.output_transform = output_transform if output_transform is not None else _array
         self.epoch = 0                 # completed epochs
         self.epochs = 0                # the target of the current fit
         self.history = []
@@ -140,24 +150,26 @@ class Trainer:
             self.optimizer.step()
             if self.scheduler is not None and self.scheduler_interval == "step":
                 self.scheduler.step()
-            return value, scores._data
+            return value, self.output_transform(scores)
 
         return self._run_phase(loader, "train", step)
 
     def evaluate(self, loader, phase="val", return_outputs=False):
         """Loss and metric of the model on ``loader`` in eval mode under ``no_grad``:
-        ``{"loss", <metric>...}``, plus the model's outputs as ``"scores"`` (N, ...) and the
-        ``"targets"`` (N, ...) as NumPy arrays with ``return_outputs``. ``phase`` names the
-        pass for the callbacks (``"val"``, ``"test"``)."""
+        ``{"loss", <metric>...}``, plus the model's outputs (through ``output_transform``) as
+        ``"scores"`` (N, ...) and the ``"targets"`` (N, ...) as NumPy arrays with
+        ``return_outputs``. ``phase`` names the pass for the callbacks (``"val"``,
+        ``"test"``)."""
         self.model.eval()
         scores, targets = [], []
 
         def forward(index, x, y):
             out = self.model(x)
+            kept = self.output_transform(out)
             if return_outputs:
-                scores.append(out._data.copy())
+                scores.append(kept.copy())
                 targets.append(y._data.copy())
-            return float(self.loss_fn(out, y).item()), out._data
+            return float(self.loss_fn(out, y).item()), kept
 
         with ember.no_grad():
             logs = self._run_phase(loader, phase, forward)

@@ -3,30 +3,47 @@
 One training loop serves every task (``ember.train.Trainer``, driven by ``ember.train.run``).
 A task is a small object that supplies the rest, and ``ember train --task NAME`` selects it:
 
-==========================  ==============================================================
-``load_data(recipe, pre)``  the splits, class names and input preprocessing (``pre``: the
-                            preprocessing of a checkpoint, reused as it is; None: fit it on
-                            the training split)
-``build_model(recipe, d)``  the model for the data ``d`` (and ``d`` itself, which may be
-                            reloaded, e.g. grey images for a 3-channel model)
-``default_model(d)``        the model name used when the recipe names none
-``loss_fn``, ``metrics``    ``Trainer``'s loss and streaming-metric factory
-``monitor``                 ``(history column, "max" | "min")`` choosing the best checkpoint
-``loaders(recipe, d)``      ``(train, val or None, test)`` data loaders
-``report(run, test)``       the test metrics (``test_metrics.json``) and the pictures of the
-                            run folder; returns ``(metrics dict, one-line summary)``
-``evaluate(...)``           what ``ember eval`` prints; ``predict(...)`` what ``ember predict``
-                            does with image files
-==========================  ==============================================================
+============================  ============================================================
+``datasets``, ``defaults``    the dataset names ``--dataset`` accepts (a folder path gives
+                              ``"folder"``) and the recipe fields whose defaults differ from
+                              the main job's (``{}`` for classification; segmentation's
+                              dataset, epochs, optimizer, ...), used by ``ember train`` and
+                              ``ember.train.fit``
+``load_data(recipe, pre)``    the splits, class names and input preprocessing (``pre``: the
+                              preprocessing of a checkpoint, reused as it is; None: fit it
+                              on the training split)
+``build_model(recipe, d)``    the model for the data ``d`` (and ``d`` itself, which may be
+                              reloaded, e.g. grey images for a 3-channel model)
+``default_model(d)``          the model name used when the recipe names none
+``model_names()``,            the names ``--model`` accepts; ``ember summary``'s full-size
+``build_named_model(...)``    model of a name and the input channels it expects
+``loss_fn``, ``metrics``      ``Trainer``'s loss and streaming-metric factory (a task may set
+                              ``metrics`` in ``load_data``, once it knows the classes)
+``output_transform``          ``Trainer``'s ``output_transform``: what the metrics and the
+                              test outputs see of a batch's output (None: the output's
+                              array; segmentation: the per-pixel argmax of the main head)
+``monitor``                   ``(history column, "max" | "min")`` choosing the best
+                              checkpoint
+``loaders(recipe, d)``        ``(train, val or None, test)`` data loaders
+``report(run, test)``         the test metrics (``test_metrics.json``) and the pictures of
+                              the run folder; returns ``(metrics dict, one-line summary)``
+``evaluate(...)``             what ``ember eval`` prints
+``predict(model, config,      what ``ember predict`` does with image files, with the options
+paths, **options)``           named in ``predict_options`` (classification: ``topk``,
+                              ``invert``; segmentation: ``out_dir``, ``invert``);
+                              ``format_prediction(result)`` is the line it prints for each
+============================  ============================================================
 
-Each task lives in its own module beside this one and is registered in ``TASKS``.
+Each task lives in its own module beside this one and is registered in ``TASKS``;
+``task_of_model(name)`` finds the task whose ``model_names()`` has a model.
 """
 import importlib
 
-__all__ = ["TASKS", "get_task", "TaskError"]
+__all__ = ["TASKS", "get_task", "task_of_model", "TaskError"]
 
 # task name -> "module:class"; a module is imported only when its task is used
-TASKS = {"classification": "ember.train.tasks.classification:ClassificationTask"}
+TASKS = {"classification": "ember.train.tasks.classification:ClassificationTask",
+         "segmentation": "ember.train.tasks.segmentation:SegmentationTask"}
 
 
 class TaskError(RuntimeError):
@@ -39,3 +56,12 @@ def get_task(name):
         raise TaskError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
     module, cls = TASKS[name].split(":")
     return getattr(importlib.import_module(module), cls)()
+
+
+def task_of_model(name):
+    """The name of the first task in ``TASKS`` whose ``model_names()`` include ``name``
+    (classification for an unknown name, whose builder then reports it)."""
+    for task in TASKS:
+        if name in get_task(task).model_names():
+            return task
+    return next(iter(TASKS))

@@ -25,6 +25,10 @@ class ClassificationTask:
     name = "classification"
     monitor = ("val_acc", "max")
     metrics = _metrics.Accuracy
+    output_transform = None             # the metrics see the class scores themselves
+    datasets = _data.DATASETS
+    defaults = {}                       # the main job's recipe (``ember.train.MAIN_JOB``)
+    predict_options = ("topk", "invert")
 
     @staticmethod
     def loss_fn(output, target):
@@ -51,6 +55,16 @@ class ClassificationTask:
         if wanted != pre["channels"]:
             data = self.load_data(recipe, channels=wanted)
         return model, data
+
+    def model_names(self):
+        """The names ``--model`` accepts (``ember.train.recipes.model_names``)."""
+        from ember.train.recipes import model_names
+        return model_names()
+
+    def build_named_model(self, name, num_classes, channels, size):
+        """``ember summary``: the model ``name`` for ``channels`` x ``size`` images and the
+        channels it expects (``ember.train.recipes.build_model``)."""
+        return build_model(name, num_classes, channels, size)
 
     def config(self, data):
         """What the run's ``config.json`` and checkpoints record about the data, so that
@@ -151,6 +165,13 @@ class ClassificationTask:
             top = np.argsort(-p, kind="stable")[:topk]
             results.append((path, [(classes[i], float(p[i])) for i in top], image_notes))
         return results
+
+    @staticmethod
+    def format_prediction(result):
+        """The line ``ember predict`` prints for one result of ``predict``: ``path: class
+        (probability), ...``."""
+        path, top, _ = result
+        return f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top)
 
 
 def predict_scores(model, images, batch_size=256):
