@@ -32,6 +32,15 @@ def test_mnist_segment_gives_the_canvas_scenes_as_images_and_palette_masks():
         MNISTSegment(split="dev")
 
 
+def test_mnist_segment_in_the_catalogue():
+    from ember.vision.datasets import available
+    info = {i.name: i for i in available()}["MNISTSegment"]
+    assert info.task == "segmentation" and info.num_classes == len(MNISTSegment.classes) == 11
+    assert {split: len(MNISTSegment(split=split)) for split in info.sizes} == info.sizes
+    image, mask = MNISTSegment(split="val", length=1)[0]
+    assert (1, image.height, image.width) == info.image_shape == (1, 64, 64)
+
+
 def test_mnist_segment_with_joint_transforms():
     ds = MNISTSegment(length=3, transforms=joint.Compose([joint.RandomHorizontalFlip(1.0),
                                                           joint.ToTensor()]))
@@ -217,7 +226,8 @@ def test_masks_are_resampled_with_nearest_neighbour():
     image = np.linspace(0, 255, 64, dtype=np.float32).reshape(8, 8).astype(np.uint8)
     mask = np.zeros((8, 8), np.int64)
     mask[:, 4:] = 7
-    for transform in (joint.Resize((13, 11)), joint.RandomRotation((20, 20), joint.InterpolationMode.BILINEAR)):
+    for transform in (joint.Resize((13, 11)),
+                      joint.RandomRotation((20, 20), joint.InterpolationMode.BILINEAR)):
         out_image, out_mask = transform(image, mask)
         assert set(np.unique(out_mask)) <= {0, 7, 255}
         assert out_image.dtype == np.uint8 and out_mask.dtype == np.int64
@@ -276,3 +286,20 @@ def test_dice_loss_gradient_and_errors():
         dice_loss(x, t[:, :, :4])
     with pytest.raises(ValueError, match="smooth must be positive"):
         dice_loss(x, t, ignore_index=255, smooth=0)
+
+
+def test_median_frequency_weights_by_hand():
+    """Two 2x2 masks, the second with an ignored pixel (3 counted pixels). Class 0: 4 pixels
+    of the 4 + 3 of the masks where it occurs (4/7); class 1: 2 of 4 (1/2); class 2: 1 of 3
+    (1/3); class 3 never occurs (weight 0). The median of (4/7, 1/2, 1/3) is 1/2."""
+    from ember.vision.losses import median_frequency_weights
+    masks = np.array([[[0, 1], [1, 0]],
+                      [[0, 0], [2, 255]]])
+    weights = median_frequency_weights(masks, 4)
+    np.testing.assert_allclose(weights, [0.5 / (4 / 7), 0.5 / 0.5, 0.5 / (1 / 3), 0.0],
+                               rtol=1e-6)
+    assert weights.dtype == np.float32
+    np.testing.assert_allclose(median_frequency_weights(masks, 4, power=0.5), np.sqrt(weights),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="a label is 4, outside the classes 0..3"):
+        median_frequency_weights(np.where(masks == 2, 4, masks), 4)

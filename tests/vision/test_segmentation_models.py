@@ -105,10 +105,10 @@ def test_torchvision_fcn_outputs_and_gradients():
 
 
 @pytest.mark.parametrize("train", [False, True])
-def test_torchvision_deeplab_head(train):
-    """DeepLabV3's head (ASPP: 1x1, three dilated 3x3 and image-pooling branches, projection,
-    then 3x3 and 1x1 convs) on a small feature map; in training mode with batch statistics
-    (the projection's dropout is switched off in both)."""
+def test_d24_torchvision_deeplab_head(train):
+    """DeepLabV3's head (ASPP, inventory B21: 1x1, three dilated 3x3 and image-pooling
+    branches, projection, then 3x3 and 1x1 convs) on a small feature map; in training mode
+    with batch statistics (the projection's dropout is switched off in both)."""
     head = torchvision_models().deeplabv3.DeepLabHead
     reference = _random_statistics(head(16, 4, atrous_rates=(1, 2, 3)))
     model = S.DeepLabHead(16, 4, atrous_rates=(1, 2, 3))
@@ -185,8 +185,9 @@ def torch_unet(in_channels, num_classes, base_width, depth, padded, batch_norm):
     return UNet()
 
 
-def test_unet_is_the_paper_network():
-    """572x572 -> 388x388 with 31,030,658 parameters (1 channel in, 2 classes)."""
+def test_d12_unet_is_the_paper_network():
+    """572x572 -> 388x388 with 31,030,658 parameters (1 channel in, 2 classes): lecture 004's
+    U-Net (inventory D12)."""
     assert n_params(S.unet()) == n_params(torch_unet(1, 2, 64, 4, False, False)) == 31_030_658
     assert unpadded_output_size(4, 572) == 388 and valid_unpadded_size(4, 570) == 572
     small = S.UNet(base_width=2, depth=4)
@@ -197,6 +198,8 @@ def test_unet_is_the_paper_network():
 @pytest.mark.parametrize("padded, batch_norm, size", [(False, False, 44), (False, True, 60),
                                                       (True, True, 32), (True, False, 48)])
 def test_unet_matches_torch(padded, batch_norm, size):
+    """The encoder-decoder with copied (and cropped) skips (inventory B24, B25), padded or not,
+    with or without BatchNorm."""
     ember_model = S.UNet(3, 4, base_width=3, depth=2, padded=padded, batch_norm=batch_norm)
     torch_model = torch_unet(3, 4, 3, 2, padded, batch_norm)
     assert_same_state_dict_layout(ember_model, torch_model)
@@ -273,7 +276,7 @@ def torch_fcn(stride, num_classes, in_channels, widths, fc_width):
 
 
 @pytest.mark.parametrize("stride", [32, 16, 8])
-def test_fcn_vgg_matches_torch(stride):
+def test_d13_fcn_vgg_matches_torch(stride):
     widths, fc = (2, 3, 4, 5, 6), 8
     ember_model = S.FCNVGG16(num_classes=3, stride=stride, in_channels=1, widths=widths,
                              fc_width=fc, dropout=0.0)
@@ -304,7 +307,7 @@ def test_fcn_vgg_initialization_follows_the_paper():
 
 
 @pytest.mark.parametrize("factor", [2, 8])
-def test_bilinear_weight_is_bilinear_upsampling(factor):
+def test_b23_bilinear_weight_is_bilinear_upsampling(factor):
     """A stride-s transposed convolution with the 2s x 2s bilinear kernel (padding s/2) is
     torch's bilinear ``interpolate`` (align_corners=False) away from the border."""
     x = np.random.default_rng(0).normal(size=(1, 2, 6, 7))
@@ -374,7 +377,7 @@ def test_segnet_matches_torch_on_odd_sizes():
     parity(ember_model, torch_model, (2, 2, 21, 26), train=True)
 
 
-def test_segnet_unpools_to_the_encoder_maxima():
+def test_b22_segnet_unpools_to_the_encoder_maxima():
     """One stage with identity convolutions: the decoder's map is the max-pooled input put
     back where each maximum was, zero elsewhere (lecture 003 "Unpooling")."""
     model = S.SegNet(1, 1, widths=(1,), depths=(1,))
