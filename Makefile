@@ -11,14 +11,16 @@ TEST_STAMP := $(VENV)/.installed-test
 # kernels than the machine's own: a float32 tolerance that only one CPU's kernels satisfy fails here.
 KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/lecture tests/linalg \
 	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py tests/compat \
-	tests/train/test_parity_recipe.py
+	tests/train/test_parity_recipe.py tests/interpret/test_attributions.py \
+	tests/interpret/test_adversarial.py
 # ATEN_CPU_CAPABILITY / OPENBLAS_CORETYPE pairs; the AVX-512 pair only where the CPU has AVX-512
 KERNEL_CONFIGS := default/Haswell avx2/Zen
 ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
 KERNEL_CONFIGS += avx512/SkylakeX
 endif
+FUZZ_MINUTES ?= 30
 
-.PHONY: train test test-kernels bench env clean lecture-map lecture-map-check
+.PHONY: train test test-kernels fuzz bench env clean lecture-map lecture-map-check
 
 $(APP_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +30,15 @@ $(APP_STAMP): pyproject.toml
 # torch==2.13.0 (CPU) is a test-only oracle; pip takes it from the machine's wheel cache
 $(TEST_STAMP): $(APP_STAMP)
 	$(BIN)/pip install -q -e '.[app,test]'
-	# torchvision is a test oracle (torch.onnx.export of its models); --no-deps keeps the CPU
-	# torch above instead of the CUDA build its wheel asks for
+	# torchvision is a test oracle (torch.onnx.export of its models, vision.utils, FakeData);
+	# --no-deps keeps the CPU torch above instead of the CUDA build its wheel asks for
 	$(BIN)/pip install -q --no-deps torchvision==0.28.0
 	# ONNX models a real package ships (RapidOCR's text detector and recognizer), read by the
 	# ONNX import tests from the installed files; the package itself is never imported
 	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+	# the d2l book's library, a client the compatibility suite runs: it pins old numpy, torch
+	# and pandas, so it comes without them (the test extra has what it imports)
+	$(BIN)/pip install -q --no-deps d2l==1.0.3
 	touch $@
 
 env: $(TEST_STAMP)
@@ -51,6 +56,10 @@ test-kernels: $(TEST_STAMP)
 		ATEN_CPU_CAPABILITY=$$aten OPENBLAS_CORETYPE=$$blas \
 			$(BIN)/python -m pytest -q -p no:cacheprovider $(KERNEL_TESTS); \
 	done
+
+# a long fuzzing campaign over every file reader (make test runs a one-minute one)
+fuzz: $(TEST_STAMP)
+	$(BIN)/python -m tests.fuzz --minutes $(FUZZ_MINUTES)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks.run

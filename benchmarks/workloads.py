@@ -238,6 +238,45 @@ def _op(fn, *shapes, target=None, namespace="nn.functional"):
     return build
 
 
+def _is_ember(lib):
+    return lib.__name__ == "ember"
+
+
+def _grad_cam(make, batch, shape, layer):
+    """Grad-CAM of class 3 at ``layer``, upsampled (bilinear) to the input: ``ember.interpret.
+    grad_cam`` against Captum's ``LayerGradCam`` and ``LayerAttribution.interpolate``."""
+    def build(lib, quick):
+        lib.manual_seed(SEED)
+        model, x = make(lib).eval(), _data(lib, batch, *shape)
+        if _is_ember(lib):
+            import ember.interpret as interpret
+            return lambda: interpret.grad_cam(model, x, 3, layer)
+        from captum.attr import LayerAttribution, LayerGradCam
+        cam = LayerGradCam(model, model.get_submodule(layer))
+        return lambda: LayerAttribution.interpolate(
+            cam.attribute(x, 3, relu_attributions=True), shape[1:], "bilinear")
+    return build
+
+
+def _pgd(make, batch, shape, steps, epsilon=0.1):
+    """L-inf PGD on the summed cross-entropy, ``steps`` steps of ``2.5 eps / steps`` clamped
+    to [0, 1]: ``ember.interpret.pgd`` against Captum's ``PGD``."""
+    def build(lib, quick):
+        lib.manual_seed(SEED)
+        model, x = make(lib).eval(), _data(lib, batch, *shape)
+        y = _data(lib, batch, classes=10)
+        alpha = 2.5 * epsilon / steps
+        if _is_ember(lib):
+            import ember.interpret as interpret
+            return lambda: interpret.pgd(model, x, y, epsilon, steps=steps, step_size=alpha,
+                                         bounds=(0, 1))
+        from captum.robust import PGD
+        attack = PGD(model, lambda out, t: lib.nn.functional.cross_entropy(
+            out, t, reduction="none"), 0.0, 1.0)
+        return lambda: attack.perturb(x, epsilon, alpha, steps, y)
+    return build
+
+
 def _batch_norm(F, x, w, b):
     return F.batch_norm(x, None, None, w, b, training=True)
 
@@ -278,6 +317,9 @@ WORKLOADS = {
                                          namespace="linalg"),
     "linalg_solve_b64_64x64_fwdbwd": _op(lambda L, a, b: L.solve(a, b), (64, 64, 64), (64, 64, 8),
                                          namespace="linalg"),
+    # interpretability, against Captum 0.9 on the torch side
+    "gradcam_resnet18_cifar_b8": _grad_cam(resnet18_cifar, 8, (3, 32, 32), "layers"),
+    "pgd10_lenet5_b64": _pgd(lenet5, 64, (1, 28, 28), 10),
     # a tiny workload for the end-to-end smoke test
     "tiny_mlp_train": _model_train(lambda lib: lib.nn.Sequential(
         lib.nn.Flatten(), lib.nn.Linear(64, 32), lib.nn.ReLU(), lib.nn.Linear(32, 10)),
@@ -285,7 +327,7 @@ WORKLOADS = {
 }
 
 # (warm-up steps, timed steps per process) in full and --quick mode, by workload cost
-REPEATS = {"resnet18_cifar_b32_train": ((1, 4), (1, 1)),
+REPEATS = {"resnet18_cifar_b32_train": ((1, 4), (1, 1)), "pgd10_lenet5_b64": ((2, 10), (1, 2)),
            "unet_small_b16_64x64_train": ((2, 10), (1, 2))}
 DEFAULT_REPEATS = ((5, 30), (2, 5))
 

@@ -58,6 +58,30 @@ def numel(input):
     return input.numel()
 
 
+def is_complex(input):
+    return input.is_complex()
+
+
+def is_conj(input):
+    return input.is_conj()
+
+
+def is_neg(input):
+    return input.is_neg()
+
+
+def is_signed(input):
+    return input.is_signed()
+
+
+def is_nonzero(input):
+    return input.is_nonzero()
+
+
+def is_same_size(input, other):
+    return input.is_same_size(other)
+
+
 def can_cast(from_, to):
     import numpy as _np
     return bool(_np.can_cast(from_.np, to.np, casting="same_kind")) and not (
@@ -78,8 +102,10 @@ _LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils", "visi
          "serialization": "ember.serialization", "cuda": "ember.cuda",
          "accelerator": "ember.accelerator", "backends": "ember.backends",
          "profiler": "ember.profiler", "linalg": "ember.linalg", "onnx": "ember.onnx",
-         "classical": "ember.classical"}
+         "classical": "ember.classical", "multiprocessing": "ember.multiprocessing",
+         "reading": "ember.reading"}
 _LAZY_ATTRS = {"save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
+               "FileFormatError": ("ember.reading", "FileFormatError"),
                "summary": ("ember._summary", "summary")}
 
 
@@ -90,3 +116,7 @@ def __getattr__(name):
         mod, attr = _LAZY_ATTRS[name]
         return getattr(_importlib.import_module(mod), attr)
     raise AttributeError(f"module 'ember' has no attribute {name!r}")
+
+
+from ember import _numpy_names  # noqa: E402
+_numpy_names.install(globals(), Tensor)   # axis= / keepdims= / x= wherever torch accepts them

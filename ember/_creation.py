@@ -2,6 +2,7 @@
 
 ``device`` / ``pin_memory`` / ``layout`` keywords are accepted for compatibility ('cpu' only)."""
 import math
+import operator
 
 import numpy as np
 
@@ -28,16 +29,55 @@ def _finish(arr, requires_grad):
     return t
 
 
-def _size(size, op):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    try:
-        size = tuple(int(s) for s in size)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: size must be a sequence of ints, got {size!r}") from None
-    if any(s < 0 for s in size):
-        raise RuntimeError(f"{op}: trying to create tensor with negative dimension: {list(size)}")
-    return size
+_NOT_GIVEN = object()
+
+
+def _dims(values, op):
+    """``values`` as a shape: each must be an integer (Python, NumPy, or a one-element integer
+    tensor), as torch requires; floats are refused rather than truncated, and so is a bool in
+    the first place (torch's parser reads ``zeros(True)`` as a mistake, ``zeros(2, True)``
+    as a size of 1)."""
+    dims = []
+    for pos, v in enumerate(values):
+        if (pos == 0 and isinstance(v, (bool, np.bool_))) or isinstance(v, (float, np.floating)):
+            raise TypeError(f"{op}(): argument 'size' must be tuple of ints, but found element of "
+                            f"type {type(v).__name__} at pos {pos}")
+        try:
+            dims.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"{op}(): argument 'size' must be tuple of ints, but found element of "
+                            f"type {type(v).__name__} at pos {pos}") from None
+    if any(d < 0 for d in dims):
+        raise RuntimeError(f"{op}: trying to create tensor with negative dimension: {dims}")
+    return tuple(dims)
+
+
+def _size(args, op, kwargs=None):
+    """The shape of a factory call in each of torch's forms: ``zeros(2, 3)``, ``zeros((2, 3))``,
+    ``zeros([2, 3])``, ``zeros(ember.Size([2, 3]))``, ``zeros(size=(2, 3))``. A ``*size``
+    parameter cannot also be a keyword, so ``size=`` arrives in ``kwargs``; anything else
+    there is a mistake."""
+    kwargs = dict(kwargs or {})
+    size = kwargs.pop("size", _NOT_GIVEN)
+    if kwargs:
+        raise TypeError(f"{op}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if size is not _NOT_GIVEN:
+        if args:
+            raise TypeError(f"{op}() got multiple values for argument 'size'")
+        return _sequence_size(size, op)
+    if not args:
+        raise TypeError(f'{op}() missing 1 required positional argument: "size"')
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return _dims(args[0], op)
+    return _dims(args, op)
+
+
+def _sequence_size(size, op):
+    """A ``size`` argument that must be a sequence (``full``, ``randint``, ``size=``)."""
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"{op}(): argument 'size' must be tuple of ints, not "
+                        f"{type(size).__name__}")
+    return _dims(size, op)
 
 
 def _dt(dtype, default=None):
@@ -46,10 +86,52 @@ def _dt(dtype, default=None):
     return _dtype.to_numpy(dtype)
 
 
+def _out_dtype(dtype, out, op):
+    """The dtype to produce: ``dtype``, else that of ``out`` (which must agree), else None."""
+    if out is None:
+        return dtype
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if dtype is not None and _dtype.as_dtype(dtype) is not out.dtype:
+        raise RuntimeError(f"{op}: dtype {_dtype.as_dtype(dtype)} does not match dtype of out "
+                           f"parameter ({out.dtype})")
+    return out.dtype
+
+
+def _emit(arr, op, out=None, requires_grad=False):
+    """Return ``arr`` as a new tensor, or written into ``out`` (``out=``), as torch does: the
+    values are copied into ``out``'s memory when the shapes agree, and ``out`` is resized
+    otherwise. A view is never resized (its memory belongs to another tensor)."""
+    if out is None:
+        return _finish(arr, requires_grad)
+    from ember.autograd.grad_mode import is_grad_enabled
+    if out.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic "
+                           f"differentiation, but one of the arguments requires grad")
+    if out._data.shape == arr.shape:
+        out._data[...] = arr
+    elif out._base is not None:
+        raise RuntimeError(f"{op}: out= is a view of shape {tuple(out.shape)} and the result "
+                           f"has shape {arr.shape}; Ember resizes only tensors that own their "
+                           f"memory")
+    else:
+        out._data = arr
+    out._bump_version()
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor copying ``data`` (nested lists, numbers, arrays, tensors).
 
-    Python floats give float32 (the default dtype), ints int64, bools bool."""
+    Python floats give float32 (the default dtype), ints int64, bools bool.
+
+    >>> ember.tensor([[1., 2.], [3., 4.]])
+    tensor([[1., 2.],
+            [3., 4.]])
+    >>> ember.tensor([1, 2]).dtype, ember.tensor(0.5).dtype
+    (ember.int64, ember.float32)"""
     _check_device(device)
     arr = np.array(_infer_array(data, dtype), copy=True)
     return _finish(arr, requires_grad)
@@ -76,20 +158,40 @@ def from_numpy(ndarray):
     return Tensor._wrap(ndarray)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+def zeros(*size, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+          requires_grad=False, **kwargs):
+    """A tensor of zeros, float32 by default: ``zeros(2, 3)``, ``zeros((2, 3))``,
+    ``zeros([2, 3])``, ``zeros(size=(2, 3))``; ``out=`` writes into an existing tensor (taking
+    its dtype).
+
+    >>> ember.zeros(2, 3)
+    tensor([[0., 0., 0.],
+            [0., 0., 0.]])
+    """
     _check_device(device)
-    return _finish(np.zeros(_size(size, "zeros"), dtype=_dt(dtype)), requires_grad)
+    shape = _size(size, "zeros", kwargs)
+    d = _out_dtype(dtype, out, "zeros")
+    return _emit(np.zeros(shape, dtype=_dt(d)), "zeros", out, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+def ones(*size, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+         requires_grad=False, **kwargs):
+    """A tensor of ones; the calling forms of :func:`zeros`."""
     _check_device(device)
-    return _finish(np.ones(_size(size, "ones"), dtype=_dt(dtype)), requires_grad)
+    shape = _size(size, "ones", kwargs)
+    d = _out_dtype(dtype, out, "ones")
+    return _emit(np.ones(shape, dtype=_dt(d)), "ones", out, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None,
-          pin_memory=False, memory_format=None):
+def empty(*size, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+          requires_grad=False, memory_format=None, **kwargs):
+    """An uninitialised tensor; the calling forms of :func:`zeros`."""
     _check_device(device)
-    return _finish(np.empty(_size(size, "empty"), dtype=_dt(dtype)), requires_grad)
+    shape = _size(size, "empty", kwargs)
+    d = _out_dtype(dtype, out, "empty")
+    if out is not None and out._data.shape == shape:
+        return _emit(out._data, "empty", out, requires_grad)
+    return _emit(np.empty(shape, dtype=_dt(d)), "empty", out, requires_grad)
 
 
 def _fill_dtype(fill_value):
@@ -100,14 +202,20 @@ def _fill_dtype(fill_value):
     return _dtype.get_default_dtype()
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None,
-         pin_memory=False):
-    """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
+def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, pin_memory=False,
+         requires_grad=False):
+    """A tensor of ``size`` (a sequence) filled with ``fill_value``; the dtype follows the
+    value (bool, int64, or the default float) unless ``dtype`` or ``out`` gives one."""
     _check_device(device)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    d = _dt(dtype, _fill_dtype(fill_value))
-    return _finish(np.full(_size((size,), "full"), fill_value, dtype=d), requires_grad)
+    if not isinstance(fill_value, (bool, int, float, np.number, np.bool_)):
+        raise TypeError(f"full(): argument 'fill_value' must be Number, not "
+                        f"{type(fill_value).__name__}")
+    shape = _sequence_size(size, "full")
+    d = _out_dtype(dtype, out, "full")
+    arr = np.full(shape, fill_value, dtype=_dt(d, _fill_dtype(fill_value)))
+    return _emit(arr, "full", out, requires_grad)
 
 
 def _like(op, input, dtype):
@@ -137,9 +245,10 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
     return _finish(np.full(shape, fill_value, dtype=d), requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, out=None,
-           layout=None):
-    """Values ``start, start+step, ...`` below ``end``; int64 unless a bound or step is a float."""
+def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
+           requires_grad=False):
+    """Values ``start, start+step, ...`` below ``end``: ``arange(end)``, ``arange(start, end)``,
+    ``arange(start, end, step)`` or by keyword; int64 unless a bound or step is a float."""
     _check_device(device)
     if end is None:
         start, end = 0, start
@@ -150,75 +259,110 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if (end - start) * step < 0:
         raise RuntimeError(f"arange: upper bound and larger bound inconsistent with step sign "
                            f"(start={start}, end={end}, step={step})")
-    is_float = any(isinstance(v, float) for v in vals)
-    d = _dt(dtype, _dtype.get_default_dtype() if is_float else _dtype.int64)
+    is_float = any(isinstance(v, (float, np.floating)) for v in vals)
+    d = _out_dtype(dtype, out, "arange")
+    d = _dt(d, _dtype.get_default_dtype() if is_float else _dtype.int64)
     n = max(int(math.ceil((end - start) / step)), 0)
     arr = (start + step * np.arange(n, dtype=np.float64)) if is_float else np.arange(start, end, step)
-    return _finish(arr.astype(d), requires_grad)
+    return _emit(arr.astype(d), "arange", out, requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
+             requires_grad=False):
     _check_device(device)
     if steps < 0:
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
-    return _finish(np.linspace(start, end, int(steps)).astype(_dt(dtype)), requires_grad)
+    d = _out_dtype(dtype, out, "linspace")
+    return _emit(np.linspace(start, end, int(steps)).astype(_dt(d)), "linspace", out,
+                 requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
     return _finish(np.logspace(start, end, int(steps), base=base).astype(_dt(dtype)), requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     _check_device(device)
-    return _finish(np.eye(n, n if m is None else m, dtype=_dt(dtype)), requires_grad)
+    d = _out_dtype(dtype, out, "eye")
+    return _emit(np.eye(n, n if m is None else m, dtype=_dt(d)), "eye", out, requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
-         pin_memory=False):
-    """Uniform samples on [0, 1)."""
+def _float_draw(op, dtype, out):
+    d = _dtype.as_dtype(_out_dtype(dtype, out, op) or _dtype.get_default_dtype())
+    if not d.is_floating_point:
+        raise TypeError(f"{op}: draws floating point values; got dtype {d}")
+    return d.np
+
+
+def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
+         pin_memory=False, requires_grad=False, **kwargs):
+    """Uniform samples on [0, 1); the calling forms of :func:`zeros`, plus ``generator=``."""
     _check_device(device)
-    d = _dt(dtype)
-    return _finish(rng(generator).random(_size(size, "rand"), dtype=d if d.itemsize >= 4 else np.float32)
-                   .astype(d, copy=False), requires_grad)
+    shape = _size(size, "rand", kwargs)
+    d = _float_draw("rand", dtype, out)
+    arr = rng(generator).random(shape, dtype=d if d.itemsize >= 4 else np.float32)
+    return _emit(arr.astype(d, copy=False), "rand", out, requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
-          pin_memory=False):
-    """Standard normal samples."""
+def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
+          pin_memory=False, requires_grad=False, **kwargs):
+    """Standard normal samples; the calling forms of :func:`zeros`, plus ``generator=``."""
     _check_device(device)
-    d = _dt(dtype)
-    return _finish(rng(generator).standard_normal(_size(size, "randn"),
-                                                  dtype=d if d.itemsize >= 4 else np.float32)
-                   .astype(d, copy=False), requires_grad)
+    shape = _size(size, "randn", kwargs)
+    d = _float_draw("randn", dtype, out)
+    arr = rng(generator).standard_normal(shape, dtype=d if d.itemsize >= 4 else np.float32)
+    return _emit(arr.astype(d, copy=False), "randn", out, requires_grad)
 
 
-def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
-            requires_grad=False, out=None, layout=None):
-    """Integers uniform on ``[low, high)``: ``randint(high, size)`` or ``randint(low, high, size)``."""
+def _int_arg(value, name):
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"randint(): argument '{name}' must be int, not {type(value).__name__}")
+    return int(value)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None,
+            device=None, requires_grad=False):
+    """Integers uniform on ``[low, high)``: ``randint(high, size)``, ``randint(low, high,
+    size)``, ``randint(high, size=...)``, ``randint(low=.., high=.., size=..)``; int64 unless
+    ``dtype`` or ``out`` gives another dtype (a float dtype holds integer values)."""
     _check_device(device)
-    if size is None:
-        if high is None or not isinstance(high, (tuple, list)):
-            raise TypeError("randint: missing required argument 'size'")
+    if size is None and isinstance(high, (tuple, list)):
         low, high, size = 0, low, high
     elif high is None:
-        raise TypeError("randint: missing required argument 'high'")
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint(): missing required argument 'size' (a tuple of ints)")
+    low, high = _int_arg(low, "low"), _int_arg(high, "high")
+    shape = _sequence_size(size, "randint")
     if high <= low:
-        raise RuntimeError(f"randint: expects 'from' < 'to', but got from={low} >= to={high}")
-    arr = rng(generator).integers(low, high, size=_size((size,), "randint"))
-    return _finish(arr.astype(_dt(dtype, _dtype.int64)), requires_grad)
+        raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got "
+                           f"from={low} >= to={high}")
+    d = _dtype.as_dtype(_out_dtype(dtype, out, "randint") or _dtype.int64)
+    if not d.is_floating_point:
+        info = np.iinfo(d.np) if d.np != np.bool_ else np.iinfo(np.uint8)
+        top = 1 if d.np == np.bool_ else info.max
+        if low < info.min or high - 1 > top:
+            raise RuntimeError(f"randint: [{low}, {high}) is out of bounds for {d}")
+    arr = rng(generator).integers(low, high, size=shape)
+    return _emit(arr.astype(d.np), "randint", out, requires_grad)
 
 
-def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None,
+             requires_grad=False):
     _check_device(device)
-    return _finish(rng(generator).permutation(int(n)).astype(_dt(dtype, _dtype.int64)), requires_grad)
+    d = _out_dtype(dtype, out, "randperm")
+    return _emit(rng(generator).permutation(int(n)).astype(_dt(d, _dtype.int64)), "randperm",
+                 out, requires_grad)
 
 
 def rand_like(input, *, dtype=None, generator=None, **_):
-    return rand(*input.shape, dtype=dtype or input.dtype, generator=generator)
+    return rand(tuple(input.shape), dtype=dtype or input.dtype, generator=generator)
 
 
 def randn_like(input, *, dtype=None, generator=None, **_):
-    return randn(*input.shape, dtype=dtype or input.dtype, generator=generator)
+    return randn(tuple(input.shape), dtype=dtype or input.dtype, generator=generator)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, generator=None, **_):

@@ -98,14 +98,6 @@ def promote_types(a, b):
     return a if a._rank >= b._rank else b
 
 
-def _category(d):
-    if d is None:
-        return -1
-    if d is bool_:
-        return 0
-    return 2 if d.is_floating_point else 1
-
-
 def _combine(higher, lower):
     """torch's combine_categories: the lower-priority group wins only in a higher category."""
     if higher is None:

@@ -171,6 +171,10 @@ class _Job:
 
 
 def _worker(inbox):
+    # a worker runs Ember's own computation only: float errors give inf/nan silently, as in
+    # the op that handed it the task (see ember.autograd.function.quiet_float_errors)
+    from ember.autograd.function import quiet_float_errors
+    quiet_float_errors()
     while True:
         job = inbox.get()
         job.work()

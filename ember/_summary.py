@@ -21,7 +21,12 @@ Conventions (documented choices):
   s`` (``k_eff = d (k - 1) + 1``) through convolutions and pools (adaptive pools use ``k =
   ceil(in/out)``, ``s = floor(in/out)``; transposed convs ``r_out = r_in + (ceil(k_eff/s) -
   1) * j_in``, ``j_out = j_in / s``; upsampling divides ``j`` by the scale); every other
-  layer passes ``r, j`` through. Values travel with the tensors a module returns. When a
+  layer passes ``r, j`` through. The **start** ``a`` is the input coordinate where the first
+  output's field begins (negative inside the padding): ``a_out = a_in - p * j_in`` through
+  convolutions and pools with padding ``p`` (``a_in + ceil((p - k_eff + 1) / s) * j_in``
+  through a transposed convolution, unchanged through upsampling and other layers, the
+  smallest start where branches meet), so output ``i`` sees the input pixels ``a + i * j`` to
+  ``a + i * j + r - 1`` (clipped to the image). Values travel with the tensors a module returns. When a
   module's input was made outside any module (``x + identity``, ``cat`` of branches) it
   gets the largest ``r, j`` among the outputs produced so far inside the enclosing module —
   so **branches take the max** (ResNet blocks: the residual path; Inception: the widest
@@ -61,6 +66,7 @@ class LayerRow:
     jump: object
     is_leaf: bool
     output_bytes: int = 0      # bytes of the output tensor(s)
+    rf_start: object = None    # where output 0's field starts in the input (like jump)
 
 
 def _shapes(obj):
@@ -95,24 +101,26 @@ def _compact(values):
 
 
 class _Field:
-    """Receptive field ``r`` and jump ``j`` per spatial dimension."""
+    """Receptive field ``r``, jump ``j`` and start ``a`` per spatial dimension."""
 
-    __slots__ = ("r", "j")
+    __slots__ = ("r", "j", "a")
 
-    def __init__(self, r, j):
-        self.r, self.j = tuple(r), tuple(j)
+    def __init__(self, r, j, a):
+        self.r, self.j, self.a = tuple(r), tuple(j), tuple(a)
 
     @staticmethod
     def max(fields):
         n = max(len(f.r) for f in fields)
         fields = [f for f in fields if len(f.r) == n]
         return _Field([max(f.r[i] for f in fields) for i in range(n)],
-                      [max(f.j[i] for f in fields) for i in range(n)])
+                      [max(f.j[i] for f in fields) for i in range(n)],
+                      [min(f.a[i] for f in fields) for i in range(n)])
 
-    def through(self, kernel, stride):
-        """A sliding window of size ``kernel`` and step ``stride``."""
+    def through(self, kernel, stride, padding):
+        """A sliding window of size ``kernel``, step ``stride`` and padding ``padding``."""
         return _Field([r + (k - 1) * j for r, k, j in zip(self.r, kernel, self.j)],
-                      [j * s for j, s in zip(self.j, stride)])
+                      [j * s for j, s in zip(self.j, stride)],
+                      [a - p * j for a, p, j in zip(self.a, padding, self.j)])
 
 
 def _spatial(shape, n):
@@ -125,31 +133,44 @@ def _next_field(module, field, x, out):
     n = len(field.r)
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         k = [d * (kk - 1) + 1 for kk, d in zip(module.kernel_size, module.dilation)]
-        return field.through(k, module.stride)
+        return field.through(k, module.stride, _conv_padding(module, k))
     if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
         k = [d * (kk - 1) + 1 for kk, d in zip(module.kernel_size, module.dilation)]
         return _Field([r + (math.ceil(kk / s) - 1) * j
                        for r, kk, s, j in zip(field.r, k, module.stride, field.j)],
-                      [j / s for j, s in zip(field.j, module.stride)])
+                      [j / s for j, s in zip(field.j, module.stride)],
+                      [a + math.ceil((p - kk + 1) / s) * j for a, p, kk, s, j
+                       in zip(field.a, module.padding, k, module.stride, field.j)])
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
         kernel = _tuple(module.kernel_size, n)
         stride = _tuple(module.stride if module.stride is not None else module.kernel_size, n)
         dilation = _tuple(module.dilation, n)
-        return field.through([d * (k - 1) + 1 for k, d in zip(kernel, dilation)], stride)
+        return field.through([d * (k - 1) + 1 for k, d in zip(kernel, dilation)], stride,
+                             _tuple(module.padding, n))
     if isinstance(module, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
                            nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)):
         kernel = _tuple(module.kernel_size, n)
         stride = _tuple(module.stride if module.stride is not None else module.kernel_size, n)
-        return field.through(kernel, stride)
+        return field.through(kernel, stride, _tuple(getattr(module, "padding", 0), n))
     if isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
                            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)):
         size_in, size_out = _spatial(x.shape, n), _spatial(out.shape, n)
         return field.through([math.ceil(i / o) for i, o in zip(size_in, size_out)],
-                             [i // o for i, o in zip(size_in, size_out)])
+                             [i // o for i, o in zip(size_in, size_out)], (0,) * n)
     if isinstance(module, (nn.Upsample, nn.PixelShuffle)):
         size_in, size_out = _spatial(x.shape, n), _spatial(out.shape, n)
-        return _Field(field.r, [j * i / o for j, i, o in zip(field.j, size_in, size_out)])
+        return _Field(field.r, [j * i / o for j, i, o in zip(field.j, size_in, size_out)],
+                      field.a)
     return field
+
+
+def _conv_padding(module, kernel):
+    """A convolution's padding per dimension (``'same'`` pads ``(k_eff - 1) // 2`` before)."""
+    if module.padding == "valid":
+        return (0,) * len(kernel)
+    if module.padding == "same":
+        return tuple((k - 1) // 2 for k in kernel)
+    return tuple(module.padding)
 
 
 def _mult_adds(module, x, out):
@@ -293,6 +314,7 @@ class _Recorder:
                 for t in outputs:
                     self.fields[id(t)] = (t, field)
                 row.receptive_field, row.jump = _compact(field.r), _compact(field.j)
+                row.rf_start = _compact(field.a)
         if self.stack:
             parent_row, parent_seen, _ = self.stack[-1]
             parent_row.mult_adds += row.mult_adds
@@ -334,7 +356,7 @@ def summary(model, input_size=(1, 1, 28, 28), dtypes=None, depth=3, input_data=N
     for t in inputs:
         if t.dim() >= 3:
             n = t.dim() - 2
-            recorder.fields[id(t)] = (t, _Field([1] * n, [1] * n))
+            recorder.fields[id(t)] = (t, _Field([1] * n, [1] * n, [0] * n))
     modes = {m: m.training for m in model.modules()}
     handles = []
     try:

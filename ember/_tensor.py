@@ -6,8 +6,10 @@ leaf) and the gradient accumulated by ``backward`` (``grad``). Views (slices, re
 transposes) share memory and a version counter with their base, so an in-place change that
 would make a saved value stale is detected at backward time.
 
-The operators and most methods are defined in ``ember/ops`` and bound to the class in
-``ember/_tensor_methods.py``.
+The operators and most methods are ops defined in ``ember/ops`` (forward beside backward);
+``ember/_tensor_methods.py`` lists every one of them in an explicit table and binds it to the
+class (search it for a method's name to find the function behind it). How in-place ops and
+views keep gradients right is ``ember/autograd/inplace.py``.
 """
 import warnings
 
@@ -147,8 +149,57 @@ class Tensor:
         return device("cpu")
 
     @property
-    def is_cuda(self):
+    def is_cpu(self):
+        return True
+
+    # Device and layout predicates of torch's Tensor: Ember's tensors are dense, strided,
+    # unquantized and on the CPU, so code that branches on them takes its CPU path.
+    is_cuda = is_xpu = is_mps = is_meta = is_mkldnn = is_vulkan = is_ipu = is_xla = \
+        is_maia = is_mtia = is_quantized = is_sparse = is_sparse_csr = is_nested = \
+        property(lambda self: False)
+
+    def is_complex(self):
         return False
+
+    def is_conj(self):
+        return False
+
+    def is_neg(self):
+        return False
+
+    def is_pinned(self):
+        return False
+
+    def share_memory_(self):
+        """Move the values into memory shared with child processes, in place (see
+        :mod:`ember.multiprocessing`); a no-op if they are there already."""
+        from ember.multiprocessing.shared_memory import share
+        return share(self)
+
+    def is_shared(self):
+        """Whether the values are in memory shared between processes."""
+        from ember.multiprocessing.shared_memory import block_of
+        return block_of(self._data) is not None
+
+    def is_signed(self):
+        """True for floating point and signed integer dtypes (not ``uint8``, not ``bool``)."""
+        return self._data.dtype.kind in "fi"
+
+    def is_nonzero(self):
+        """The truth of a one-element tensor (``RuntimeError`` for any other number)."""
+        if self._data.size != 1:
+            amount = "no values" if self._data.size == 0 else "more than one value"
+            raise RuntimeError(f"is_nonzero: Boolean value of Tensor with {amount} is ambiguous")
+        return bool(self._data.reshape(()))
+
+    def is_same_size(self, other):
+        return self._data.shape == other._data.shape
+
+    def is_set_to(self, tensor):
+        """True when both tensors view the same memory with the same shape and strides."""
+        a, b = self._data, tensor._data
+        return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                and a.shape == b.shape and a.strides == b.strides)
 
     @property
     def ndim(self):
@@ -266,6 +317,13 @@ class Tensor:
 
         ``gradient`` is required unless ``self`` has one element (it is the vector in the
         vector-Jacobian product). The graph's saved values are freed unless ``retain_graph``.
+
+        Lecture 003's toy ``f(x) = (-x + 3)^2``, whose derivative is ``2 (x - 3)``:
+
+        >>> x = ember.tensor([1.0, 5.0], requires_grad=True)
+        >>> ((-x + 3) ** 2).sum().backward()
+        >>> x.grad
+        tensor([-4.,  4.])
         """
         from ember.autograd import backward
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,

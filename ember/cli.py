@@ -1,19 +1,23 @@
-"""The ``ember`` command: ``train``, ``eval``, ``predict``, ``datasets``, ``summary``, ``export``.
+"""The ``ember`` command: ``train``, ``eval``, ``predict``, ``inspect``, ``explain``,
+``visualize``, ``datasets``, ``summary`` and ``export``.
 
     ember train                       # LeNet-5 on the bundled MNIST digits (the main job)
     ember train --model resnet20 --dataset cifar10 --data-root ~/data --epochs 30
     ember eval runs/<run>/checkpoints/best.ember
     ember predict runs/<run>/checkpoints/best.ember digit.png --topk 3
+    ember inspect resnet18.pth --model resnet18
+    ember explain runs/<run>/checkpoints/best.ember digit.png --method gradcam
+    ember visualize runs/<run>/checkpoints/best.ember --filters --tsne --dream photo.png
     ember datasets
     ember summary lenet5 --input-size 1 1 28 28
     ember export runs/<run>/checkpoints/best.ember --format onnx
 
 Heavy modules (models, plots, tqdm) are imported only by the subcommand that needs them, so
 ``ember --help`` is fast. Bad input (a missing data path, an image size the model cannot
-take, a corrupt checkpoint or one made for another architecture, an existing run folder)
-ends with a one-line ``ember <command>: error: ...`` on stderr and exit code 1 (2 for
-command-line usage errors), never a traceback, and never overwrites a run folder or a
-checkpoint.
+take, a corrupt or hostile file (``ember.reading``), a checkpoint made for another
+architecture, an existing run folder) ends with a one-line ``ember <command>: error: ...``
+on stderr and exit code 1 (2 for command-line usage errors), never a traceback, and never
+overwrites a run folder or a checkpoint.
 """
 import argparse
 import os
@@ -27,6 +31,7 @@ class CliError(RuntimeError):
 
 
 def _user_errors():
+    from ember.reading import FileFormatError
     from ember.train.checkpoint import CheckpointError
     from ember.train.data import DataError
     from ember.train.recipes import ModelError, RecipeError
@@ -34,13 +39,13 @@ def _user_errors():
     from ember.train.tasks import TaskError
     from ember.train.trainer import TrainingError
     return (CliError, CheckpointError, DataError, ModelError, RecipeError, RunError, TaskError,
-            TrainingError)
+            TrainingError, FileFormatError)
 
 
 # ------------------------------------------------------------------------------- parser
 def build_parser():
     from ember.train.data import DATASETS
-    from ember.train.recipes import DEFAULT_LR, MAIN_JOB, OPTIMIZERS, SCHEDULES
+    from ember.train.recipes import ADVERSARIAL, DEFAULT_LR, MAIN_JOB, OPTIMIZERS, SCHEDULES
     from ember.train.tasks import TASKS, get_task
     parser = argparse.ArgumentParser(
         prog="ember", description="Ember: train, evaluate and inspect image classifiers and "
@@ -99,6 +104,20 @@ def build_parser():
     p.add_argument("--seed", type=int, default=MAIN_JOB.seed,
                    help="seeds initialisation, shuffling and augmentation (the data split "
                         "is fixed)")
+    p.add_argument("--adversarial", choices=ADVERSARIAL, default=MAIN_JOB.adversarial,
+                   help="adversarial training: replace every training batch by FGSM or PGD "
+                        "examples of the current model, and report the test accuracy under "
+                        "the same attack beside the clean one (default none)")
+    p.add_argument("--epsilon", type=float, default=MAIN_JOB.epsilon,
+                   help="L-inf radius of the adversarial examples in pixel values, images "
+                        f"scaled to [0, 1] (default {MAIN_JOB.epsilon:g})")
+    p.add_argument("--attack-steps", type=int, default=MAIN_JOB.attack_steps,
+                   help=f"PGD steps (default {MAIN_JOB.attack_steps}; step size 2.5 epsilon / "
+                        f"steps, random start)")
+    p.add_argument("--adversarial-fraction", type=float, default=MAIN_JOB.adversarial_fraction,
+                   help="the share of each training batch replaced by adversarial examples "
+                        f"(default {MAIN_JOB.adversarial_fraction:g}; 1: adversarial examples "
+                        "only)")
     p.add_argument("--out", default=None,
                    help="run folder (default runs/<model>-<dataset>-<timestamp>); an existing "
                         "non-empty folder is never overwritten")
@@ -145,6 +164,76 @@ def build_parser():
                    help="invert grey images: auto (default) when the border is the opposite "
                         "shade of the training images', yes, or no")
     p.add_argument("--model", default=None, help="default: the checkpoint's model")
+
+    p = sub.add_parser("inspect", help="list the tensors of a checkpoint (.ember or PyTorch .pth)",
+                       description="Read an Ember checkpoint or a torch.save file (zip, legacy "
+                                   "or tar format) safely -- nothing in it is run -- and list "
+                                   "its tensors. With --model, load its weights into that "
+                                   "model to check that they fit.")
+    p.add_argument("checkpoint")
+    p.add_argument("--model", default=None,
+                   help="a name from ember.vision.models (e.g. resnet18): check that the "
+                        "file's state dict fits it")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="with --model: default the model's own (1,000 for torchvision's)")
+
+    from ember.interpret.heatmaps import METHODS
+    p = sub.add_parser("explain", help="heat maps of where a checkpoint's model looks",
+                       description="For each image, a figure (the image, the heat map with its "
+                                   "colour bar, the two blended) of the evidence for the target "
+                                   "class, and the model's most probable classes. Images are "
+                                   "prepared as ember predict prepares them. Figures are "
+                                   "written to --out as <image name>-<method>.png, replacing "
+                                   "earlier ones of that name.")
+    p.add_argument("checkpoint")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--method", choices=METHODS, default="gradcam",
+                   help="saliency (|gradient|), smoothgrad, ig (integrated gradients), "
+                        "occlusion, cam (global-pool networks) or gradcam (default)")
+    p.add_argument("--target", type=int, default=None,
+                   help="the class index to explain (default: each image's predicted class)")
+    p.add_argument("--layer", default=None,
+                   help="the layer of gradcam (default: the last layer with feature maps; "
+                        "ember summary MODEL lists the names)")
+    p.add_argument("--out", default="explanations", help="folder for the figures")
+    p.add_argument("--topk", type=int, default=3)
+    p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                   help="invert grey images, as ember predict")
+    p.add_argument("--seed", type=int, default=0, help="seeds smoothgrad's noise")
+    p.add_argument("--model", default=None, help="default: the checkpoint's model")
+    _add_threads(p)
+
+    p = sub.add_parser("visualize", help="pictures of what a checkpoint's model has learnt",
+                       description="Writes the chosen pictures into --out (replacing earlier "
+                                   "ones of the same name): first-layer filters, a layer's "
+                                   "activation maps for an image, a t-SNE or PCA map of the "
+                                   "last layer's features of a data split with the images as "
+                                   "markers, the images that excite a layer's channels most "
+                                   "with their receptive fields, and DeepDream on a photograph.")
+    p.add_argument("checkpoint")
+    p.add_argument("--filters", action="store_true", help="filters.png")
+    p.add_argument("--activations", metavar="IMAGE", default=None,
+                   help="activations.png: --layer's feature maps for IMAGE")
+    p.add_argument("--tsne", action="store_true", help="tsne.png")
+    p.add_argument("--pca", action="store_true", help="pca.png")
+    p.add_argument("--patches", action="store_true",
+                   help="patches.png: top images of --layer's first channels")
+    p.add_argument("--dream", metavar="IMAGE", default=None,
+                   help="dream.png: DeepDream of --layer on IMAGE at its own aspect ratio, in "
+                        "tiles of the model's input size")
+    p.add_argument("--layer", default=None,
+                   help="for --activations (default: the first convolution), --patches and "
+                        "--dream (default: the last convolution)")
+    p.add_argument("--dream-size", type=int, default=224,
+                   help="the dream image's longer side in pixels (default 224)")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+                   help="the data of --tsne, --pca and --patches (default test)")
+    p.add_argument("--limit", type=int, default=500,
+                   help="at most this many images of the split (default 500)")
+    p.add_argument("--out", default="visualizations", help="folder for the pictures")
+    p.add_argument("--seed", type=int, default=0, help="seeds t-SNE and DeepDream's jitter")
+    p.add_argument("--model", default=None, help="default: the checkpoint's model")
+    _add_threads(p)
 
     sub.add_parser("datasets", help="list the datasets Ember can open",
                    description="Every dataset, where its data comes from and its sizes.")
@@ -224,27 +313,27 @@ def _resolve_checkpoint(path):
     return path
 
 
+def _classifier_for(command, path, model_name=None):
+    """``_load_for_inference`` for the commands that explain a classifier's decision
+    (``explain``, ``visualize``): a checkpoint of another task is a one-line error."""
+    task, model, state = _load_for_inference(path, model_name)
+    if not hasattr(task, "load_images"):
+        raise CliError(f"ember {command} explains classifiers; {path} is a {task.name} "
+                       f"checkpoint")
+    return task, model, state
+
+
 def _load_for_inference(path, model_name=None):
     """``(task, model, checkpoint)`` with the checkpoint's weights, in eval mode."""
     from ember.train import checkpoint as ckpt
-    from ember.train.recipes import Recipe
     from ember.train.tasks import get_task
     path = _resolve_checkpoint(path)
     state = ckpt.load_checkpoint(path)
-    config = state["config"]
-    if not isinstance(config.get("recipe"), dict):
-        raise ckpt.CheckpointError(f"{path} has no recipe in its config; it was not written by "
-                                   f"ember train")
-    recipe = Recipe.from_dict(config["recipe"])
+    recipe, preprocessing, classes = ckpt.run_config(state, path)
     if model_name is not None:
         recipe.model = model_name
     task = get_task(recipe.task)
-    try:
-        data = {"preprocessing": config["preprocessing"], "classes": config["classes"]}
-    except KeyError as e:
-        raise ckpt.CheckpointError(f"{path} has no {e.args[0]} in its config; it was not "
-                                   f"written by ember train") from None
-    model, _ = task.build_model(recipe, data)
+    model, _ = task.build_model(recipe, {"preprocessing": preprocessing, "classes": classes})
     ckpt.load_model_state(model, state["model"], f"checkpoint {path}")
     model.eval()
     return task, model, state
@@ -267,7 +356,10 @@ def _new_recipe(args):
     return Recipe(**{**defaults, **{k: v for k, v in given.items() if v is not None},
                      "task": args.task, "dataset": dataset, "data_root": args.data_root or root,
                      "model": args.model or (MAIN_JOB.model if use_main_model else None),
-                     "val_split": args.val_split, "patience": args.patience, "seed": args.seed})
+                     "val_split": args.val_split, "patience": args.patience, "seed": args.seed,
+                     "adversarial": args.adversarial, "epsilon": args.epsilon,
+                     "attack_steps": args.attack_steps,
+                     "adversarial_fraction": args.adversarial_fraction})
 
 
 def _cmd_train(args):
@@ -322,6 +414,204 @@ def _cmd_predict(args):
         for note in result[2]:
             print(f"note: {result[0]}: {note}", file=sys.stderr)
         print(task.format_prediction(result))
+    return 0
+
+
+# ----------------------------------------------------------------------------- inspect
+def _tensor_rows(obj, limit=100_000):
+    """``(dotted name, tensor)`` for every tensor in ``obj`` (dicts, lists, tuples, modules),
+    depth first, each object once, at most ``limit``."""
+    import ember
+    from ember.nn import Module
+    rows, seen, stack = [], set(), [("", obj)]
+    while stack and len(rows) < limit:
+        name, value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, ember.Tensor):
+            rows.append((name or "(root)", value))
+            continue
+        if isinstance(value, Module):
+            children = list(value.state_dict().items())
+        elif isinstance(value, dict):
+            children = list(value.items())
+        elif isinstance(value, (list, tuple)):
+            children = list(enumerate(value))
+        else:
+            continue
+        prefix = f"{name}." if name else ""
+        stack.extend((f"{prefix}{key}", child) for key, child in reversed(children))
+    return rows
+
+
+def _state_dict_in(obj, path):
+    """The state dict a loaded file holds: the object itself, a module's, or the one under
+    'model' / 'state_dict'."""
+    import ember
+    from ember.nn import Module
+
+    def is_state_dict(value):
+        return isinstance(value, dict) and value and all(
+            isinstance(v, ember.Tensor) for v in value.values())
+    if isinstance(obj, Module):
+        return obj.state_dict()
+    if is_state_dict(obj):
+        return obj
+    for key in ("model", "state_dict"):
+        if isinstance(obj, dict) and is_state_dict(obj.get(key)):
+            return obj[key]
+    keys = ", ".join(map(repr, list(obj)[:8])) if isinstance(obj, dict) else type(obj).__name__
+    raise CliError(f"{path} holds no state dict (a dict of tensors, or one under 'model' or "
+                   f"'state_dict'); it holds {keys}")
+
+
+def _cmd_inspect(args):
+    import numpy as np
+
+    import ember
+    from ember.train.checkpoint import load_model_state
+    from ember.vision import models
+    path = args.checkpoint
+    if not os.path.isfile(path):
+        raise CliError(f"{path} does not exist or is not a file")
+    obj = ember.load(path)
+    rows = _tensor_rows(obj)
+    width = max([len(name) for name, _ in rows] + [4])
+    print(f"{path}: {type(obj).__name__}")
+    for name, tensor in rows:
+        kind = "Parameter" if isinstance(tensor, ember.nn.Parameter) else "Tensor"
+        print(f"  {name:<{width}}  {tensor.dtype.name:<8} {tuple(tensor.shape)}  {kind}")
+    total = sum(int(np.prod(t.shape)) for _, t in rows)
+    print(f"{len(rows)} tensors, {total:,} elements")
+    if args.model is not None:
+        if args.model not in models.list_models():
+            raise CliError(f"unknown model {args.model!r}; choose one of "
+                           f"{', '.join(models.list_models())}")
+        options = {} if args.num_classes is None else {"num_classes": args.num_classes}
+        model = models.get_model(args.model, **options)
+        state = _state_dict_in(obj, path)
+        load_model_state(model, state, path)
+        print(f"the weights fit {args.model}: {len(state)} entries loaded")
+    return 0
+
+
+# ----------------------------------------------------------------------------- explain
+def _out_folder(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot create folder {path}: {e.strerror or e}") from None
+    return path
+
+
+def _interpret_errors(command):
+    """Run ``command()``; the one-line ``ValueError`` of ``ember.interpret`` (a layer that
+    does not exist, a target out of range, CAM without a global pool) becomes a CliError."""
+    try:
+        return command()
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+def _cmd_explain(args):
+    import numpy as np
+
+    import ember
+    from ember.interpret import figures
+    from ember.interpret.heatmaps import top_classes
+    task, model, state = _classifier_for("explain", args.checkpoint, args.model)
+    config = state["config"]
+    pre, classes = config["preprocessing"], config["classes"]
+    if not 1 <= args.topk <= len(classes):
+        raise CliError(f"--topk must lie in [1, {len(classes)}], got {args.topk}")
+    if args.target is not None and not 0 <= args.target < len(classes):
+        raise CliError(f"--target {args.target} is out of range: the model has "
+                       f"{len(classes)} classes (0 to {len(classes) - 1})")
+    batch, notes = task.load_images(config, args.images, args.invert)
+    out = _out_folder(args.out)
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in args.images]
+    if len(set(stems)) < len(stems):            # a/x.png and b/x.png: number the figures
+        stems = [f"{stem}-{i}" for i, stem in enumerate(stems)]
+    paths = [os.path.join(out, f"{stem}-{args.method}.png") for stem in stems]
+    result = _interpret_errors(lambda: figures.explanations(
+        model, np.concatenate(batch), args.method, paths, args.images, classes,
+        target=args.target, layer=args.layer, mean=pre["mean"], std=pre["std"],
+        generator=ember.Generator().manual_seed(args.seed)))
+    for i, path in enumerate(args.images):
+        for note in notes[i]:
+            print(f"note: {path}: {note}", file=sys.stderr)
+        top = ", ".join(f"{classes[c]} ({result.probabilities[i, c]:.3f})"
+                        for c in top_classes(result.probabilities[i:i + 1], args.topk)[0])
+        where = f" at {result.layer}" if result.layer else ""
+        print(f"{path}: {top}; {args.method}{where} for class {classes[result.targets[i]]} "
+              f"-> {paths[i]}")
+    return 0
+
+
+# --------------------------------------------------------------------------- visualize
+def _cmd_visualize(args):
+    import ember
+    from ember.interpret import figures
+    wanted = [args.filters, args.activations, args.tsne, args.pca, args.patches, args.dream]
+    if not any(wanted):
+        raise CliError("nothing to draw: give --filters, --activations IMAGE, --tsne, --pca, "
+                       "--patches or --dream IMAGE")
+    if args.limit < 3:
+        raise CliError(f"--limit must be at least 3, got {args.limit}")
+    if args.dream_size < 1:
+        raise CliError(f"--dream-size must be positive, got {args.dream_size}")
+    task, model, state = _classifier_for("visualize", args.checkpoint, args.model)
+    config = state["config"]
+    pre = config["preprocessing"]
+    mean, std = pre["mean"], pre["std"]
+    out = _out_folder(args.out)
+    written = []
+
+    def layer_or(default):
+        if args.layer is not None:
+            return args.layer
+        if default is None:
+            raise CliError(f"{config['recipe']['model']} has no convolution; name a layer "
+                           f"with --layer")
+        return default
+
+    def draw():
+        if args.filters:
+            written.append(figures.filters(model, config["input_shape"],
+                                           os.path.join(out, "filters.png")))
+        if args.activations:
+            batch, _ = task.load_images(config, [args.activations], "auto")
+            written.append(figures.activations(model, batch[0],
+                                               layer_or(figures.first_conv_layer(model)),
+                                               os.path.join(out, "activations.png")))
+        if args.tsne or args.pca or args.patches:
+            from ember.train.recipes import Recipe
+            data = task.load_data(Recipe.from_dict(config["recipe"]), preprocessing=pre)
+            images, labels = (a[:args.limit] for a in data[args.split])
+            if len(labels) < 3:
+                raise CliError(f"the {args.split} split has {len(labels)} images; t-SNE, PCA "
+                               f"and patches need at least 3")
+            for method in [m for m, on in (("tsne", args.tsne), ("pca", args.pca)) if on]:
+                written.append(figures.embedding(model, images, labels, config["classes"],
+                                                 os.path.join(out, f"{method}.png"), method,
+                                                 mean, std, seed=args.seed))
+            if args.patches:
+                written.append(figures.patches(model, images,
+                                               layer_or(figures.last_conv_layer(model)),
+                                               os.path.join(out, "patches.png"),
+                                               mean=mean, std=std))
+        if args.dream:
+            batch, _ = task.load_images(config, [args.dream], "no", longer_side=args.dream_size)
+            path = os.path.join(out, "dream.png")
+            figures.dream(model, batch[0], layer_or(figures.last_conv_layer(model)), path,
+                          tile=tuple(pre["size"]), mean=mean, std=std,
+                          generator=ember.Generator().manual_seed(args.seed))
+            written.append(path)
+
+    _interpret_errors(draw)
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -511,6 +801,7 @@ def _cmd_export(args):
 
 
 _COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "predict": _cmd_predict,
+             "inspect": _cmd_inspect, "explain": _cmd_explain, "visualize": _cmd_visualize,
              "datasets": _cmd_datasets, "summary": _cmd_summary, "export": _cmd_export}
 
 

@@ -293,8 +293,8 @@ def test_summary(capsys):
     assert code == 1 and "29" in err
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["predict"], ["datasets"],
-                                     ["summary"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["predict"], ["explain"],
+                                     ["visualize"], ["datasets"], ["summary"]])
 def test_help_for_every_command(capsys, command):
     code, out, _ = run(capsys, *command, "--help")
     assert code == 0 and out.startswith("usage: ember")

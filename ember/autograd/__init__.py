@@ -83,7 +83,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False, materialize_grads=False):
-    """Gradients of ``outputs`` w.r.t. ``inputs``, returned (not accumulated into ``.grad``)."""
+    """Gradients of ``outputs`` w.r.t. ``inputs``, returned (not accumulated into ``.grad``).
+
+    >>> x = ember.tensor([2.0], requires_grad=True)
+    >>> ember.autograd.grad((x ** 3).sum(), x)      # d/dx x^3 = 3 x^2
+    (tensor([12.]),)"""
     from ember._tensor import Tensor
     if create_graph:
         raise RuntimeError("grad: create_graph=True (higher-order gradients) is not supported by "

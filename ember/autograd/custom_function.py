@@ -126,7 +126,24 @@ _NODE_TYPES = weakref.WeakKeyDictionary()
 class Function(_function.Function):
     """Base class of user-defined operations with ``forward(ctx, *args)`` and
     ``backward(ctx, *grad_outputs)`` static methods, called through ``apply(*args)``; or with
-    ``forward(*args)`` and ``setup_context(ctx, inputs, output)`` (torch 2)."""
+    ``forward(*args)`` and ``setup_context(ctx, inputs, output)`` (torch 2).
+
+    A function with two outputs, whose backward gets one gradient per output:
+
+    >>> class SinCos(ember.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x.sin(), x.cos()
+    ...     @staticmethod
+    ...     def backward(ctx, grad_sin, grad_cos):
+    ...         x, = ctx.saved_tensors
+    ...         return grad_sin * x.cos() - grad_cos * x.sin()
+    >>> x = ember.tensor([0.0], requires_grad=True)
+    >>> s, c = SinCos.apply(x)
+    >>> (s + c).sum().backward()
+    >>> x.grad                                   # cos 0 - sin 0
+    tensor([1.])"""
 
     @classmethod
     def apply(cls, *args, **kwargs):

@@ -59,6 +59,36 @@ def _keep_freed_memory():
 
 MALLOC_TUNED = _keep_freed_memory()
 
+
+# Floating-point errors inside Ember's ops give inf and nan silently, as in torch: softmax of
+# [inf, 1] is [nan, 0] with no NumPy RuntimeWarning pointing into ember/ops. The context is set
+# per op (and per backward pass, per worker task) and only for Ember's own computation; the
+# user's NumPy settings are untouched. NumPy's context variable behind np.errstate is set
+# directly, ~10x cheaper than building an errstate per op; np.errstate where it is missing.
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+    _QUIET_EXTOBJ = _make_extobj(all="ignore")
+except ImportError:
+    _extobj_contextvar = None
+
+
+def quiet_float_errors():
+    """Start ignoring floating-point errors in this thread's NumPy calls; returns the token
+    for :func:`restore_float_errors`."""
+    if _extobj_contextvar is not None:
+        return _extobj_contextvar.set(_QUIET_EXTOBJ)
+    state = np.errstate(all="ignore")
+    state.__enter__()
+    return state
+
+
+def restore_float_errors(token):
+    """Undo :func:`quiet_float_errors`."""
+    if _extobj_contextvar is not None:
+        _extobj_contextvar.reset(token)
+    else:
+        token.__exit__(None, None, None)
+
 # set by ember.profiler while a profile() block is active: it times Function.apply and each
 # node's backward; None (one global test per op) costs nothing measurable when off
 profiler_hook = None
@@ -69,6 +99,25 @@ trace_hook = None
 _BASE_ATTRS = frozenset(("next_functions", "needs_input_grad", "_input_meta", "_saved_versions",
                          "_pre_hooks", "_freed", "_had_saved", "_num_outputs", "_output_meta",
                          "_next_outputs", "__weakref__"))
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``.
+
+    The added leading axes are summed first, then the stretched ones (two reductions measure
+    faster than one over scattered axes, e.g. a conv bias gradient (N, C, H, W) -> (C, 1, 1))."""
+    if grad.shape == shape:
+        return grad
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
 
 
 class RemovableHandle:
@@ -229,7 +278,11 @@ class Function(Node):
                     break
         fn.needs_input_grad = tuple([t._requires_grad for t in tensors]) if need \
             else (False,) * len(tensors)
-        out = fn.forward(*[t._data for t in tensors], **config)
+        quiet = quiet_float_errors()
+        try:
+            out = fn.forward(*[t._data for t in tensors], **config)
+        finally:
+            restore_float_errors(quiet)
         if type(out) is tuple:
             results = _wrap_outputs(fn, tensors, out, need)
             if prof is not None:
@@ -381,6 +434,15 @@ def run_backward(roots, retain_graph=False, capture=None):
                 else:
                     deps[nxt] = count + 1
 
+    quiet = quiet_float_errors()
+    try:
+        _propagate(roots, deps, retain_graph, capture)
+    finally:
+        restore_float_errors(quiet)
+
+
+def _propagate(roots, deps, retain_graph, capture):
+    """The body of :func:`run_backward`: ``deps`` counts, per node, the nodes that feed it."""
     grads = {}
     for node, g, *slot in roots:
         _deliver(grads, node, slot[0] if slot and slot[0] is not None else 0, g)

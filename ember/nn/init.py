@@ -285,11 +285,19 @@ def lecture_alexnet_(module, std=0.01, bias=1.0, generator=None):
     (The slide says "bias = 1" for all layers; Krizhevsky et al. used 1 for conv2/4/5 and the
     FC layers and 0 elsewhere.)
     """
-    from ember.nn.modules.conv import _ConvNd
-    from ember.nn.modules.linear import Bilinear, Linear
     for m in module.modules():
-        if isinstance(m, (_ConvNd, Linear, Bilinear)):
+        if _is_weight_layer(m):
             normal_(m.weight, 0.0, std, generator)
             if m.bias is not None:
                 constant_(m.bias, bias)
     return module
+
+
+def _is_weight_layer(module):
+    """A convolution or linear layer (what the AlexNet recipe initialises): a module with a
+    ``weight`` of two or more dims, a ``bias`` attribute and input features or channels —
+    told apart by what it has, so that ``nn.init`` needs no import of the layer classes
+    (which import ``nn.init`` for their own default initialization)."""
+    weight = getattr(module, "weight", None)
+    return (isinstance(weight, Tensor) and weight.dim() >= 2 and hasattr(module, "bias")
+            and any(hasattr(module, a) for a in ("in_features", "in1_features", "in_channels")))

@@ -16,17 +16,24 @@ transposed convolution multiplies by ``Cᵀ``, which is :func:`conv_input_grad`.
 Layouts. ``X`` is ``(N, C, *S)`` (NCHW), the weight ``(C_out, C_in / groups, *K)``. The column
 matrix is ``cols[(c, *k), (n, *o)] = X_pad[n, c, o·stride + k·dilation]`` stored as an array of
 shape ``(C, *K, N, *O)``, i.e. a ``(C·prod(K), N·prod(O))`` matrix: one GEMM per group with a long
-contiguous inner dimension. Measured (float32, 2 cores, forward + backward of one conv at batch
-128): this layout was 1.35× faster than ``(N·prod(O), prod(K)·C)`` (channels-last) at ResNet
-shape (64→64, 3×3, 32×32) and on par with a per-sample ``(N, C·prod(K), prod(O))`` batched GEMM at
-LeNet shapes (1→6 and 6→16, 5×5), which was 1.25× slower at ResNet shape. col2im accumulates
-into a channel-major ``(C, N, *S_pad)`` image, and at stride 1 on the padded grid
-(:func:`col2im_wide`) so that every slice-add runs over long contiguous memory.
+contiguous inner dimension, whatever the shape (channels-last columns and per-sample batched
+GEMMs each lose at one of the network shapes). :func:`col2im` accumulates into a
+channel-major ``(C, N, *S_pad)`` image so that every slice-add runs over operands laid out
+alike.
+
+The input gradient has one definition, :func:`conv_input_grad_reference` (``Wᵀ · dY``, then
+the plain :func:`col2im`), and two faster layouts of the same sums for stride 1
+(:func:`conv_input_grad` chooses; the tests hold every layout to the reference): on the padded
+grid (:func:`col2im_wide`) and with the sample index last (:func:`col2im_batch_last`). They
+exist because a slice-add over one short image row at a time runs far below memory speed; the
+measurements behind every such choice in this file are reproduced by
+``python -m benchmarks.conv_layouts`` (see ``benchmarks/README.md``), not written here, where
+they would go stale.
 
 Large temporaries (padded inputs, columns, GEMM results) live in a per-thread workspace that
 grows to the largest size requested and is then kept for reuse (like torch's caching
-allocator): faulting in a fresh 300 MB array costs ~4× more than refilling one. Arrays handed
-back to callers are always fresh.
+allocator): page-faulting a fresh large array in on every step costs more than refilling a
+warm one. Arrays handed back to callers are always fresh.
 """
 import math
 import threading
@@ -62,7 +69,8 @@ def workspace(name, shape, dtype):
 
 def bias_grad(grad):
     """``db = Σ dY`` over everything but the channel: the matrix (g, C/g, M) from
-    :func:`as_matrix` times a ones vector (a GEMV; measured 1.1–2× faster than ``sum``)."""
+    :func:`as_matrix` times a ones vector (a GEMV, which BLAS runs faster than ``sum``
+    reduces over the long axis)."""
     cache = _local.__dict__.setdefault("ones", {})
     ones = cache.get(grad.dtype)
     if ones is None or ones.size < grad.shape[2]:
@@ -80,9 +88,8 @@ def batch_chunks(n, rows, positions, out_channels, itemsize):
 
     * a GEMM with few output channels (LeNet's 1→6, 6→16), which does little work per byte of
       columns and runs at memory speed, gets columns of about ``CHUNK_BYTES`` that stay in
-      cache from im2col to the GEMM and on to col2im. Measured at batch 256 on one thread:
-      forward + backward of LeNet-5's two convs ~20% faster, the training step 41 → 31 ms and
-      its peak memory 78 → 37 MB;
+      cache from im2col to the GEMM and on to col2im (which also halves the peak memory of
+      such a network's step);
     * a wide GEMM (ResNet's 64+ channels) gets columns of at most ``WIDE_CHUNK_BYTES``, which
       bounds the column workspace of each thread, with each GEMM still large enough to run at
       full BLAS speed;
@@ -161,8 +168,7 @@ def col2im(cols, stride, dilation, out):
     ``cols`` (C, *K, N, *O) → ``out`` (C, N, *S_pad), which is zeroed first:
     ``out[c, n, o·stride + k·dilation] += cols[c, k, n, o]``. One slice-add per kernel offset
     (``prod(K)`` iterations); overlapping windows sum, as in lecture 002's conv backward. ``out``
-    is channel-major so that every add runs over operands laid out alike (2.5× faster than
-    adding into an (N, C, ...) array at ResNet shapes).
+    is channel-major so that every add runs over operands laid out alike.
     """
     nd = out.ndim - 2
     kernel, out_size = cols.shape[1:1 + nd], cols.shape[2 + nd:]
@@ -190,7 +196,7 @@ def col2im_batch_last(cols, dilation, out):
     A window's last spatial dim and the batch together are one contiguous run of
     ``O_last·N`` elements, where :func:`col2im` runs over ``O_last`` only: for small images
     whose padded grid would waste GEMM work in :func:`col2im_wide` (LeNet-5's 6→16 conv:
-    10×10 outputs), the prod(K) slice-adds make far fewer, longer passes.
+    10×10 outputs), the prod(K) slice-adds make fewer, longer passes.
     """
     nd = out.ndim - 2
     kernel, out_size = cols.shape[1:1 + nd], cols.shape[1 + nd:1 + 2 * nd]
@@ -213,8 +219,8 @@ def col2im_wide(cols, padded, dilation, out):
     ``cols`` (C, *K, N, L): entry ``l`` of a row is the output position whose flat index on the
     ``padded`` grid is ``l`` (zeros between image rows, see :func:`as_wide_matrix`). A kernel
     offset then shifts a whole row by one flat amount, so each of the ``prod(K)`` slice-adds runs
-    over long contiguous runs instead of one short image row at a time (1.2–1.7× faster at LeNet
-    and ResNet shapes). ``out`` (C, N, *padded) is zeroed first.
+    over long contiguous runs instead of one short image row at a time. The price is GEMM work
+    on the zeros between image rows (``wide_length``). ``out`` (C, N, *padded) is zeroed first.
     """
     nd = len(padded)
     grid = _grid_strides(padded)
@@ -263,11 +269,10 @@ def columns(x, kernel, stride, padding, dilation, out_size, batch_last=False):
     or (C, *K, *O, N) with ``batch_last`` (stride 1; the input is first copied to a padded
     (C, *S_pad, N) workspace).
 
-    The columns are not saved for backward but rebuilt there from the saved input: measured
-    faster at every size tried (LeNet-5 train step, batch 16: 3.1 vs 3.6 ms; batch 128: 16.6
-    vs 19.2 ms; ResNet 64→64 3×3 layer: rebuilding costs ~25 ms, faulting in a fresh 300 MB
-    array ~80 ms), because a fresh array is page-faulted in on every step while the workspace
-    stays warm. It also keeps a network's memory at the level of its activations.
+    The columns are not saved for backward but rebuilt there from the saved input: a saved
+    array is fresh memory page-faulted in on every step while the workspace stays warm, so
+    rebuilding was faster at every size measured, and a network's memory stays at the level
+    of its activations.
     """
     if batch_last:
         n, c = x.shape[:2]
@@ -332,30 +337,54 @@ def conv_forward(cols, weight, groups, bias=None, out=None, batch_last=False):
     return _to_batch_first(y, bias, (n, c_out) + out_size, out)
 
 
+def conv_input_grad_reference(grad, weight, groups, input_size, stride, padding, dilation):
+    """The definition of the input gradient, ``dX = col2im(Wᵀ · dY)`` (lecture 002: the full
+    correlation of dY with the 180°-rotated kernel): one GEMM per group, then the plain
+    :func:`col2im` scatter-add. grad dY (N, C_out, *O), weight (C_out, C_in/g, *K) → dX
+    (N, C_in, *input_size). :func:`conv_input_grad` computes the same sums faster."""
+    c_in, kernel = weight.shape[1] * groups, tuple(weight.shape[2:])
+    n, out_size = grad.shape[0], tuple(grad.shape[2:])
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(input_size, padding))
+    w = weight.reshape(groups, weight.shape[0] // groups, -1)
+    matrix = grad.transpose((1, 0) + tuple(range(2, grad.ndim))).reshape(
+        groups, -1, n * math.prod(out_size))
+    dcols = np.matmul(w.transpose(0, 2, 1), matrix)
+    dxp = np.empty((c_in, n) + padded, grad.dtype)
+    col2im(dcols.reshape((c_in,) + kernel + (n,) + out_size), stride, dilation, dxp)
+    return np.ascontiguousarray(np.moveaxis(dxp[_interior(padding, input_size)], 1, 0))
+
+
+def input_grad_layout(stride, out_size, padded, n):
+    """Which layout :func:`conv_input_grad` uses: ``"plain"`` (:func:`col2im` over strided
+    windows: every strided conv), ``"wide"`` (stride 1, on the padded grid,
+    :func:`col2im_wide`: long slice-adds for the price of GEMM work on the zeros between image
+    rows) or ``"batch_last"`` (stride 1 where that price exceeds ``WIDE_MAX_WASTE``: small
+    images, whose slice-adds instead get long by running over the samples too,
+    :func:`col2im_batch_last`)."""
+    if n == 0 or not all(o > 0 for o in out_size) or not all(s == 1 for s in stride):
+        return "plain"
+    return "batch_last" if batch_last_layout(stride, out_size, padded) else "wide"
+
+
 def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation, bias=None,
-                    matrix=None, out=None):
+                    matrix=None, out=None, layout=None):
     """``dX = col2im(Wᵀ · dY)``: the gradient of a conv w.r.t. its input, which is also the
-    forward pass of the transposed convolution.
+    forward pass of the transposed convolution; equal to
+    :func:`conv_input_grad_reference` up to float rounding, in the layout
+    :func:`input_grad_layout` picks (or ``layout``, for tests and benchmarks).
 
     grad: dY (N, C_out, *O); weight (C_out, C_in/g, *K); ``input_size`` the spatial size of X
     before padding → dX (N, C_in, *input_size) (+ bias, for the transposed conv). ``matrix`` is
-    ``as_matrix(grad, groups)`` (``as_batch_last_matrix`` for a :func:`batch_last_layout`) if
-    the caller has it already; ``out`` receives dX if given.
-
-    At stride 1 the product is taken on the padded grid (:func:`col2im_wide`) when that adds
-    at most ``WIDE_MAX_WASTE`` GEMM work, else with the sample index last
-    (:func:`col2im_batch_last`: LeNet-5 train step b64 −4%, b256 −6%; ResNet's 512×4×4 conv
-    fwd+bwd 48.0 → 44.5 ms); strided convs scatter over strided windows (:func:`col2im`).
+    ``as_matrix(grad, groups)`` (``as_batch_last_matrix`` in the batch-last layout) if the
+    caller has it already (the wide layout builds its own); ``out`` receives dX if given.
     """
     c_in, kernel = weight.shape[1] * groups, tuple(weight.shape[2:])
     n, out_size = grad.shape[0], tuple(grad.shape[2:])
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(input_size, padding))
-    stride_1 = all(s == 1 for s in stride) and n > 0 and all(o > 0 for o in out_size)
-    batch_last = n > 0 and batch_last_layout(stride, out_size, padded)
-    wide = stride_1 and not batch_last
-    if wide:
+    layout = layout or input_grad_layout(stride, out_size, padded, n)
+    if layout == "wide":
         matrix = as_wide_matrix(grad, groups, padded)
-    elif batch_last:
+    elif layout == "batch_last":
         if matrix is None:
             matrix = as_batch_last_matrix(grad, groups)
     elif matrix is None:
@@ -363,14 +392,14 @@ def conv_input_grad(grad, weight, groups, input_size, stride, padding, dilation,
     w = weight.reshape(groups, weight.shape[0] // groups, -1)
     dcols = workspace("dcols", (groups, w.shape[2], matrix.shape[2]), grad.dtype)
     np.matmul(w.transpose(0, 2, 1), matrix, out=dcols)
-    if batch_last:
+    if layout == "batch_last":
         dxp = workspace("dxpad", (c_in,) + padded + (n,), grad.dtype)
         col2im_batch_last(dcols.reshape((c_in,) + kernel + out_size + (n,)), dilation, dxp)
         interior = dxp[(slice(None),) + _interior(padding, input_size)[2:]]
         return _to_batch_first(np.moveaxis(interior, -1, 1), bias,
                                (n, c_in) + tuple(input_size), out)
     dxp = workspace("dxpad", (c_in, n) + padded, grad.dtype)
-    if wide:
+    if layout == "wide":
         col2im_wide(dcols.reshape((c_in,) + kernel + (n, -1)), padded, dilation, dxp)
     else:
         col2im(dcols.reshape((c_in,) + kernel + (n,) + out_size), stride, dilation, dxp)
@@ -382,7 +411,7 @@ def conv_weight_grad(grad, cols, groups, weight_shape):
     """``dW = dY · colsᵀ`` per group: grad (g, C_out/g, N·prod(O)) from :func:`as_matrix`, cols
     (C_in, *K, N, *O) → dW ``weight_shape`` (C_out, C_in/g, *K)."""
     cols = cols.reshape(groups, math.prod(weight_shape[1:]), grad.shape[2])
-    # computed as (cols · dYᵀ)ᵀ: OpenBLAS runs this orientation up to 2× faster (tall result)
+    # computed as (cols · dYᵀ)ᵀ: OpenBLAS runs the orientation with the tall result faster
     grad_t = grad.transpose(0, 2, 1)
     dw = None
     for block in _column_blocks(grad.shape[1], cols.shape[1], cols.shape[2], cols.itemsize):
@@ -395,10 +424,8 @@ def _column_blocks(out_channels, rows, length, itemsize):
     """Slices of the ``length`` (= N·prod(O)) side of a conv GEMM whose columns have ``rows``
     rows: one slice, unless the GEMM is thin (``out_channels`` ≤ ``THIN_GEMM_CHANNELS``), where
     blocks of about ``GEMM_BLOCK_BYTES`` of columns each are multiplied in turn. OpenBLAS runs
-    a thin product over a very long side at a fraction of memory speed; measured (one core,
-    LeNet-5's 1→6 conv at batch 64: (6×25)·(25×50176)): forward 0.66 → 0.30 ms, weight
-    gradient 0.53 → 0.25 ms in blocks of 4096 columns; no gain at 6→16 (150 rows), whose blocks
-    would be short (< ``CHUNK_MIN_COLUMNS``)."""
+    a thin product over a very long side at a fraction of memory speed (LeNet-5's 1→6 conv:
+    (6×25)·(25×N·784)); blocks shorter than ``CHUNK_MIN_COLUMNS`` gain nothing."""
     size = GEMM_BLOCK_BYTES // max(1, rows * itemsize)
     if out_channels > THIN_GEMM_CHANNELS or size < CHUNK_MIN_COLUMNS:
         return [slice(None)]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ember._random import rng
 from ember._tensor import Tensor
-from ember._tensor_methods import _inplace
+from ember.autograd.inplace import inplace_method
 from ember.autograd.function import Function
 from ember.ops import elementwise as _core
 from ember.ops.elementwise import cast, sigmoid, tanh
@@ -69,7 +69,7 @@ def _run(cls, name, input, inplace=False, **config):
     """Apply the pointwise activation ``cls``, out of place or in place."""
     x = _float_input(input, name)
     if inplace:
-        return _inplace(lambda t: cls.apply(t, **config), name + "_")(x)
+        return inplace_method(lambda t: cls.apply(t, **config), name + "_")(x)
     return cls.apply(x, **config)
 
 
@@ -85,7 +85,10 @@ def relu_(input):
 
 
 def relu(input, inplace=False):
-    """``max(0, x)`` (lecture 000 "ReLU"); ``inplace=True`` modifies ``input``. Shape-preserving."""
+    """``max(0, x)`` (lecture 000 "ReLU"); ``inplace=True`` modifies ``input``. Shape-preserving.
+
+    >>> F.relu(ember.tensor([-1.0, 0.0, 2.0]))
+    tensor([0., 0., 2.])"""
     return input.relu_() if inplace else _core.relu(input)
 
 
@@ -669,6 +672,9 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
 
     ``dim=None`` picks torch's legacy implicit dim (0 for 0-, 1- and 3-D inputs, else 1) with a
     deprecation warning. ``dtype`` casts the input first (the gradient is cast back).
+
+    >>> F.softmax(ember.tensor([1.0, 2.0, 3.0]), dim=0)
+    tensor([0.0900, 0.2447, 0.6652])
     """
     x, axis = _softmax_input(input, dim, dtype, "softmax", _stacklevel)
     return Softmax.apply(x, axis=axis)

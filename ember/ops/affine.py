@@ -7,9 +7,8 @@ backward are a handful of matrix products on the raw arrays.
 import numpy as np
 
 from ember import _parallel
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 from ember.ops._checks import same_float_dtype, tensor_argument
-from ember.ops.elementwise import unbroadcast
 
 __all__ = ["linear", "bilinear"]
 

@@ -10,9 +10,9 @@ import numpy as np
 from ember import _dtype
 from ember._random import rng
 from ember._tensor import Tensor
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 from ember.ops._checks import same_float_dtype, tensor_argument
-from ember.ops.elementwise import cast, unbroadcast
+from ember.ops.elementwise import cast
 
 __all__ = ["scaled_dot_product_attention"]
 

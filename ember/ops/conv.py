@@ -236,6 +236,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     at the end, like torch). ``groups`` splits the channels into independent convolutions
     (003 「Group Convolution」); ``groups = C_in`` is the depthwise conv (003 「Depthwise」;
     inventory B16, B17).
+
+    >>> F.conv2d(ember.ones(1, 1, 4, 4), ember.ones(1, 1, 3, 3))   # each 3x3 window sums 9 ones
+    tensor([[[[9., 9.],
+              [9., 9.]]]])
     """
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 

@@ -6,9 +6,9 @@ import math
 import numpy as np
 
 from ember import _dtype
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 from ember.ops._checks import tensor_argument
-from ember.ops.elementwise import cast, unbroadcast
+from ember.ops.elementwise import cast
 from ember.ops.indexing import segment_sum
 
 __all__ = ["cosine_similarity", "pairwise_distance", "pdist"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from ember._random import rng
 from ember._tensor import Tensor
-from ember._tensor_methods import _inplace
+from ember.autograd.inplace import inplace_method
 from ember.autograd.function import Function
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
@@ -72,7 +72,8 @@ def _apply(input, p, training, inplace, name, noise_shape, alpha=False):
         else:
             noise = keep * (1.0 / (1.0 - p))
     if inplace:
-        return _inplace(lambda t: Dropout.apply(t, noise=noise, shift=shift), name + "_")(input)
+        return inplace_method(lambda t: Dropout.apply(t, noise=noise, shift=shift),
+                              name + "_")(input)
     return Dropout.apply(input, noise=noise, shift=shift)
 
 

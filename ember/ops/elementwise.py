@@ -4,7 +4,7 @@ import numpy as np
 
 from ember import _dtype, _parallel
 from ember._tensor import Tensor, as_tensor_arg
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
            "floor_divide", "remainder", "fmod", "pow", "float_power", "maximum", "minimum", "fmax", "fmin",
@@ -17,25 +17,6 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "sigmoid", "relu", "floor", "ceil", "round", "trunc", "frac",
            "reciprocal", "clamp", "clip", "clamp_min", "clamp_max", "where", "lerp", "addcmul",
            "addcdiv", "erf", "erfc", "erfinv", "nan_to_num", "cast", "heaviside", "logaddexp"]
-
-
-def unbroadcast(grad, shape):
-    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``.
-
-    The added leading axes are summed first, then the stretched ones (two reductions measure
-    faster than one over scattered axes, e.g. a conv bias gradient (N, C, H, W) -> (C, 1, 1))."""
-    if grad.shape == shape:
-        return grad
-    shape = tuple(shape)
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad
 
 
 def _check_broadcast(op, a, b):

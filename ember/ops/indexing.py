@@ -5,13 +5,13 @@ Gradients through advanced indexing accumulate over repeated indices (:func:`acc
 import numpy as np
 
 from ember._tensor import Tensor, as_tensor_arg
-from ember.autograd.function import Function
-from ember.ops.elementwise import cast, unbroadcast
+from ember.autograd.function import Function, unbroadcast
+from ember.ops.elementwise import cast
 
 __all__ = ["index", "index_put", "gather", "scatter", "scatter_add", "scatter_reduce",
            "index_select", "index_add", "masked_fill", "masked_select", "masked_scatter", "take",
            "take_along_dim", "tril", "triu", "topk", "sort", "argsort", "kthvalue", "one_hot",
-           "nonzero", "argwhere", "searchsorted", "bucketize", "unique"]
+           "nonzero", "argwhere", "searchsorted", "bucketize", "unique", "repeat_interleave"]
 
 
 def _convert_index(idx):
@@ -277,6 +277,37 @@ def index_select(input, dim, index):
 
 def index_fn_along(input, axis, idx):
     return globals()["index"](input, (slice(None),) * axis + (idx,))
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Each slice along ``dim`` repeated ``repeats`` times in place (``[a, b]`` with 2 ->
+    ``[a, a, b, b]``); ``repeats`` is an int or one count per slice; ``dim=None`` flattens
+    first. ``repeat_interleave(counts)`` alone gives the indices ``0`` ``counts[0]`` times,
+    ``1`` ``counts[1]`` times, ... The result is ``index_select`` with the repeated indices,
+    so the gradient sums the copies.
+    """
+    if repeats is None:                      # repeat_interleave(counts)
+        counts = input
+        _check_index_tensor("repeat_interleave", counts)
+        return Tensor._wrap(np.repeat(np.arange(counts._data.size), counts._data.reshape(-1)))
+    if dim is None:
+        from ember.ops.shape import reshape
+        input, axis = reshape(input, -1), 0
+    else:
+        axis = input._wrap_dim(dim, "repeat_interleave")
+    counts = repeats._data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    size = input._data.shape[axis]
+    if counts.ndim > 1 or (counts.ndim == 1 and counts.size not in (1, size)):
+        raise RuntimeError(f"repeat_interleave: repeats must have the same size as input along "
+                           f"dim ({size}), or be a single value; got shape {counts.shape}")
+    if counts.dtype.kind not in "iu" or (counts < 0).any():
+        raise RuntimeError(f"repeat_interleave: repeats must be non-negative integers, got "
+                           f"{counts.tolist()}")
+    idx = np.repeat(np.arange(size), counts.reshape(-1) if counts.ndim else int(counts))
+    if output_size is not None and len(idx) != output_size:
+        raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
+                           f"repeated size {len(idx)}")
+    return index_fn_along(input, axis, idx)
 
 
 def index_add(input, dim, index, source, *, alpha=1):

@@ -4,8 +4,8 @@ import numpy as np
 
 from ember import _dtype
 from ember._tensor import Tensor
-from ember.autograd.function import Function
-from ember.ops.elementwise import cast, unbroadcast
+from ember.autograd.function import Function, unbroadcast
+from ember.ops.elementwise import cast
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "baddbmm",
            "einsum", "tensordot", "vander"]

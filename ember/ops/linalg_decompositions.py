@@ -22,9 +22,8 @@ from collections import namedtuple
 import numpy as np
 
 from ember._tensor import Tensor
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 from ember.autograd.grad_mode import is_grad_enabled
-from ember.ops.elementwise import unbroadcast
 
 __all__ = ["LinAlgError", "inv", "inverse", "det", "slogdet", "logdet", "solve", "cholesky", "qr",
            "eigh", "eigvalsh", "svd", "svdvals", "pinv", "pinverse", "matrix_rank"]

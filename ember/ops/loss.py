@@ -16,9 +16,9 @@ import numpy as np
 
 from ember import _parallel
 from ember._tensor import Tensor
-from ember.autograd.function import Function
+from ember.autograd.function import Function, unbroadcast
 from ember.ops.elementwise import abs as _abs
-from ember.ops.elementwise import exp, log, minimum, sqrt, unbroadcast, where
+from ember.ops.elementwise import exp, log, minimum, sqrt, where
 from ember.ops.reduction import norm
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -264,6 +264,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     non-ignored items for index targets (torch's weighted mean) and by the number of items for
     probability targets. ``size_average`` / ``reduce`` are torch's deprecated spellings of
     ``reduction`` (every loss here accepts them where torch does).
+
+    Lecture 003's cat image (class scores cat 3.2, car 5.1, frog -1.7; the true class is cat):
+
+    >>> F.cross_entropy(ember.tensor([[3.2, 5.1, -1.7]]), ember.tensor([0]))
+    tensor(2.0404)
     """
     op = "cross_entropy"
     _check_reduction(op, reduction)

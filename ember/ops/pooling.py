@@ -181,12 +181,12 @@ def _geometry(fname, input, *args):
         hash(key)
     except TypeError:
         return _PoolGeometry(fname, input, *args)
-    g = _GEOMETRIES.get(key)
-    if g is None:
+    geom = _GEOMETRIES.get(key)
+    if geom is None:
         if len(_GEOMETRIES) >= 256:
             _GEOMETRIES.clear()
-        g = _GEOMETRIES[key] = _PoolGeometry(fname, input, *args)
-    return g
+        geom = _GEOMETRIES[key] = _PoolGeometry(fname, input, *args)
+    return geom
 
 
 def _lowest(dtype):
@@ -227,11 +227,11 @@ def _running_max(windows, need_argmax, check_nan, label_dtype):
     return best, arg
 
 
-def _offset_dtype(g):
-    return np.uint8 if math.prod(g.kernel) <= 256 else np.int32
+def _offset_dtype(geom):
+    return np.uint8 if math.prod(geom.kernel) <= 256 else np.int32
 
 
-def max_pool_forward(x, g, need_argmax):
+def max_pool_forward(x, geom, need_argmax):
     """Max over the kernel offsets of the (−∞-padded, polyphase) input ``x``. (Reading the
     offsets of tiled windows straight from ``x``, as the backward writes them, was 3.6× slower:
     ufuncs over stride-2 views do not vectorise.)
@@ -240,64 +240,66 @@ def max_pool_forward(x, g, need_argmax):
     element of each window (``None`` unless ``need_argmax``). The NaN rule costs extra passes,
     so it is applied only when the result shows a NaN.
     """
-    label = _offset_dtype(g)
+    label = _offset_dtype(geom)
 
-    phases = g.split(x, _lowest(x.dtype))
+    phases = geom.split(x, _lowest(x.dtype))
 
     def scan(check_nan):
-        windows = ((label(n), phases[key]) for n, key in g.windows())
+        windows = ((label(n), phases[key]) for n, key in geom.windows())
         return _running_max(windows, need_argmax, check_nan, label)
 
     out, argmax = scan(False)
     if need_argmax and x.dtype.kind == "f" and np.isnan(out).any():
         out, argmax = scan(True)
-    if need_argmax and x.dtype.kind == "f" and any(g.padding) and np.isneginf(out).any():
+    if need_argmax and x.dtype.kind == "f" and any(geom.padding) and np.isneginf(out).any():
         # a window of -inf (or padding) only: torch reports its first in-bounds element
-        np.copyto(argmax, _first_valid_offset(g), where=np.isneginf(out), casting="unsafe")
+        np.copyto(argmax, _first_valid_offset(geom), where=np.isneginf(out), casting="unsafe")
     return out, argmax
 
 
-def _first_valid_offset(g):
+def _first_valid_offset(geom):
     """Row-major offset number of the first in-bounds element of every window."""
     number = 0
-    for i, (o, s, p, d, k) in enumerate(zip(g.out, g.stride, g.padding, g.dilation, g.kernel)):
+    for i, (o, s, p, d, k) in enumerate(zip(geom.out, geom.stride, geom.padding, geom.dilation,
+                                            geom.kernel)):
         start = np.arange(o) * s - p
         j = np.where(start < 0, (-start + d - 1) // d, 0)
-        number = number * k + j.reshape(g.axis_shape(i))
+        number = number * k + j.reshape(geom.axis_shape(i))
     return number
 
 
-def max_pool_backward(grad, argmax, g, input_shape, out=None):
+def max_pool_backward(grad, argmax, geom, input_shape, out=None):
     """Route each output gradient to the arg-max cell of its window (lecture 002: the
     non-maximum cells get 0). One masked slice-add per kernel offset, in polyphase layout;
     tiled windows write each offset's share straight into its stride-``k`` view of dX.
     ``out`` receives dX if given."""
     chosen = np.empty(grad.shape, dtype=bool)
-    if g.tiled:
+    if geom.tiled:
         dx = np.empty(input_shape, dtype=grad.dtype) if out is None else out
-        if not g.covers():
+        if not geom.covers():
             dx.fill(0)
-        for number, key in g.tiles():
+        for number, key in geom.tiles():
             np.equal(argmax, number, out=chosen)
             np.multiply(grad, chosen, out=dx[key])
         return dx
-    phases = np.zeros(g.stride + grad.shape[:grad.ndim - g.nd] + g.phase_len, dtype=grad.dtype)
+    phases = np.zeros(geom.stride + grad.shape[:grad.ndim - geom.nd] + geom.phase_len,
+                      dtype=grad.dtype)
     routed = np.empty(grad.shape, dtype=grad.dtype)
-    for number, key in g.windows():
+    for number, key in geom.windows():
         np.equal(argmax, number, out=chosen)
         np.multiply(grad, chosen, out=routed)
         phases[key] += routed
-    return g.merge(phases, input_shape, out)
+    return geom.merge(phases, input_shape, out)
 
 
-def _argmax_to_flat_index(argmax, g):
+def _argmax_to_flat_index(argmax, geom):
     """Kernel-offset numbers -> torch's indices: the flat position in the unpadded input plane
     (``h * W + w`` in 2-D)."""
-    offsets = np.unravel_index(argmax, g.kernel)
+    offsets = np.unravel_index(argmax, geom.kernel)
     flat = np.zeros(argmax.shape, dtype=np.int64)
-    for i, (j, o, s, p, d, n) in enumerate(zip(offsets, g.out, g.stride, g.padding,
-                                               g.dilation, g.size)):
-        pos = np.arange(o, dtype=np.int64).reshape(g.axis_shape(i)) * s - p + j.astype(
+    for i, (j, o, s, p, d, n) in enumerate(zip(offsets, geom.out, geom.stride, geom.padding,
+                                               geom.dilation, geom.size)):
+        pos = np.arange(o, dtype=np.int64).reshape(geom.axis_shape(i)) * s - p + j.astype(
             np.int64) * d
         flat = flat * n + pos
     return flat
@@ -310,36 +312,36 @@ class MaxPool(Function):
     when a gradient will be needed."""
 
     def forward(self, x, geometry, return_indices):
-        g = geometry
+        geom = geometry
         need_argmax = return_indices or self.needs_input_grad[0]
-        parts = _batch_parts(x, g)
+        parts = _batch_parts(x, geom)
         if len(parts) == 1:
-            pooled, argmax = max_pool_forward(x, g, need_argmax)
+            pooled, argmax = max_pool_forward(x, geom, need_argmax)
         else:
-            shares = _parallel.run([partial(max_pool_forward, x[p], g, need_argmax)
+            shares = _parallel.run([partial(max_pool_forward, x[p], geom, need_argmax)
                                     for p in parts])
             pooled = np.concatenate([share[0] for share in shares])
             argmax = np.concatenate([share[1] for share in shares]) if need_argmax else None
-        self.argmax, self.geometry = argmax, g
+        self.argmax, self.geometry = argmax, geom
         if return_indices:
-            return pooled, _argmax_to_flat_index(argmax, g)
+            return pooled, _argmax_to_flat_index(argmax, geom)
         return pooled
 
     def backward(self, grad, grad_indices=None):
-        shape, g = self._input_meta[0][0], self.geometry
-        parts = _batch_parts(grad, g)
+        shape, geom = self._input_meta[0][0], self.geometry
+        parts = _batch_parts(grad, geom)
         if len(parts) == 1:
-            return max_pool_backward(grad, self.argmax, g, shape)
+            return max_pool_backward(grad, self.argmax, geom, shape)
         dx = np.empty(shape, dtype=grad.dtype)
-        _parallel.run([partial(max_pool_backward, grad[p], self.argmax[p], g, dx[p].shape, dx[p])
+        _parallel.run([partial(max_pool_backward, grad[p], self.argmax[p], geom, dx[p].shape, dx[p])
                        for p in parts])
         return dx
 
 
-def _batch_parts(x, g):
+def _batch_parts(x, geom):
     """Slices of a batched input's first dim for Ember's threads (one slice if unbatched or
     small)."""
-    if x.ndim == g.nd + 1:
+    if x.ndim == geom.nd + 1:
         return [slice(None)]
     return _parallel.batch_parts(x.shape[0], x.size)
 
@@ -350,8 +352,8 @@ def _max_pool(fname, nd, input, kernel_size, stride, padding, dilation, ceil_mod
     if input._data.dtype.kind not in "fiu":
         raise RuntimeError(f"{fname}: expected a floating-point or integer input, got "
                            f"{input.dtype}")
-    g = _geometry(fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    return MaxPool.apply(input, geometry=g, return_indices=bool(return_indices))
+    geom = _geometry(fname, input, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    return MaxPool.apply(input, geometry=geom, return_indices=bool(return_indices))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -374,8 +376,13 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     the int64 flat index ``h·W + w`` of each maximum in its input plane (the first maximum in
     row-major order on ties). Backward routes each gradient to its arg-max cell only.
 
-    Example (lecture 003 「Pooling 前后对比」): 2×2 stride 2 on
-    ``[[1,1,2,4],[5,6,7,8],[3,2,1,0],[1,1,3,4]]`` gives ``[[6,8],[3,4]]``."""
+    Example (lecture 003 「Pooling 前后对比」): 2×2 stride 2
+
+    >>> x = ember.tensor([[[[1., 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 1, 3, 4]]]])
+    >>> F.max_pool2d(x, 2)
+    tensor([[[[6., 8.],
+              [3., 4.]]]])
+    """
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
                      return_indices)
 
@@ -393,18 +400,19 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 # Average pooling
 # ----------------------------------------------------------------------------------------------
 
-def _avg_pool_divisor(g, count_include_pad, divisor_override, dtype):
+def _avg_pool_divisor(geom, count_include_pad, divisor_override, dtype):
     """The divisor of every window, as torch: the window clipped to the padded input
     (``count_include_pad``) or to the input itself, or ``divisor_override``."""
     if divisor_override is not None:
         return dtype.type(divisor_override)
     div = 1
-    for i, (o, s, p, k, n) in enumerate(zip(g.out, g.stride, g.padding, g.kernel, g.size)):
+    for i, (o, s, p, k, n) in enumerate(zip(geom.out, geom.stride, geom.padding, geom.kernel,
+                                            geom.size)):
         start = np.arange(o) * s - p
         end = np.minimum(start + k, n + p)
         count = end - start if count_include_pad else (np.minimum(end, n)
                                                        - np.maximum(start, 0))
-        div = div * count.reshape(g.axis_shape(i))
+        div = div * count.reshape(geom.axis_shape(i))
     div = np.asarray(div)
     return dtype.type(div.flat[0]) if np.all(div == div.flat[0]) else div.astype(dtype)
 
@@ -426,27 +434,27 @@ class AvgPool(Function):
     def backward(self, grad):
         """Spread each gradient evenly over its window: every cell gets ``grad / divisor``
         (lecture 002: a 2×2 average pool passes 1/4 of the delta to each of the 4 cells)."""
-        g = self.geometry
+        geom = self.geometry
         share = grad / self.divisor
-        phases = np.zeros(g.stride + grad.shape[:grad.ndim - g.nd] + g.phase_len,
+        phases = np.zeros(geom.stride + grad.shape[:grad.ndim - geom.nd] + geom.phase_len,
                           dtype=grad.dtype)
-        for _, key in g.windows():
+        for _, key in geom.windows():
             phases[key] += share
-        return g.merge(phases, self._input_meta[0][0])
+        return geom.merge(phases, self._input_meta[0][0])
 
 
 def _avg_pool(fname, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
     spatial_input(input, nd, fname)
     float_input(input, fname)
-    g = _geometry(fname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
-    if nd == 3 and any(n < k for n, k in zip(g.size, g.kernel)):
-        raise RuntimeError(f"{fname}: input {g.size} (shape {tuple(input._data.shape)}) is "
-                           f"smaller than kernel_size {g.kernel}")
+    geom = _geometry(fname, input, nd, kernel_size, stride, padding, 1, ceil_mode)
+    if nd == 3 and any(n < k for n, k in zip(geom.size, geom.kernel)):
+        raise RuntimeError(f"{fname}: input {geom.size} (shape {tuple(input._data.shape)}) is "
+                           f"smaller than kernel_size {geom.kernel}")
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"{fname}: divisor_override must be non-zero, got 0")
-    divisor = _avg_pool_divisor(g, count_include_pad, divisor_override, input._data.dtype)
-    return AvgPool.apply(input, geometry=g, divisor=divisor)
+    divisor = _avg_pool_divisor(geom, count_include_pad, divisor_override, input._data.dtype)
+    return AvgPool.apply(input, geometry=geom, divisor=divisor)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,

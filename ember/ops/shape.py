@@ -183,7 +183,7 @@ class Expand(Function):
         return np.broadcast_to(x, shape)
 
     def backward(self, grad):
-        from ember.ops.elementwise import unbroadcast
+        from ember.autograd.function import unbroadcast
         return unbroadcast(grad, self._input_meta[0][0])
 
 

@@ -13,10 +13,13 @@ decaying learning rate; other rules such as AdamW often do better on some proble
         sched.step()
 """
 from ember.optim import lr_scheduler
+from ember.optim.adadelta import Adadelta
 from ember.optim.adagrad import Adagrad
 from ember.optim.adam import Adam, AdamW
+from ember.optim.lbfgs import LBFGS
 from ember.optim.optimizer import Optimizer
 from ember.optim.rmsprop import RMSprop
 from ember.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LBFGS",
+           "lr_scheduler"]

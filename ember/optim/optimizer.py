@@ -28,6 +28,7 @@ from collections import defaultdict
 import numpy as np
 
 from ember._tensor import Tensor
+from ember.autograd.function import quiet_float_errors, restore_float_errors
 from ember.autograd.grad_mode import enable_grad, no_grad
 
 
@@ -196,16 +197,20 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state.get(p, {})
-                    update(p._data, p.grad._data, state, group)
-                    if state:
-                        self.state[p] = state
-                    p._bump_version()
+        quiet = quiet_float_errors()           # an overflowing update gives inf, as in torch
+        try:
+            with no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        state = self.state.get(p, {})
+                        update(p._data, p.grad._data, state, group)
+                        if state:
+                            self.state[p] = state
+                        p._bump_version()
+        finally:
+            restore_float_errors(quiet)
         return loss
 
     # -------------------------------------------------------------- state dict

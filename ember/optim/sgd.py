@@ -25,6 +25,14 @@ class SGD(Optimizer):
     ``dampening = momentum`` it becomes the exponential moving average
     ``b ← m·b + (1−m)·g`` (except for the first step, which copies ``g`` as torch does).
 
+    One step of plain gradient descent on ``f(w) = w²`` from ``w = 1`` (gradient 2):
+
+    >>> w = ember.tensor([1.0], requires_grad=True)
+    >>> opt = ember.optim.SGD([w], lr=0.1)
+    >>> (w ** 2).sum().backward(); opt.step()
+    >>> w
+    tensor([0.8000], requires_grad=True)
+
     Args:
         params: parameters or parameter groups (see :class:`Optimizer`).
         lr (float): learning rate, default 1e-3.

@@ -24,6 +24,7 @@ key                 value
 Restoring the RNG states together with the model, optimizer and scheduler makes a resumed
 run draw the same shuffles, dropout masks and augmentations as an uninterrupted one.
 """
+import math
 import random
 
 import numpy as np
@@ -32,7 +33,7 @@ import ember
 from ember import _random
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "get_rng_state",
-           "set_rng_state", "load_model_state"]
+           "set_rng_state", "load_model_state", "run_config"]
 
 FORMAT = "ember.train.checkpoint"
 VERSION = 1
@@ -97,8 +98,10 @@ def load_checkpoint(path):
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is an ember.save file but not a training checkpoint "
-                              f"(expected format {FORMAT!r})")
+        held = (f"a dict with keys {', '.join(map(repr, list(checkpoint)[:5]))}"
+                if isinstance(checkpoint, dict) else f"a {type(checkpoint).__name__}")
+        raise CheckpointError(f"{path} is not a training checkpoint of ember train (expected "
+                              f"format {FORMAT!r}; it holds {held})"[:400])
     if checkpoint.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {checkpoint.get('version')!r}; this "
                               f"Ember reads version {VERSION}")
@@ -109,9 +112,64 @@ def load_checkpoint(path):
     return checkpoint
 
 
+def run_config(checkpoint, path):
+    """``(Recipe, preprocessing, classes)`` of a checkpoint written by ``ember train``, every
+    field type-checked (a crafted or damaged file is one ``CheckpointError`` line)."""
+    from dataclasses import fields
+
+    from ember.train.recipes import Recipe
+
+    def fail(what):
+        raise CheckpointError(f"{path} has {what} in its config; it was not written by "
+                              f"ember train or is damaged"[:400])
+    config = checkpoint.get("config")
+    if not isinstance(config, dict):
+        fail("no config dict")
+    for key in ("recipe", "preprocessing", "classes"):
+        if key not in config:
+            fail(f"no {key!r}")
+    recipe, pre, classes = config["recipe"], config["preprocessing"], config["classes"]
+    if not isinstance(recipe, dict):
+        fail("a recipe that is not a dict")
+    for field in fields(Recipe):
+        value = recipe.get(field.name, getattr(Recipe, field.name))
+        expected = {str: (str,), int: (int,), float: (int, float)}[field.type]
+        if field.name in ("data_root", "model", "lr") and value is None:
+            continue                    # optional: no folder; chosen by the task; the default
+        if isinstance(value, bool) or not isinstance(value, expected) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            fail(f"a recipe {field.name} of {value!r}"[:120])
+    if not isinstance(pre, dict) or pre.get("channels") not in (1, 3) \
+            or isinstance(pre.get("channels"), bool):
+        fail("a preprocessing without channels 1 or 3")
+    size = pre.get("size")
+    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(
+            type(v) is int and 0 < v <= 8192 for v in size)):
+        fail(f"a preprocessing size of {size!r}"[:120])
+    for key in ("mean", "std"):
+        values = pre.get(key)
+        if not (isinstance(values, (list, tuple)) and len(values) == pre["channels"] and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values)) or (key == "std" and min(values) <= 0):
+            fail(f"a preprocessing {key} of {values!r}"[:120])
+    background = pre.get("background")
+    if background is not None and (isinstance(background, bool) or not isinstance(
+            background, (int, float)) or not 0.0 <= background <= 1.0):
+        fail(f"a preprocessing background of {background!r}"[:120])
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        fail("class names that are not a non-empty list of strings")
+    if type(checkpoint.get("epoch")) is not int:
+        fail("an epoch that is not an int")
+    return Recipe.from_dict(recipe), pre, classes
+
+
 def load_model_state(model, state_dict, source="checkpoint"):
     """``model.load_state_dict(state_dict)`` with a one-line ``CheckpointError`` when the
     checkpoint was made for a different architecture (missing/unexpected keys, shapes)."""
+    if not isinstance(state_dict, dict) or not all(
+            isinstance(k, str) and isinstance(v, ember.Tensor) for k, v in state_dict.items()):
+        raise CheckpointError(f"{source} holds no state dict (a dict of names to tensors) for "
+                              f"{type(model).__name__}")
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]

@@ -86,7 +86,12 @@ def load_arrays(name, root=None, train=True):
 
 
 def _load_folder(root):
-    """An ``ImageFolder``'s images, all converted to the first image's mode and size."""
+    """An ``ImageFolder``'s images, all converted to the first image's mode and size.
+
+    The pixels this makes may not exceed ``max_expansion_ratio`` times the bytes of the image
+    files (``ember.reading``): a huge first image would otherwise blow every small one up to
+    its size."""
+    from ember.reading import ExpansionBudget, FileFormatError
     from ember.vision import datasets
     try:
         folder = datasets.ImageFolder(root, loader=_open_image)
@@ -95,21 +100,30 @@ def _load_folder(root):
     first = _open_image(folder.samples[0][0])
     mode = "L" if first.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
     size = first.size
-    images = np.stack([np.asarray(_open_image(path).convert(mode).resize(size))
+    stored = sum(os.path.getsize(path) for path, _ in folder.samples)
+    try:
+        ExpansionBudget(f"image folder {root}", stored).spend(
+            len(folder.samples) * size[0] * size[1] * (1 if mode == "L" else 3),
+            f"converting its {len(folder.samples)} images to the first one's {size[0]}x"
+            f"{size[1]} pixels")
+    except FileFormatError as e:
+        raise DataError(_first_line(e)) from None
+    images = np.stack([np.asarray(_open_image(path, mode).resize(size))
                        for path, _ in folder.samples])
     return _to_hwc(images), np.asarray(folder.targets, dtype=np.int64), list(folder.classes)
 
 
-def _open_image(path):
-    from PIL import Image, UnidentifiedImageError
+def _open_image(path, mode=None):
+    """The decoded image at ``path``, converted to ``mode`` if given (``load_image``), or a
+    one-line ``DataError``."""
+    from ember.vision.datasets import DatasetFormatError, DatasetNotFoundError
+    from ember.vision.datasets.folder import load_image
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except FileNotFoundError:
+        return load_image(path, mode)
+    except DatasetNotFoundError:
         raise DataError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot read image {path}: {_first_line(e)}") from None
+    except DatasetFormatError as e:
+        raise DataError(_first_line(e)) from None
 
 
 def split_sizes(n, val_split, test_fraction, has_test_split):

@@ -113,22 +113,34 @@ def first_layer_weights(model, input_shape):
 
 
 def plot_filters(weights, path, limit=64):
-    """Each filter (output channel) of ``weights`` ``(O, C, kH, kW)`` as a small image, scaled to
-    its own min..max: RGB when ``C == 3``, otherwise the mean over input channels."""
+    """Each filter (output channel) of ``weights`` ``(O, C, kH, kW)`` as a small image: RGB
+    when ``C == 3``, each filter stretched to its own min..max; otherwise the mean over input
+    channels, all filters on one grey scale symmetric about 0 with its colour bar."""
     plt = _pyplot()
     weights = np.asarray(weights, dtype=np.float64)[:limit]
     n = len(weights)
     cols = min(8, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows + 0.4), squeeze=False)
+    rgb = weights.shape[1] == 3
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols + (0 if rgb else 0.8),
+                                                  1.2 * rows + 0.4), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
+    top = float(np.abs(weights).max()) or 1.0
+    shown = None
     for ax, w in zip(axes.ravel(), weights):
-        image = w.transpose(1, 2, 0) if w.shape[0] == 3 else w.mean(axis=0)
-        span = image.max() - image.min()
-        ax.imshow((image - image.min()) / (span if span > 0 else 1.0),
-                  cmap=None if image.ndim == 3 else "gray", interpolation="nearest")
-    fig.suptitle(f"first-layer filters ({n} of shape {tuple(weights.shape[1:])})")
+        if rgb:
+            image = w.transpose(1, 2, 0)
+            span = image.max() - image.min()
+            ax.imshow((image - image.min()) / (span if span > 0 else 1.0),
+                      interpolation="nearest")
+        else:
+            shown = ax.imshow(w.mean(axis=0), cmap="gray", vmin=-top, vmax=top,
+                              interpolation="nearest")
+    if shown is not None:
+        fig.colorbar(shown, ax=axes, fraction=0.03, pad=0.02, label="weight")
+    scale = "each stretched to its own range" if rgb else "one scale"
+    fig.suptitle(f"first-layer filters ({n} of shape {tuple(weights.shape[1:])}; {scale})")
     return _save(fig, path)
 
 

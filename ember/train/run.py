@@ -11,7 +11,11 @@
 A run: claim the run folder, seed every generator, let the task (``ember.train.tasks``) load
 the data and build the model, write ``config.json``, train with ``Trainer`` (progress, metric
 files, checkpoints after every epoch), then evaluate the best checkpoint on the held-out test
-split and let the task write ``test_metrics.json`` and the pictures.
+split and let the task write ``test_metrics.json`` and the pictures. With adversarial
+training (the recipe's ``adversarial``), a share of every training batch is replaced by
+adversarial examples of the current model (``Trainer``'s ``batch_transform``) and the test
+split is evaluated a second time under the same attack: the report holds the clean and the
+robust accuracy.
 
 The run folder is claimed atomically for the whole run (an ``fcntl`` lock on its
 ``.ember-run.lock`` file, released by the operating system even if the process dies): a
@@ -33,7 +37,8 @@ import numpy as np
 import ember
 from ember.train import callbacks as _callbacks
 from ember.train import checkpoint as _checkpoint
-from ember.train.recipes import MAIN_JOB, Recipe, RecipeError, build_optimizer, build_scheduler
+from ember.train.recipes import (MAIN_JOB, Recipe, RecipeError, build_attack, build_optimizer,
+                                 build_scheduler)
 from ember.train.tasks import get_task
 from ember.train.trainer import Trainer, TrainingError
 
@@ -199,6 +204,7 @@ def _resume_source(resume):
         last = os.path.join(resume, "checkpoints", "last.ember")
         if os.path.isfile(last):
             state = _checkpoint.load_checkpoint(last)
+            _checkpoint.run_config(state, last)
             return last, state, os.path.abspath(resume)
         config_path = os.path.join(resume, "config.json")
         if not os.path.isfile(config_path):
@@ -214,6 +220,7 @@ def _resume_source(resume):
             raise RunError(f"cannot resume {resume}: its config.json is unreadable ({e})") from None
         return None, {"config": config}, os.path.abspath(resume)
     state = _checkpoint.load_checkpoint(resume)
+    _checkpoint.run_config(state, resume)
     return resume, state, os.path.dirname(os.path.dirname(os.path.abspath(resume)))
 
 
@@ -295,9 +302,11 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
                               "validation split)")
         every.append(_callbacks.EarlyStopping("val_loss", patience=recipe.patience))
     monitor, mode = task.monitor
+    attack = build_attack(recipe, task.loss_fn, data["preprocessing"])
     trainer = Trainer(model, optimizer, task.loss_fn, metrics=task.metrics, scheduler=scheduler,
                       scheduler_interval=interval, callbacks=every, monitor=monitor, mode=mode,
-                      config=config, output_transform=task.output_transform)
+                      config=config, output_transform=task.output_transform,
+                      batch_transform=attack)
     if state is not None:
         trainer.load_checkpoint(resume_path)
     _callbacks.write_text_atomic(os.path.join(out, "config.json"),
@@ -305,8 +314,10 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
     if progress:
         for note in notes:
             print(f"note: {note}", file=stream)
-        print(f"training {recipe.model} on {recipe.dataset} ({task.describe(data)}) for "
-              f"{recipe.epochs} epochs -> {out}", file=stream, flush=True)
+        adversarial = (f" with {attack.describe()} examples replacing {attack.fraction:.0%} of "
+                       f"each batch" if attack else "")
+        print(f"training {recipe.model} on {recipe.dataset} ({task.describe(data)}){adversarial} "
+              f"for {recipe.epochs} epochs -> {out}", file=stream, flush=True)
     try:
         _fit(trainer, train_loader, val_loader, recipe.epochs, profile, out)
     except KeyboardInterrupt:
@@ -317,7 +328,12 @@ def _run_claimed(recipe, out, state, resume_path, notes, progress, stream, profi
     best = _checkpoint.load_checkpoint(checkpointer.best_path)
     _checkpoint.load_model_state(model, best["model"], checkpointer.best_path)
     test = trainer.evaluate(test_loader, "test", return_outputs=True)
-    report, summary = task.report(out, trainer, model, data, test, best["epoch"])
+    robust = {}                 # tasks without adversarial training need not take robust=
+    if attack is not None:
+        whole = build_attack(recipe, task.loss_fn, data["preprocessing"], evaluation=True)
+        robust["robust"] = trainer.evaluate(test_loader, "test", batch_transform=whole)
+        robust["robust"]["attack"] = whole.describe()
+    report, summary = task.report(out, trainer, model, data, test, best["epoch"], **robust)
     return RunResult(out=out, recipe=recipe, config=config, history=list(trainer.history),
                      best_epoch=best["epoch"], test_metrics=report, summary=summary,
                      checkpoints={"best": checkpointer.best_path, "last": checkpointer.last_path},

@@ -70,6 +70,10 @@ class Trainer:
             (default: the output tensor's array, e.g. class scores ``(N, C)``). Segmentation
             uses it to pass on the per-pixel argmax instead of the ``(N, C, H, W)`` scores, and
             to take the main output of models that return a dict of heads.
+        batch_transform: ``transform(model, x, y) -> x'`` applied to the inputs of every
+            training batch before the forward pass (None: the batch as it is), e.g.
+            ``ember.interpret.AdversarialTraining`` for adversarial training; the training
+            loss and metrics are those of the transformed batch. ``evaluate`` takes one too.
 
     After ``fit``, ``history`` is a list of dicts, one per epoch: ``epoch`` (1-based),
     ``lr``, ``train_loss``, ``train_<metric>``, ``val_loss``, ``val_<metric>`` (when there
@@ -79,7 +83,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, loss_fn=None, *, metrics=None, scheduler=None,
                  scheduler_interval="epoch", callbacks=(), monitor="val_acc", mode="max",
-                 config=None, output_transform=None):
+                 config=None, output_transform=None, batch_transform=None):
         if scheduler_interval not in ("epoch", "step"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got "
                              f"{scheduler_interval!r}")
@@ -103,6 +107,10 @@ class Trainer:
         self.mode = mode
         self.config = dict(config or {})
         self.output_transform = output_transform if output_transform is not None else _array
+        if batch_transform is not None and not callable(batch_transform):
+            raise TypeError(f"Trainer: batch_transform must be callable(model, x, y), got "
+                            f"{type(batch_transform).__name__}")
+        self.batch_transform = batch_transform
         self.epoch = 0                 # completed epochs
         self.epochs = 0                # the target of the current fit
         self.history = []
@@ -139,6 +147,8 @@ class Trainer:
         self.model.train()
 
         def step(index, x, y):
+            if self.batch_transform is not None:
+                x = self.batch_transform(self.model, x, y)
             scores = self.model(x)
             loss = self.loss_fn(scores, y)
             value = float(loss.item())
@@ -154,16 +164,19 @@ class Trainer:
 
         return self._run_phase(loader, "train", step)
 
-    def evaluate(self, loader, phase="val", return_outputs=False):
+    def evaluate(self, loader, phase="val", return_outputs=False, batch_transform=None):
         """Loss and metric of the model on ``loader`` in eval mode under ``no_grad``:
         ``{"loss", <metric>...}``, plus the model's outputs (through ``output_transform``) as
         ``"scores"`` (N, ...) and the ``"targets"`` (N, ...) as NumPy arrays with
         ``return_outputs``. ``phase`` names the pass for the callbacks (``"val"``,
-        ``"test"``)."""
+        ``"test"``). ``batch_transform(model, x, y)`` changes each batch's inputs first (an
+        attack, for the robust accuracy; it may enable gradients for itself)."""
         self.model.eval()
         scores, targets = [], []
 
         def forward(index, x, y):
+            if batch_transform is not None:
+                x = batch_transform(self.model, x, y)
             out = self.model(x)
             kept = self.output_transform(out)
             if return_outputs:
@@ -253,16 +266,26 @@ class Trainer:
                 raise ValueError("the checkpoint and the trainer disagree on having a scheduler")
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
             raise _checkpoint.CheckpointError(
                 f"checkpoint {path} does not fit this optimizer/scheduler: "
                 f"{str(e).splitlines()[0]}") from None
-        for cb in self.callbacks:
-            if cb.state_key in state["callbacks"]:
-                cb.load_state_dict(state["callbacks"][cb.state_key])
-        self.epoch = int(state["epoch"])
-        self.best_metric = state["best_metric"]
-        self.best_epoch = state["best_epoch"]
-        self.history = [dict(row) for row in state["history"]]
-        _checkpoint.set_rng_state(state["rng"])
+        # the rest is the file's word too: a damaged or crafted value is one line, not a
+        # traceback from deep inside a callback or a random generator
+        try:
+            for cb in self.callbacks:
+                if cb.state_key in state["callbacks"]:
+                    cb.load_state_dict(state["callbacks"][cb.state_key])
+            if type(state["epoch"]) is not int or state["epoch"] < 0:
+                raise ValueError(f"epoch {state['epoch']!r} is not a count")
+            self.epoch = state["epoch"]
+            self.best_metric = state["best_metric"]
+            self.best_epoch = state["best_epoch"]
+            self.history = [dict(row) for row in state["history"]]
+            _checkpoint.set_rng_state(state["rng"])
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError,
+                OverflowError) as e:
+            raise _checkpoint.CheckpointError(
+                f"checkpoint {path} holds a training state that cannot be restored: "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:400]) from None
         return state

@@ -18,12 +18,13 @@ What survives: names, shapes, dtypes and values. A safetensors file has no ``req
 no ``Parameter`` flag, no nesting and no key order (the header is sorted), so tensors come
 back as plain tensors in a plain dict; a checkpoint with optimizer state or an epoch counter
 needs Ember's own format. Tensors stored as ``BF16`` (bfloat16, common in published weights)
-are read exactly as float32, Ember having no bfloat16 (this needs the small ``ml_dtypes``
-package, installed with the ``safetensors`` extra); other dtypes Ember lacks (unsigned
-16/32/64-bit ints, float8, complex) are refused with an error naming the tensor.
+are read exactly as float32 (a bfloat16 is the top half of a float32, so widening is a bit
+shift), Ember having no bfloat16; other dtypes Ember lacks (unsigned 16/32/64-bit ints,
+float8, complex) are refused with an error naming the tensor.
 
-The work is done by the ``safetensors`` package's NumPy API (``pip install
-'ember[safetensors]'``), imported when a function is first called.
+The ``safetensors`` package (``pip install 'ember[safetensors]'``, imported when a function is
+first called) writes the files and checks a file's header against its bytes when reading
+(``safetensors.deserialize``); Ember turns the raw bytes into arrays itself.
 """
 import os
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from ember import _dtype
 from ember._tensor import Tensor
+from ember.reading import FileFormatError
 
 __all__ = ["save", "save_file", "load", "load_file", "load_metadata", "is_safetensors_header"]
 
@@ -38,18 +40,21 @@ _HEADER_LENGTH_BYTES = 8
 
 
 def _backend():
-    """``(safetensors.numpy, SafetensorError)``, or an ImportError saying what to install."""
+    """``(safetensors package, SafetensorError)``, or an ImportError saying what to install."""
     try:
         import safetensors
         import safetensors.numpy
     except ImportError:
         raise ImportError("ember.utils.safetensors needs the 'safetensors' package: pip install "
                           "'ember[safetensors]' (or pip install safetensors)") from None
-    try:
-        import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy so BF16 tensors read)
-    except ImportError:
-        pass
-    return safetensors.numpy, safetensors.SafetensorError
+    return safetensors, safetensors.SafetensorError
+
+
+# the file's dtype names -> little-endian NumPy dtypes Ember has (BF16 is widened, see below)
+_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+           "I8": "i1", "U8": "u1", "BOOL": "?"}
+_UNSUPPORTED_NAMES = {"U16": "uint16", "U32": "uint32", "U64": "uint64", "C64": "complex64",
+                      "F8_E4M3": "float8_e4m3", "F8_E5M2": "float8_e5m2"}
 
 
 def _arrays_to_write(tensors, who):
@@ -93,7 +98,7 @@ def save(tensors, metadata=None):
     ndarray) and ``metadata`` (a dict of str -> str, or None)."""
     backend, _ = _backend()
     arrays = _arrays_to_write(tensors, "safetensors.save")
-    return backend.save(arrays, metadata=_check_metadata(metadata, "safetensors.save"))
+    return backend.numpy.save(arrays, metadata=_check_metadata(metadata, "safetensors.save"))
 
 
 def save_file(tensors, filename, metadata=None):
@@ -111,37 +116,38 @@ def save_file(tensors, filename, metadata=None):
     write_atomic(os.fsdecode(filename), lambda out: out.write(data), "safetensors.save_file")
 
 
-def _to_tensors(arrays, source):
+def _to_tensors(entries, source):
+    """Tensors from ``safetensors.deserialize``'s ``[(name, {dtype, shape, data})]``."""
     out = {}
-    for name, array in arrays.items():
-        if array.dtype.name == "bfloat16":
-            # a bfloat16 is the top half of a float32: widening is exact
-            array = array.astype(np.float32)
-        try:
-            _dtype.from_numpy(array.dtype)
-        except TypeError:
-            raise RuntimeError(f"ember.load: {source}: tensor {name!r} has dtype {array.dtype}, "
-                               "which Ember does not support") from None
-        out[name] = Tensor._wrap(array)
+    for name, entry in entries:
+        kind, shape, data = entry["dtype"], tuple(entry["shape"]), entry["data"]
+        if kind == "BF16":        # the top half of a float32: widening is exact
+            array = (np.frombuffer(data, "<u2").astype(np.uint32) << 16).view(np.float32)
+        elif kind in _DTYPES:
+            dtype = np.dtype(_DTYPES[kind])
+            array = np.frombuffer(data, dtype).astype(dtype.newbyteorder("="))   # a copy
+        else:
+            readable = _UNSUPPORTED_NAMES.get(kind, kind)
+            raise FileFormatError(f"{source}: tensor {name!r} has dtype {readable}, which Ember "
+                                  "does not support")
+        out[name] = Tensor._wrap(array.reshape(shape))
     return out
 
 
 def _fail(source, exc):
     message = " ".join(str(exc).split())
-    if isinstance(exc, TypeError) and "bfloat16" in message:
-        message = "it holds bfloat16 tensors; pip install ml_dtypes to read them as float32"
-    raise RuntimeError(f"ember.load: {source} is not a valid safetensors file ({message}); it "
-                       "may be truncated or corrupt") from None
+    raise FileFormatError(f"{source} is not a valid safetensors file ({message}); it may be "
+                          "truncated or corrupt") from None
 
 
 def load(data, source="<bytes>"):
     """The tensors of a safetensors file given as ``bytes``, as a dict of str -> Tensor."""
     backend, error = _backend()
     try:
-        arrays = backend.load(bytes(data))
+        entries = backend.deserialize(bytes(data))
     except (error, TypeError, ValueError) as exc:
         _fail(source, exc)
-    return _to_tensors(arrays, source)
+    return _to_tensors(entries, source)
 
 
 def load_file(filename, device="cpu"):
@@ -156,15 +162,11 @@ def load_file(filename, device="cpu"):
     if str(device) != "cpu":
         raise ValueError(f"safetensors.load_file: Ember runs on the CPU only, got "
                          f"device={device!r}")
-    backend, error = _backend()
     filename = os.fsdecode(filename)
     if not os.path.exists(filename):
         raise FileNotFoundError(f"safetensors.load_file: {filename!r} does not exist")
-    try:
-        arrays = backend.load_file(filename)
-    except (error, TypeError, ValueError) as exc:
-        _fail(repr(filename), exc)
-    return _to_tensors(arrays, repr(filename))
+    with open(filename, "rb") as f:
+        return load(f.read(), repr(filename))
 
 
 def load_metadata(filename):

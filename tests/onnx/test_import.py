@@ -10,6 +10,7 @@ import pytest
 import ember
 from tests.harness import assert_close
 from tests.onnx.checks import assert_within_scale
+from tests.torchvision_oracle import import_torchvision
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -282,14 +283,7 @@ def test_constant_node_values():
 def _torchvision():
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
-    original = torch.library.register_fake
-    # torchvision 0.28's wheel registers fake kernels for compiled ops this CPU build lacks
-    torch.library.register_fake = lambda *args, **kwargs: (lambda fn: fn)
-    try:
-        torchvision = pytest.importorskip("torchvision")
-    finally:
-        torch.library.register_fake = original
-    return torch, torchvision
+    return torch, import_torchvision()
 
 
 def _torch_export(torch, model, example, path):

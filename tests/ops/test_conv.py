@@ -337,3 +337,47 @@ def test_non_contiguous_inputs():
                  [np.random.randn(1, 3, 7, 9), w], dtype=np.float32)
     check_parity(lambda m, x, w: F(m).conv_transpose2d(x.transpose(2, 3), w, padding=1),
                  [np.random.randn(2, 3, 5, 4), w.transpose(1, 0, 2, 3).copy()], dtype=np.float32)
+
+
+# ------------------------------------------------------------- input-gradient layouts
+_LAYOUT_CASES = [   # x shape, weight shape, groups, stride, padding, dilation
+    ((4, 6, 14, 14), (16, 6, 5, 5), 1, (1, 1), ((0, 0), (0, 0)), (1, 1)),     # LeNet 6->16
+    ((3, 4, 9, 7), (6, 2, 3, 3), 2, (1, 1), ((1, 1), (2, 0)), (2, 1)),       # grouped, dilated
+    ((2, 3, 8, 8), (5, 3, 3, 3), 1, (2, 1), ((1, 1), (1, 1)), (1, 1)),       # strided
+    ((2, 2, 6, 5, 4), (3, 2, 2, 3, 2), 1, (1, 1, 1), ((0, 1), (1, 1), (0, 0)), (1, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups, stride, padding, dilation", _LAYOUT_CASES)
+def test_every_input_grad_layout_equals_the_reference(x_shape, w_shape, groups, stride,
+                                                        padding, dilation):
+    """The plain col2im is the definition of dX; each faster layout of the same sums must give
+    the same numbers (in float64 to 1e-12), and the reference equals torch's gradient."""
+    from ember.ops import _im2col as ic
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    out = ic.output_size(x_shape[2:], w_shape[2:], stride, padding, dilation)
+    dy = rng.standard_normal((x_shape[0], w_shape[0]) + out)
+    reference = ic.conv_input_grad_reference(dy, w, groups, x_shape[2:], stride, padding,
+                                             dilation)
+    layouts = ["plain"] + (["wide", "batch_last"] if all(s == 1 for s in stride) else [])
+    for layout in layouts:
+        dx = ic.conv_input_grad(dy, w, groups, x_shape[2:], stride, padding, dilation,
+                                layout=layout)
+        np.testing.assert_allclose(dx, reference, rtol=1e-12, atol=1e-12, err_msg=layout)
+    import torch
+    conv = {2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}[len(stride)]
+    xt = torch.tensor(x, requires_grad=True)
+    xp = torch.nn.functional.pad(xt, [p for lo_hi in reversed(padding) for p in lo_hi])
+    conv(xp, torch.tensor(w), stride=stride, dilation=dilation, groups=groups).backward(
+        torch.tensor(dy))
+    np.testing.assert_allclose(reference, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_input_grad_layout_choice():
+    from ember.ops import _im2col as ic
+    assert ic.input_grad_layout((2, 2), (4, 4), (9, 9), 8) == "plain"
+    assert ic.input_grad_layout((1, 1), (28, 28), (32, 32), 8) == "wide"        # LeNet 1->6
+    assert ic.input_grad_layout((1, 1), (10, 10), (14, 14), 8) == "batch_last"  # LeNet 6->16
+    assert ic.input_grad_layout((1, 1), (10, 10), (14, 14), 0) == "plain"

@@ -58,6 +58,9 @@ CONFIGS = [
     ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
     ("Adagrad", dict(lr=0.1, weight_decay=0.1, initial_accumulator_value=0.5)),
     ("Adagrad", dict(lr=0.1, maximize=True, eps=1e-3)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.5, eps=1e-4)),
+    ("Adadelta", dict(lr=2.0, weight_decay=0.1, maximize=True)),
 ]
 IDS = [f"{name}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for name, kw in CONFIGS]
 TOL = {"float64": dict(rtol=1e-9, atol=1e-12)}
@@ -364,6 +367,8 @@ def test_constructor_errors():
         ember.optim.RMSprop([w], alpha=-0.1)
     with pytest.raises(ValueError, match="lr_decay"):
         ember.optim.Adagrad([w], lr_decay=-1)
+    with pytest.raises(ValueError, match="rho"):
+        ember.optim.Adadelta([w], rho=1.5)
     with pytest.raises(ValueError, match="more than once"):
         ember.optim.SGD([w, w], lr=0.1)
     with pytest.raises(ValueError, match="more than one parameter group"):

@@ -146,6 +146,30 @@ def test_recipe_round_trip_and_main_job():
     assert recipes.Recipe.from_dict(dict(recipe.to_dict(), unknown=1)) == recipe
 
 
+@pytest.mark.parametrize("field,value,message", [
+    ("adversarial", "deepfool", "adversarial 'deepfool' is unknown; choose one of none, fgsm, pgd"),
+    ("epsilon", 0.0, r"epsilon must lie in \(0, 1\] \(pixel values\), got 0.0"),
+    ("epsilon", 2.0, r"epsilon must lie in \(0, 1\]"),
+    ("attack_steps", 0, "attack_steps must be at least 1, got 0"),
+    ("adversarial_fraction", 1.5, r"adversarial_fraction must lie in \(0, 1\], got 1.5"),
+])
+def test_adversarial_recipe_fields_are_checked(field, value, message):
+    with pytest.raises(recipes.RecipeError, match=message) as error:
+        recipes.Recipe(**{"adversarial": "pgd", field: value}).validate()
+    assert error.value.field == field
+
+
+def test_build_attack_follows_the_recipe():
+    pre = {"mean": [0.13], "std": [0.31]}
+    assert recipes.build_attack(recipes.Recipe(), None, pre) is None
+    recipe = recipes.Recipe(adversarial="pgd", epsilon=0.2, attack_steps=7,
+                            adversarial_fraction=0.25)
+    attack = recipes.build_attack(recipe, None, pre)
+    assert (attack.attack, attack.epsilon, attack.steps, attack.fraction) == ("pgd", 0.2, 7, 0.25)
+    assert attack.mean.ravel().tolist() == [0.13] and attack.std.ravel().tolist() == [0.31]
+    assert recipes.build_attack(recipe, None, pre, evaluation=True).fraction == 1.0
+
+
 def _is_png(path):
     with open(path, "rb") as f:
         return f.read(8) == b"\x89PNG\r\n\x1a\n"

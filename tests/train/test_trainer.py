@@ -119,6 +119,28 @@ def test_nan_loss_stops_with_a_one_line_error(tiny_net, make_loaders):
         trainer.fit(train, epochs=1)
 
 
+def test_batch_transform_changes_the_training_and_evaluation_inputs(tiny_net, make_loaders):
+    # the hook of adversarial training: transform(model, x, y) -> x' before every forward
+    train, val = make_loaders(n_train=64, augment="none")
+    net = tiny_net()
+    calls = []
+
+    def blank(model, x, y):
+        assert model is net
+        calls.append((tuple(x.shape), tuple(y.shape)))
+        return ember.zeros_like(x)
+
+    trainer = Trainer(net, optim.SGD(net.parameters(), lr=0.1), batch_transform=blank)
+    trainer.fit(train, epochs=1)
+    assert calls == [((32, 1, 8, 8), (32,))] * 2
+    clean = trainer.evaluate(val, return_outputs=True)
+    blanked = trainer.evaluate(val, return_outputs=True, batch_transform=blank)
+    assert len(calls) == 2 + len(val)             # evaluate transforms only when asked
+    assert np.ptp(blanked["scores"], axis=0).max() == 0 != np.ptp(clean["scores"], axis=0).max()
+    with pytest.raises(TypeError, match="Trainer: batch_transform must be callable"):
+        Trainer(net, optim.SGD(net.parameters(), lr=0.1), batch_transform=3)
+
+
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_resume_continues_bit_for_bit(tiny_net, make_loaders, tmp_path, num_workers):
     """3 uninterrupted epochs == 2 epochs, a new process-like start, resume, 1 more epoch."""

@@ -111,7 +111,6 @@ def test_files_from_the_safetensors_package_read_and_back(tmp_path):
 def test_torch_written_file_with_bfloat16_reads_exactly_as_float32(tmp_path):
     torch = pytest.importorskip("torch")
     safetensors_torch = pytest.importorskip("safetensors.torch")
-    pytest.importorskip("ml_dtypes")
     torch.manual_seed(0)
     weights = {"half": torch.randn(3, 5, dtype=torch.bfloat16),
                "full": torch.randn(2, 2), "long": torch.tensor([5, -6])}

@@ -269,7 +269,8 @@ def test_cifar_corrupt_files(tmp_path):
                                                  r"got uint8 array of shape \(3, 100\)"):
         CIFAR10(str(tmp_path))
     write_pickle(path, {"data": np.zeros((3, 3072), np.uint8), "labels": [0, 1, 10]})
-    with pytest.raises(DatasetFormatError, match="labels must lie in 0..9"):
+    with pytest.raises(DatasetFormatError, match="'labels' must hold ints in 0..9, found 10 at "
+                                                 "index 2"):
         CIFAR10(str(tmp_path))
     write_pickle(path, {"pixels": np.zeros((3, 3072), np.uint8)})
     with pytest.raises(DatasetFormatError, match="expected a dict with 'data'"):
@@ -341,7 +342,7 @@ def test_image_folder_errors_name_the_path(tmp_path):
     broken = tmp_path / "bad" / "cls" / "truncated.png"
     broken.write_bytes((tmp_path / "bad" / "cls" / "ok.png").read_bytes()[:30])
     ds = ImageFolder(str(tmp_path / "bad"))
-    with pytest.raises(DatasetFormatError, match="truncated.png: cannot read the image"):
+    with pytest.raises(DatasetFormatError, match="cannot read image .*truncated.png: "):
         ds[1]
 
 

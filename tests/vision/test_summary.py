@@ -169,6 +169,53 @@ def test_receptive_field_special_layers():
     assert rows[3].mult_adds == np.prod(rows[2].output_shape) * 1 * 16
 
 
+def _gradient_support(model, shape, index):
+    """The input pixels (rows, cols) that output unit ``index`` of ``model`` depends on: with
+    positive weights, a positive input and no gating layer, every pixel of the receptive field
+    gets a positive gradient and every other pixel 0."""
+    x = ember.ones(*shape, requires_grad=True)
+    with ember.no_grad():
+        for p in model.parameters():
+            p.copy_(ember.rand(*p.shape) + 0.1)
+    out = model(x)
+    out[(0, 0) + index].backward()
+    support = np.abs(x.grad.numpy()[0]).sum(axis=0) > 0
+    rows, cols = np.flatnonzero(support.any(1)), np.flatnonzero(support.any(0))
+    return (rows[0], rows[-1]), (cols[0], cols[-1])
+
+
+@pytest.mark.parametrize("layers,shape", [
+    (lambda: [nn.Conv2d(1, 2, 5, padding=2), nn.AvgPool2d(2), nn.Conv2d(2, 2, 5)],  # LeNet's
+     (1, 1, 28, 28)),
+    (lambda: [nn.Conv2d(1, 2, 3, stride=2, padding=1),
+              nn.Conv2d(2, 2, 3, dilation=2, padding=3),
+              nn.AvgPool2d(3, stride=2, padding=1), nn.Conv2d(2, 1, (3, 5), padding="same")],
+     (1, 1, 23, 26)),
+    # an adaptive pool is exact when the output divides the input (12 -> 4: k = s = 3)
+    (lambda: [nn.Conv2d(1, 2, 4, padding="same"), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(4)],
+     (1, 1, 24, 25)),
+])
+def test_receptive_field_start_bounds_the_gradient_support(layers, shape):
+    # inventory G13: output (i, j) sees rows a + i*jump .. a + i*jump + r - 1, clipped
+    model = nn.Sequential(*layers())
+    row = summary(model, shape).rows[-1]
+    r, jump, start = (np.broadcast_to(v, 2) for v in (row.receptive_field, row.jump,
+                                                      row.rf_start))
+    h, w = row.output_shape[-2:]
+    for index in [(0, 0), (h // 2, w - 1), (h - 1, w // 3)]:
+        for axis, (lo, hi) in enumerate(_gradient_support(model, shape, index)):
+            first = start[axis] + index[axis] * jump[axis]
+            last = min(first + r[axis] - 1, shape[2 + axis] - 1)
+            assert (lo, hi) == (max(first, 0), last), (index, axis)
+
+
+def test_lenet5_receptive_field_starts():
+    rows = {r.name: r for r in summary(M.lenet5(padded=True), (1, 1, 28, 28)).rows}
+    # conv1 pads by 2: its first field starts 2 pixels before the image
+    assert [rows[n].rf_start for n in ("conv1", "pool1", "conv2", "pool2")] == [-2] * 4
+    assert rows["fc1"].rf_start is None
+
+
 def test_resnet18_branches_take_max():
     # inventory B47
     s = summary(M.resnet18(), (1, 3, 64, 64), depth=3)

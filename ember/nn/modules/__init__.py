@@ -1,7 +1,9 @@
 """The layer classes of ``ember.nn``, one file per family (as in ``torch/nn/modules``)."""
 from ember.nn.modules import (activation, attention, container, conv, distance, dropout, flatten,
-                              fold, linear, locally_connected, loss, normalization, padding,
-                              pooling, sparse, upsampling)
+                              fold, lazy, linear, locally_connected, loss, normalization,
+                              padding, pooling, sparse, upsampling)
+# torch's module paths for classes Ember defines elsewhere (torch.nn.modules.batchnorm, ...)
+from ember.nn.modules import batchnorm, instancenorm, pixelshuffle, utils  # noqa: F401
 from ember.nn.modules.activation import *  # noqa: F401,F403
 from ember.nn.modules.attention import *  # noqa: F401,F403
 from ember.nn.modules.container import *  # noqa: F401,F403

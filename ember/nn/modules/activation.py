@@ -9,6 +9,7 @@ Shapes: ``(*) -> (*)`` unless stated.
 import ember
 from ember.nn import functional as F
 from ember.nn import init
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
 from ember.nn.parameter import Parameter
 
@@ -271,6 +272,7 @@ class PReLU(Module):
     Parameters: ``weight`` of shape ``(num_parameters,)`` initialized to ``init``.
     """
 
+    @integer_arguments(counts=("num_parameters",))
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
         ember.device(device or "cpu")
@@ -369,6 +371,7 @@ class Maxout(Module):
     initialized like ``nn.Linear``.
     """
 
+    @integer_arguments(counts=("in_features", "out_features", "pieces"))
     def __init__(self, in_features, out_features, pieces=2, bias=True, device=None,
                  dtype=None):
         super().__init__()
@@ -385,3 +388,8 @@ class Maxout(Module):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"pieces={self.pieces}")
 
+
+
+# torch defines MultiheadAttention in torch/nn/modules/activation.py; programs import it
+# from there (``from torch.nn.modules.activation import MultiheadAttention``)
+from ember.nn.modules.attention import MultiheadAttention  # noqa: E402,F401

@@ -14,6 +14,7 @@ from ember.nn import init
 from ember.nn.modules.container import Sequential
 from ember.nn.modules.conv import Conv1d, Conv2d, Conv3d
 from ember.nn.modules.linear import Linear
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
 from ember.nn.modules.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from ember.nn.modules.pooling import MaxPool1d, MaxPool2d, MaxPool3d
@@ -59,6 +60,7 @@ class MultiheadAttention(Module):
     Init as torch: Xavier-uniform projections, zero in/out biases, Xavier-normal bias_k/v.
     """
 
+    @integer_arguments(counts=("embed_dim", "num_heads", "kdim", "vdim"))
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
                  dtype=None):

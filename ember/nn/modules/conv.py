@@ -15,22 +15,17 @@ import math
 import ember
 from ember.nn import functional as F
 from ember.nn import init
+from ember.nn.modules.lazy import LazyModuleMixin
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
-from ember.nn.parameter import Parameter
+from ember.ops._checks import ntuple
+from ember.nn.parameter import Parameter, UninitializedParameter
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-           "ConvTranspose3d"]
+           "ConvTranspose3d", "LazyConv1d", "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d",
+           "LazyConvTranspose2d", "LazyConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
-
-
-def _ntuple(n, value, name, who):
-    if isinstance(value, (tuple, list)):
-        if len(value) != n:
-            raise ValueError(f"{who}: expected {name} to be an int or a tuple of {n} ints, got "
-                             f"{tuple(value)}")
-        return tuple(int(v) for v in value)
-    return (int(value),) * n
 
 
 class _ConvNd(Module):
@@ -38,6 +33,8 @@ class _ConvNd(Module):
     _n = 2
     _transposed = False
 
+    @integer_arguments(counts=("in_channels", "out_channels", "groups"), shapes=("kernel_size",),
+                       offsets=("stride", "padding", "dilation", "output_padding"))
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None,
                  output_padding=0):
@@ -56,9 +53,9 @@ class _ConvNd(Module):
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"{who}: padding_mode must be one of {list(_PADDING_MODES)}, got "
                              f"{padding_mode!r}")
-        kernel_size = _ntuple(n, kernel_size, "kernel_size", who)
-        stride = _ntuple(n, stride, "stride", who)
-        dilation = _ntuple(n, dilation, "dilation", who)
+        kernel_size = ntuple(kernel_size, n, who, "kernel_size")
+        stride = ntuple(stride, n, who, "stride")
+        dilation = ntuple(dilation, n, who, "dilation")
         if isinstance(padding, str):
             if self._transposed:
                 raise ValueError(f"{who}: padding must be an int or a tuple of ints, got "
@@ -70,7 +67,7 @@ class _ConvNd(Module):
                 raise ValueError(f"{who}: padding='same' is not supported for strided "
                                  f"convolutions (stride={stride})")
         else:
-            padding = _ntuple(n, padding, "padding", who)
+            padding = ntuple(padding, n, who, "padding")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -78,7 +75,7 @@ class _ConvNd(Module):
         self.padding = padding
         self.dilation = dilation
         self.transposed = self._transposed
-        self.output_padding = _ntuple(n, output_padding, "output_padding", who)
+        self.output_padding = ntuple(output_padding, n, who, "output_padding")
         self.groups = groups
         self.padding_mode = padding_mode
         # F.pad order: last spatial dim first, (left, right) for each
@@ -154,7 +151,7 @@ class _Conv(_ConvNd):
                          groups, bias, padding_mode, device, dtype)
 
     def _conv_forward(self, input, weight, bias):
-        fn = getattr(F, self._functional)
+        fn = self._functional
         if self.padding_mode != "zeros":
             mode = self.padding_mode
             padded = F.pad(input, self._reversed_padding_repeated_twice, mode=mode)
@@ -172,7 +169,7 @@ class Conv1d(_Conv):
     Parameters: ``weight (C_out, C_in / groups, k)``, ``bias (C_out,)``.
     """
     _n = 1
-    _functional = "conv1d"
+    _functional = staticmethod(F.conv1d)
 
 
 class Conv2d(_Conv):
@@ -181,9 +178,16 @@ class Conv2d(_Conv):
     ``out[n, o] = b[o] + Σ_c Σ_{i,j} w[o, c, i, j] · x[n, c, s·y + d·i − p, s·x + d·j − p]``.
 
     Parameters: ``weight (C_out, C_in / groups, kH, kW)``, ``bias (C_out,)``.
+
+    Lecture 003's first LeNet layer: six 5x5 filters over a grey 32x32 image, 6·(25+1) = 156
+    parameters.
+
+    >>> conv = nn.Conv2d(1, 6, 5)
+    >>> conv(ember.randn(8, 1, 32, 32)).shape, sum(p.numel() for p in conv.parameters())
+    (ember.Size([8, 6, 28, 28]), 156)
     """
     _n = 2
-    _functional = "conv2d"
+    _functional = staticmethod(F.conv2d)
 
 
 class Conv3d(_Conv):
@@ -192,7 +196,7 @@ class Conv3d(_Conv):
     Parameters: ``weight (C_out, C_in / groups, kD, kH, kW)``, ``bias (C_out,)``.
     """
     _n = 3
-    _functional = "conv3d"
+    _functional = staticmethod(F.conv3d)
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -241,7 +245,7 @@ class _ConvTransposeNd(_ConvNd):
     def forward(self, input, output_size=None):
         self._check_input(input)
         output_padding = self._output_padding(input, output_size)
-        fn = getattr(F, self._functional)
+        fn = self._functional
         return fn(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                   self.groups, self.dilation)
 
@@ -253,7 +257,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     Parameters: ``weight (C_in, C_out / groups, k)``, ``bias (C_out,)``.
     """
     _n = 1
-    _functional = "conv_transpose1d"
+    _functional = staticmethod(F.conv_transpose1d)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
@@ -264,7 +268,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     Parameters: ``weight (C_in, C_out / groups, kH, kW)``, ``bias (C_out,)``.
     """
     _n = 2
-    _functional = "conv_transpose2d"
+    _functional = staticmethod(F.conv_transpose2d)
 
 
 class ConvTranspose3d(_ConvTransposeNd):
@@ -273,4 +277,94 @@ class ConvTranspose3d(_ConvTransposeNd):
     Parameters: ``weight (C_in, C_out / groups, kD, kH, kW)``, ``bias (C_out,)``.
     """
     _n = 3
-    _functional = "conv_transpose3d"
+    _functional = staticmethod(F.conv_transpose3d)
+
+
+class _LazyConvMixin(LazyModuleMixin):
+    """``in_channels`` from the first input (dim 1 if batched, dim 0 if not); the layer then
+    becomes its eager class (see :mod:`ember.nn.modules.lazy`)."""
+
+    def _make_lazy(self, out_channels, bias, device, dtype):
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def _in_channels_of(self, input):
+        n = self._n
+        if input.dim() not in (n + 1, n + 2):
+            raise RuntimeError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
+                               f"{self._get_name()}, but got input of size: "
+                               f"{tuple(input.shape)}")
+        return input.shape[1] if input.dim() == n + 2 else input.shape[0]
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        if self.has_uninitialized_params():
+            self.in_channels = self._in_channels_of(input)
+            if self.in_channels % self.groups != 0:
+                raise ValueError(f"{self._get_name()}: in_channels ({self.in_channels}) must be "
+                                 f"divisible by groups ({self.groups})")
+            if self.transposed:
+                shape = (self.in_channels, self.out_channels // self.groups)
+            else:
+                shape = (self.out_channels, self.in_channels // self.groups)
+            self.weight.materialize(shape + self.kernel_size)
+            if self.bias is not None:
+                self.bias.materialize((self.out_channels,))
+            self.reset_parameters()
+        elif self.in_channels == 0:   # loaded from a state dict
+            w = self.weight.shape
+            self.in_channels = w[0] if self.transposed else w[1] * self.groups
+
+
+class _LazyConv(_LazyConvMixin):
+    @integer_arguments(counts=("out_channels",))
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
+                         padding_mode, device, dtype)
+        self._make_lazy(out_channels, bias, device, dtype)
+
+
+class _LazyConvTranspose(_LazyConvMixin):
+    @integer_arguments(counts=("out_channels",))
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
+                 dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False,
+                         dilation, padding_mode, device, dtype)
+        self._make_lazy(out_channels, bias, device, dtype)
+
+
+class LazyConv1d(_LazyConv, Conv1d):
+    """:class:`Conv1d` with ``in_channels`` from the first input."""
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConv, Conv2d):
+    """:class:`Conv2d` with ``in_channels`` from the first input (the d2l book's CNNs)."""
+    cls_to_become = Conv2d
+
+
+class LazyConv3d(_LazyConv, Conv3d):
+    """:class:`Conv3d` with ``in_channels`` from the first input."""
+    cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
+    """:class:`ConvTranspose1d` with ``in_channels`` from the first input."""
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
+    """:class:`ConvTranspose2d` with ``in_channels`` from the first input."""
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
+    """:class:`ConvTranspose3d` with ``in_channels`` from the first input."""
+    cls_to_become = ConvTranspose3d

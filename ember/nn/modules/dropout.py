@@ -25,7 +25,7 @@ class _DropoutNd(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return getattr(F, self._functional)(input, self.p, self.training, self.inplace)
+        return self._functional(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
@@ -34,30 +34,30 @@ class _DropoutNd(Module):
 class Dropout(_DropoutNd):
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` (training
     mode only)."""
-    _functional = "dropout"
+    _functional = staticmethod(F.dropout)
 
 
 class Dropout1d(_DropoutNd):
     """Zero whole channels of ``(N, C, L)`` with probability ``p`` (training mode only)."""
-    _functional = "dropout1d"
+    _functional = staticmethod(F.dropout1d)
 
 
 class Dropout2d(_DropoutNd):
     """Zero whole feature maps of ``(N, C, H, W)`` with probability ``p`` (training only)."""
-    _functional = "dropout2d"
+    _functional = staticmethod(F.dropout2d)
 
 
 class Dropout3d(_DropoutNd):
     """Zero whole channels of ``(N, C, D, H, W)`` with probability ``p`` (training only)."""
-    _functional = "dropout3d"
+    _functional = staticmethod(F.dropout3d)
 
 
 class AlphaDropout(_DropoutNd):
     """Dropout for SELU networks: dropped values are set to SELU's negative saturation and an
     affine correction keeps mean 0 and variance 1 (training mode only)."""
-    _functional = "alpha_dropout"
+    _functional = staticmethod(F.alpha_dropout)
 
 
 class FeatureAlphaDropout(_DropoutNd):
     """Alpha dropout of whole channels (training mode only)."""
-    _functional = "feature_alpha_dropout"
+    _functional = staticmethod(F.feature_alpha_dropout)

@@ -10,10 +10,12 @@ import math
 import ember
 from ember.nn import functional as F
 from ember.nn import init
+from ember.nn.modules.lazy import LazyModuleMixin
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
-from ember.nn.parameter import Parameter
+from ember.nn.parameter import Parameter, UninitializedParameter
 
-__all__ = ["Identity", "Linear", "Bilinear"]
+__all__ = ["Identity", "Linear", "Bilinear", "LazyLinear"]
 
 
 class Identity(Module):
@@ -44,8 +46,15 @@ class Linear(Module):
     Shapes: ``(*, in_features) -> (*, out_features)``.
     Parameters: ``weight (out_features, in_features)``, ``bias (out_features,)``, both
     ``U(-1/sqrt(in_features), 1/sqrt(in_features))`` (torch's ``kaiming_uniform_(a=sqrt(5))``).
+
+    >>> layer = nn.Linear(3, 2)
+    >>> layer
+    Linear(in_features=3, out_features=2, bias=True)
+    >>> layer(ember.randn(4, 3)).shape
+    ember.Size([4, 2])
     """
 
+    @integer_arguments(counts=("in_features", "out_features"))
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         ember.device(device or "cpu")
@@ -82,6 +91,7 @@ class Bilinear(Module):
     (out_features,)``, both ``U(-1/sqrt(in1_features), 1/sqrt(in1_features))``.
     """
 
+    @integer_arguments(counts=("in1_features", "in2_features", "out_features"))
     def __init__(self, in1_features, in2_features, out_features, bias=True, device=None,
                  dtype=None):
         super().__init__()
@@ -111,3 +121,42 @@ class Bilinear(Module):
     def extra_repr(self):
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
                 f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """A :class:`Linear` whose ``in_features`` is the size of the last dimension of the first
+    input; then it becomes a ``Linear`` (see :mod:`ember.nn.modules.lazy`).
+
+    ``LazyLinear(out_features, bias=True, device=None, dtype=None)``.
+
+    >>> layer = nn.LazyLinear(3)
+    >>> layer
+    LazyLinear(in_features=0, out_features=3, bias=True)
+    >>> layer(ember.ones(2, 5)).shape
+    ember.Size([2, 3])
+    >>> layer
+    Linear(in_features=5, out_features=3, bias=True)
+    """
+    cls_to_become = Linear
+
+    @integer_arguments(counts=("out_features",))
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
+        super().__init__(0, 0, False, device, dtype)
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_features = out_features
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        if self.has_uninitialized_params():
+            self.in_features = input.shape[-1]
+            self.weight.materialize((self.out_features, self.in_features))
+            if self.bias is not None:
+                self.bias.materialize((self.out_features,))
+            self.reset_parameters()
+        elif self.in_features == 0:   # loaded from a state dict
+            self.in_features = self.weight.shape[1]

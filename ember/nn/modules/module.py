@@ -24,7 +24,8 @@ from ember import _dtype, _legacy_types
 from ember._tensor import Tensor, device as _device
 from ember.autograd.function import Function, RemovableHandle
 from ember.autograd.grad_mode import no_grad
-from ember.nn.parameter import Buffer, Parameter
+from ember.nn.parameter import (UNINITIALIZED_SHAPE_MESSAGE, Buffer, Parameter,
+                                 is_lazy)
 
 __all__ = ["Module"]
 
@@ -378,7 +379,7 @@ class Module:
             with no_grad():
                 new = fn(param)
             if new is not param:
-                param._data = new._data
+                param.data = new
                 param._bump_version()
             if param.grad is not None:
                 g = fn(param.grad)
@@ -434,6 +435,11 @@ class Module:
     def half(self):
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
+    def share_memory(self):
+        """Move every parameter and buffer into memory shared with child processes (see
+        :mod:`ember.multiprocessing`); gradients, created later, are not shared."""
+        return self._apply(lambda t: t.share_memory_())
+
     def cpu(self):
         return self
 
@@ -486,6 +492,10 @@ class Module:
                     missing_keys.append(key)
                 continue
             value = state_dict[key]
+            if is_lazy(value) or is_lazy(param):
+                if not (is_lazy(value) and is_lazy(param)):
+                    raise RuntimeError(UNINITIALIZED_SHAPE_MESSAGE)
+                continue   # both still uninitialized: nothing to copy
             if isinstance(value, Tensor):
                 arr = value._data
             else:

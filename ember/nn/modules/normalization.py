@@ -15,12 +15,16 @@ import ember
 from ember.autograd.grad_mode import no_grad
 from ember.nn import functional as F
 from ember.nn import init
+from ember.nn.modules.lazy import LazyModuleMixin
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
-from ember.nn.parameter import Parameter
+from ember.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "BatchRenorm1d", "BatchRenorm2d",
            "BatchRenorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm",
-           "GroupNorm", "LocalResponseNorm", "LocalContrastNorm"]
+           "GroupNorm", "LocalResponseNorm", "LocalContrastNorm", "LazyBatchNorm1d",
+           "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d",
+           "LazyInstanceNorm3d"]
 
 
 def _register_affine(module, shape, affine, bias, dtype):
@@ -48,6 +52,7 @@ def _reset_affine(module):
 class _NormBase(Module):
     """Parameters and running statistics shared by BatchNorm and InstanceNorm."""
 
+    @integer_arguments(counts=("num_features",))
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
@@ -292,6 +297,80 @@ class InstanceNorm3d(_InstanceNorm):
     _no_batch_dim = 4
 
 
+class _LazyNormBase(LazyModuleMixin):
+    """``num_features`` from the input's channel dimension (dim 1, or dim 0 of an unbatched
+    instance-norm input); then the layer becomes its eager class (see
+    :mod:`ember.nn.modules.lazy`). Note torch's defaults: ``affine=True`` and
+    ``track_running_stats=True`` for the lazy instance norms too."""
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None):
+        super().__init__(0, eps, momentum, False, False, device, dtype)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+            self.num_batches_tracked = ember.tensor(0, dtype=ember.int64)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def _channel_dim(self, input):
+        return 1
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        channels = input.shape[self._channel_dim(input)]
+        if self.has_uninitialized_params():
+            self.num_features = channels
+            for tensor in (self.weight, self.bias, self.running_mean, self.running_var):
+                if tensor is not None:
+                    tensor.materialize((channels,))
+            self.reset_parameters()
+        elif self.num_features == 0:   # loaded from a state dict, or nothing to materialize
+            loaded = self.weight if self.weight is not None else self.running_mean
+            self.num_features = loaded.shape[0] if loaded is not None else channels
+
+
+class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
+    """:class:`BatchNorm1d` with ``num_features`` from the first input."""
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
+    """:class:`BatchNorm2d` with ``num_features`` from the first input."""
+    cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
+    """:class:`BatchNorm3d` with ``num_features`` from the first input."""
+    cls_to_become = BatchNorm3d
+
+
+class _LazyInstanceNorm(_LazyNormBase):
+    def _channel_dim(self, input):
+        return input.dim() - self._no_batch_dim
+
+
+class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
+    """:class:`InstanceNorm1d` with ``num_features`` from the first input."""
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
+    """:class:`InstanceNorm2d` with ``num_features`` from the first input."""
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
+    """:class:`InstanceNorm3d` with ``num_features`` from the first input."""
+    cls_to_become = InstanceNorm3d
+
+
 class LayerNorm(Module):
     """Standardize over the last ``len(normalized_shape)`` dims of each sample:
     ``y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β``.
@@ -300,6 +379,7 @@ class LayerNorm(Module):
     ``normalized_shape``.
     """
 
+    @integer_arguments(shapes=("normalized_shape",))
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
                  device=None, dtype=None):
         super().__init__()
@@ -335,6 +415,7 @@ class GroupNorm(Module):
     Parameters (``affine``): ``weight (C,) = 1``, ``bias (C,) = 0``.
     """
 
+    @integer_arguments(counts=("num_groups", "num_channels"))
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
                  dtype=None, *, bias=True):
         super().__init__()

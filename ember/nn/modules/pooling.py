@@ -10,15 +10,12 @@ and ``nn.AdaptiveAvgPool2d((6, 6))``. Shapes: ``(N, C, *in) -> (N, C, *out)`` wi
 import ember
 from ember.nn import functional as F
 from ember.nn.modules.module import Module
+from ember.ops._checks import ntuple
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "LPPool1d", "LPPool2d", "LPPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
            "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
            "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "SpatialPyramidPooling"]
-
-
-def _tuple(n, v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
 class _MaxPoolNd(Module):
@@ -35,7 +32,7 @@ class _MaxPoolNd(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input):
-        return getattr(F, self._functional)(
+        return self._functional(
             input, self.kernel_size, self.stride, self.padding, self.dilation,
             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
@@ -47,19 +44,19 @@ class _MaxPoolNd(Module):
 class MaxPool1d(_MaxPoolNd):
     """Max over windows of length ``kernel_size``: ``(N, C, L) -> (N, C, L_out)``.
     With ``return_indices`` also returns the flat argmax indices (for ``MaxUnpool1d``)."""
-    _functional = "max_pool1d"
+    _functional = staticmethod(F.max_pool1d)
 
 
 class MaxPool2d(_MaxPoolNd):
     """Max over ``kH × kW`` windows: ``(N, C, H, W) -> (N, C, H_out, W_out)`` (lecture 002
     "Max Pooling"). With ``return_indices`` also returns the argmax indices into each
     ``H × W`` plane (for ``MaxUnpool2d``)."""
-    _functional = "max_pool2d"
+    _functional = staticmethod(F.max_pool2d)
 
 
 class MaxPool3d(_MaxPoolNd):
     """Max over ``kD × kH × kW`` windows: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
-    _functional = "max_pool3d"
+    _functional = staticmethod(F.max_pool3d)
 
 
 class AvgPool1d(Module):
@@ -69,9 +66,10 @@ class AvgPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True):
         super().__init__()
-        self.kernel_size = _tuple(1, kernel_size)
-        self.stride = _tuple(1, stride if stride is not None else kernel_size)
-        self.padding = _tuple(1, padding)
+        who = type(self).__name__
+        self.kernel_size = ntuple(kernel_size, 1, who, "kernel_size")
+        self.stride = ntuple(stride if stride is not None else kernel_size, 1, who, "stride")
+        self.padding = ntuple(padding, 1, who, "padding")
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
@@ -97,7 +95,7 @@ class _AvgPoolNd(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input):
-        return getattr(F, self._functional)(input, self.kernel_size, self.stride, self.padding,
+        return self._functional(input, self.kernel_size, self.stride, self.padding,
                                             self.ceil_mode, self.count_include_pad,
                                             self.divisor_override)
 
@@ -108,12 +106,12 @@ class _AvgPoolNd(Module):
 class AvgPool2d(_AvgPoolNd):
     """Mean over ``kH × kW`` windows (lecture 003 "Avg Pool"): ``(N, C, H, W) -> (N, C, H_out,
     W_out)``. ``divisor_override`` replaces the window size in the divisor."""
-    _functional = "avg_pool2d"
+    _functional = staticmethod(F.avg_pool2d)
 
 
 class AvgPool3d(_AvgPoolNd):
     """Mean over ``kD × kH × kW`` windows: ``(N, C, D, H, W) -> (N, C, D_out, H_out, W_out)``."""
-    _functional = "avg_pool3d"
+    _functional = staticmethod(F.avg_pool3d)
 
 
 class _LPPoolNd(Module):
@@ -127,7 +125,7 @@ class _LPPoolNd(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input):
-        return getattr(F, self._functional)(input, float(self.norm_type), self.kernel_size,
+        return self._functional(input, float(self.norm_type), self.kernel_size,
                                             self.stride, self.ceil_mode)
 
     def extra_repr(self):
@@ -137,17 +135,17 @@ class _LPPoolNd(Module):
 
 class LPPool1d(_LPPoolNd):
     """Power-average pooling ``(Σ_window x^p)^{1/p}``: ``(N, C, L) -> (N, C, L_out)``."""
-    _functional = "lp_pool1d"
+    _functional = staticmethod(F.lp_pool1d)
 
 
 class LPPool2d(_LPPoolNd):
     """Power-average pooling ``(Σ_window x^p)^{1/p}``: ``(N, C, H, W) -> (N, C, H_out, W_out)``."""
-    _functional = "lp_pool2d"
+    _functional = staticmethod(F.lp_pool2d)
 
 
 class LPPool3d(_LPPoolNd):
     """Power-average pooling over ``kD × kH × kW`` windows."""
-    _functional = "lp_pool3d"
+    _functional = staticmethod(F.lp_pool3d)
 
 
 class _AdaptiveAvgPoolNd(Module):
@@ -158,7 +156,7 @@ class _AdaptiveAvgPoolNd(Module):
         self.output_size = output_size
 
     def forward(self, input):
-        return getattr(F, self._functional)(input, self.output_size)
+        return self._functional(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -166,19 +164,19 @@ class _AdaptiveAvgPoolNd(Module):
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """Average pooling to a fixed ``output_size``: ``(N, C, L) -> (N, C, output_size)``."""
-    _functional = "adaptive_avg_pool1d"
+    _functional = staticmethod(F.adaptive_avg_pool1d)
 
 
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Average pooling to a fixed ``output_size`` (``None`` keeps that dim): ``(N, C, H, W)
     -> (N, C, *output_size)``; window ``i`` spans ``[floor(i·H/out), ceil((i+1)·H/out))``.
     AlexNet (lecture 004) uses ``AdaptiveAvgPool2d((6, 6))``."""
-    _functional = "adaptive_avg_pool2d"
+    _functional = staticmethod(F.adaptive_avg_pool2d)
 
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """Average pooling to a fixed ``output_size``: ``(N, C, D, H, W) -> (N, C, *output_size)``."""
-    _functional = "adaptive_avg_pool3d"
+    _functional = staticmethod(F.adaptive_avg_pool3d)
 
 
 class _AdaptiveMaxPoolNd(Module):
@@ -190,7 +188,7 @@ class _AdaptiveMaxPoolNd(Module):
         self.return_indices = return_indices
 
     def forward(self, input):
-        return getattr(F, self._functional)(input, self.output_size, self.return_indices)
+        return self._functional(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -198,17 +196,17 @@ class _AdaptiveMaxPoolNd(Module):
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed ``output_size``: ``(N, C, L) -> (N, C, output_size)``."""
-    _functional = "adaptive_max_pool1d"
+    _functional = staticmethod(F.adaptive_max_pool1d)
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed ``output_size``: ``(N, C, H, W) -> (N, C, *output_size)``."""
-    _functional = "adaptive_max_pool2d"
+    _functional = staticmethod(F.adaptive_max_pool2d)
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """Max pooling to a fixed ``output_size``: ``(N, C, D, H, W) -> (N, C, *output_size)``."""
-    _functional = "adaptive_max_pool3d"
+    _functional = staticmethod(F.adaptive_max_pool3d)
 
 
 class _MaxUnpoolNd(Module):
@@ -218,12 +216,13 @@ class _MaxUnpoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         n = self._n
-        self.kernel_size = _tuple(n, kernel_size)
-        self.stride = _tuple(n, stride if stride is not None else kernel_size)
-        self.padding = _tuple(n, padding)
+        who = type(self).__name__
+        self.kernel_size = ntuple(kernel_size, n, who, "kernel_size")
+        self.stride = ntuple(stride if stride is not None else kernel_size, n, who, "stride")
+        self.padding = ntuple(padding, n, who, "padding")
 
     def forward(self, input, indices, output_size=None):
-        return getattr(F, self._functional)(input, indices, self.kernel_size, self.stride,
+        return self._functional(input, indices, self.kernel_size, self.stride,
                                             self.padding, output_size)
 
     def extra_repr(self):
@@ -233,20 +232,20 @@ class _MaxUnpoolNd(Module):
 class MaxUnpool1d(_MaxUnpoolNd):
     """Partial inverse of ``MaxPool1d``: each value goes back to its argmax position, zeros
     elsewhere. ``forward(input, indices, output_size=None)``."""
-    _functional = "max_unpool1d"
+    _functional = staticmethod(F.max_unpool1d)
     _n = 1
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
     """Partial inverse of ``MaxPool2d`` (lecture 003 "Unpooling——反池化", max-unpooling):
     ``forward(input, indices, output_size=None)``."""
-    _functional = "max_unpool2d"
+    _functional = staticmethod(F.max_unpool2d)
     _n = 2
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
     """Partial inverse of ``MaxPool3d``. ``forward(input, indices, output_size=None)``."""
-    _functional = "max_unpool3d"
+    _functional = staticmethod(F.max_unpool3d)
     _n = 3
 
 

@@ -8,6 +8,7 @@ import ember
 from ember.autograd.grad_mode import no_grad
 from ember.nn import functional as F
 from ember.nn import init
+from ember.nn.modules.arguments import integer_arguments
 from ember.nn.modules.module import Module
 from ember.nn.parameter import Parameter
 
@@ -24,6 +25,7 @@ class Embedding(Module):
     ``sparse`` is passed to ``F.embedding``.
     """
 
+    @integer_arguments(counts=("num_embeddings", "embedding_dim"))
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
                  norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
                  _freeze=False, device=None, dtype=None):

@@ -25,13 +25,17 @@ A task is a small object that supplies the rest, and ``ember train --task NAME``
 ``monitor``                   ``(history column, "max" | "min")`` choosing the best
                               checkpoint
 ``loaders(recipe, d)``        ``(train, val or None, test)`` data loaders
-``report(run, test)``         the test metrics (``test_metrics.json``) and the pictures of
-                              the run folder; returns ``(metrics dict, one-line summary)``
+``report(run, test, rob.)``   the test metrics (``test_metrics.json``; ``robust``, for
+                              classification: the accuracy under attack after adversarial
+                              training) and the pictures of the run folder; returns
+                              ``(metrics dict, summary line(s))``
 ``evaluate(...)``             what ``ember eval`` prints
 ``predict(model, config,      what ``ember predict`` does with image files, with the options
 paths, **options)``           named in ``predict_options`` (classification: ``topk``,
                               ``invert``; segmentation: ``out_dir``, ``invert``);
                               ``format_prediction(result)`` is the line it prints for each
+``load_images(...)``          image files as the model's inputs, for ``ember explain`` and
+                              ``ember visualize`` (classification only)
 ============================  ============================================================
 
 Each task lives in its own module beside this one and is registered in ``TASKS``;

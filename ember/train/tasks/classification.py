@@ -96,9 +96,11 @@ class ClassificationTask:
         return train_loader, val_loader, evaluation("test")
 
     # ---------------------------------------------------------------------- results
-    def report(self, out, trainer, model, data, test, best_epoch):
+    def report(self, out, trainer, model, data, test, best_epoch, robust=None):
         """Write ``test_metrics.json`` and the pictures into ``out``; return the report dict
-        and the one-line summary ``ember train`` prints."""
+        and the one-line summary ``ember train`` prints. ``robust``: the test evaluation under
+        an attack (``{"loss", "acc", "attack"}``), reported as ``robust`` beside the clean
+        accuracy."""
         from ember.train.callbacks import write_text_atomic
         import json
         classes = data["classes"]
@@ -106,6 +108,9 @@ class ClassificationTask:
         report = _metrics.classification_report(test["scores"], test["targets"], len(classes),
                                                 classes)
         report.update(loss=test["loss"], epoch=best_epoch)
+        if robust is not None:
+            report["robust"] = {"attack": robust["attack"], "accuracy": robust["acc"],
+                                "loss": robust["loss"]}
         write_text_atomic(os.path.join(out, "test_metrics.json"),
                           json.dumps(report, indent=1) + "\n")
         predictions = test["scores"].argmax(1)
@@ -121,6 +126,9 @@ class ClassificationTask:
         summary = (f"test accuracy: {100 * test['acc']:.2f}% "
                    f"({int(round(test['acc'] * n))}/{n} held-out images; model of epoch "
                    f"{best_epoch}, best validation accuracy)")
+        if robust is not None:
+            summary += (f"\nrobust test accuracy: {100 * robust['acc']:.2f}% "
+                        f"({int(round(robust['acc'] * n))}/{n}) under {robust['attack']}")
         return report, summary
 
     def evaluate(self, model, config, split, dataset=None, data_root=None):
@@ -144,6 +152,26 @@ class ClassificationTask:
         return (f"on {recipe.dataset} {split} split: {len(targets)} images\n"
                 f"{_metrics.format_report(report)}")
 
+    def load_images(self, config, paths, invert="auto", longer_side=None):
+        """Image files as the model's normalised inputs: a list of ``(1, C, H, W)`` arrays,
+        converted as the training images were (``ember.train.data.preprocess_image``), and
+        per image the notes on how it was adapted (inverted, padded, resized). With
+        ``longer_side``, each image keeps its aspect ratio and is resized so that its longer
+        side has that many pixels, instead of taking the training images' size (for networks
+        that accept any size)."""
+        mode = "L" if config["preprocessing"]["channels"] == 1 else "RGB"
+        batch, notes = [], []
+        for path in paths:
+            image, image_notes = _data._open_image(path, mode), []
+            pre = config["preprocessing"]
+            if longer_side is not None:
+                width, height = image.size
+                scale = longer_side / max(width, height)
+                pre = dict(pre, size=[max(1, round(height * scale)), max(1, round(width * scale))])
+            batch.append(_data.preprocess_image(image, pre, invert=invert, notes=image_notes))
+            notes.append(image_notes)
+        return batch, notes
+
     def predict(self, model, config, paths, topk=3, invert="auto"):
         """``ember predict``: ``[(path, [(class, probability), ...], notes)]`` for each image
         file, the ``topk`` most probable classes first; ``notes`` say how the image was
@@ -151,12 +179,7 @@ class ClassificationTask:
         classes = config["classes"]
         if not 1 <= topk <= len(classes):
             raise _data.DataError(f"--topk must lie in [1, {len(classes)}], got {topk}")
-        batch, notes = [], []
-        for path in paths:
-            image_notes = []
-            batch.append(_data.preprocess_image(_data._open_image(path), config["preprocessing"],
-                                                invert=invert, notes=image_notes))
-            notes.append(image_notes)
+        batch, notes = self.load_images(config, paths, invert)
         scores = predict_scores(model, np.concatenate(batch)).astype(np.float64)
         probs = np.exp(scores - scores.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)

@@ -5,6 +5,7 @@ catalogue. Nothing here ever downloads."""
 from ember.vision.datasets.bundled import Digits, MNISTSample
 from ember.vision.datasets.canvas import DigitCanvases, Scene
 from ember.vision.datasets.cifar import CIFAR10, CIFAR100
+from ember.vision.datasets.fakedata import FakeData
 from ember.vision.datasets.folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader
 from ember.vision.datasets.mnist import KMNIST, MNIST, FashionMNIST, read_idx
 from ember.vision.datasets.registry import DatasetInfo, available
@@ -14,7 +15,8 @@ from ember.vision.datasets.toy import (make_circles, make_moons, make_polynomial
                                        make_xor)
 from ember.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, VisionDataset
 
-__all__ = ["MNISTSample", "Digits", "DigitCanvases", "Scene", "MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100",
+__all__ = ["MNISTSample", "Digits", "DigitCanvases", "Scene", "FakeData", "MNIST", "FashionMNIST",
+           "KMNIST", "CIFAR10", "CIFAR100",
            "DatasetFolder", "ImageFolder", "IMG_EXTENSIONS", "default_loader", "read_idx",
            "MNISTSegment", "VOCSegmentation", "SegmentationFolder",
            "make_xor", "make_circles", "make_moons", "make_spirals", "make_polynomial",

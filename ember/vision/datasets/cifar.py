@@ -5,55 +5,21 @@ L162-209, inventory E3). Each batch file is a pickled dict with ``data`` (uint8,
 then green, then blue, each row-major 32x32) and the labels (``labels`` for CIFAR-10,
 ``fine_labels`` for CIFAR-100); the ``meta`` file holds the class names.
 
-Pickle can run arbitrary code, so the files are read with ``restricted_unpickle``, which only
-rebuilds the builtin containers and NumPy arrays these files hold and refuses anything else.
+Pickle can run arbitrary code, so the files are read with ``restricted_unpickle``: Ember's
+restricted pickle machine (``ember.serialization.restricted_pickle``), which only rebuilds
+the builtin containers and NumPy arrays these files hold and refuses anything else, and
+every field is type-checked before it is used (``ember.reading``'s contract: a bad file is
+one ``DatasetFormatError`` line naming it).
 """
-import codecs
-import importlib
+import numbers
 import os
-import pickle
 
 import numpy as np
 
+from ember.reading import FileFormatError
+from ember.serialization.restricted_pickle import DataRebuilders, Unpickler
 from ember.vision.datasets.vision import (DatasetFormatError, DatasetNotFoundError,
                                           VisionDataset, no_download_error)
-
-
-def _numpy_private(module, name):
-    """A NumPy internal that pickled arrays name (``numpy._core`` in NumPy 2, ``numpy.core`` before)."""
-    for prefix in ("numpy._core", "numpy.core"):
-        try:
-            return getattr(importlib.import_module(f"{prefix}.{module}"), name)
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError(f"cannot find NumPy's {module}.{name}")
-
-
-def _allowed_globals():
-    reconstruct = _numpy_private("multiarray", "_reconstruct")
-    scalar = _numpy_private("multiarray", "scalar")
-    frombuffer = _numpy_private("numeric", "_frombuffer")
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-               ("_codecs", "encode"): codecs.encode}
-    for prefix in ("numpy.core", "numpy._core"):
-        allowed[(f"{prefix}.multiarray", "_reconstruct")] = reconstruct
-        allowed[(f"{prefix}.multiarray", "scalar")] = scalar
-        allowed[(f"{prefix}.numeric", "_frombuffer")] = frombuffer
-    return allowed
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    _allowed = None
-
-    def find_class(self, module, name):
-        if _RestrictedUnpickler._allowed is None:
-            _RestrictedUnpickler._allowed = _allowed_globals()
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load '{module}.{name}': only builtin containers and NumPy "
-                f"arrays are allowed in a dataset file") from None
 
 
 def restricted_unpickle(path):
@@ -63,13 +29,39 @@ def restricted_unpickle(path):
     torchvision does, so their keys come back as ``str``. Any error, including a pickle
     that tries to call a function, is raised as ``DatasetFormatError`` naming the file.
     """
+    with open(path, "rb") as f:
+        data = f.read()
+    rebuilders = DataRebuilders()
+
+    def find_global(module, name):
+        found = rebuilders.globals.get((module, name))
+        if found is None:
+            raise DatasetFormatError(f"{path}: not a readable CIFAR pickle: refusing to load "
+                                     f"'{module}.{name}': only builtin containers and NumPy "
+                                     f"arrays are allowed in a dataset file"[:300])
+        return found
     try:
-        with open(path, "rb") as f:
-            return _RestrictedUnpickler(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeDecodeError) as e:
-        raise DatasetFormatError(f"{path}: not a readable CIFAR pickle ({type(e).__name__}: "
-                                 f"{e})") from None
+        return Unpickler(data, f"{path}: not a readable CIFAR pickle", find_global,
+                         build=rebuilders.build, encoding="latin1").load()[0]
+    except DatasetFormatError:
+        raise
+    except FileFormatError as e:
+        raise DatasetFormatError(str(e)) from None
+
+
+def _labels(values, path, key, num_classes):
+    """``values`` as a list of ints in ``0..num_classes-1``, or a one-line error."""
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu":
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)):
+        raise DatasetFormatError(f"{path}: '{key}' must be a list of ints, got "
+                                 f"{type(values).__name__}")
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+                or not 0 <= value < num_classes:
+            raise DatasetFormatError(f"{path}: '{key}' must hold ints in 0..{num_classes - 1}, "
+                                     f"found {value!r} at index {i}"[:300])
+    return [int(value) for value in values]
 
 
 class CIFAR10(VisionDataset):
@@ -132,30 +124,29 @@ class CIFAR10(VisionDataset):
         expected = (f"a dict with 'data' (uint8, N x 3072) and '{self.labels_key}' "
                     f"(N ints in 0..{self.num_classes - 1})")
         if not isinstance(entry, dict) or "data" not in entry or self.labels_key not in entry:
-            keys = sorted(map(str, entry)) if isinstance(entry, dict) else type(entry).__name__
-            raise DatasetFormatError(f"{path}: expected {expected}, got {keys}")
+            keys = sorted(map(repr, entry)) if isinstance(entry, dict) else type(entry).__name__
+            raise DatasetFormatError(f"{path}: expected {expected}, got {keys}"[:300])
         data = entry["data"]
         if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
                 or data.shape[1] != 3072:
             got = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) \
                 else type(data).__name__
             raise DatasetFormatError(f"{path}: expected 'data' to be uint8 N x 3072, got {got}")
-        labels = [int(v) for v in entry[self.labels_key]]
+        labels = _labels(entry[self.labels_key], path, self.labels_key, self.num_classes)
         if len(labels) != len(data):
             raise DatasetFormatError(f"{path}: {len(data)} images but {len(labels)} labels in "
                                      f"'{self.labels_key}'")
-        if labels and not 0 <= min(labels) <= max(labels) < self.num_classes:
-            raise DatasetFormatError(f"{path}: labels must lie in 0..{self.num_classes - 1}, "
-                                     f"found {min(labels)}..{max(labels)}")
         return data, labels
 
     def _load_meta(self, path):
         meta = restricted_unpickle(path)
         key = self.meta["key"]
-        if not isinstance(meta, dict) or key not in meta or len(meta[key]) != self.num_classes:
+        names = meta.get(key) if isinstance(meta, dict) else None
+        if not isinstance(names, (list, tuple)) or len(names) != self.num_classes \
+                or not all(isinstance(name, (str, bytes)) for name in names):
             raise DatasetFormatError(f"{path}: expected a dict whose '{key}' lists "
-                                     f"{self.num_classes} class names")
-        return [str(name) for name in meta[key]]
+                                     f"{self.num_classes} class names (strings)")
+        return [name.decode("latin-1") if isinstance(name, bytes) else name for name in names]
 
     @property
     def class_to_idx(self):

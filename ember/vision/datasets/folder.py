@@ -7,9 +7,15 @@
 gives ``classes == ["cat", "dog"]`` (sorted folder names), ``class_to_idx == {"cat": 0,
 "dog": 1}`` and ``samples == [(path, class_index), ...]`` in sorted order, as torchvision's.
 """
+import io
+import logging
 import os
+import warnings
 
+from ember.reading import get_limits, raise_limit_hint
 from ember.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, VisionDataset
+
+_QUIET = logging.NullHandler()
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -23,16 +29,57 @@ def is_image_file(filename):
     return has_file_allowed_extension(filename, IMG_EXTENSIONS)
 
 
-def pil_loader(path):
-    """Open an image file with Pillow and convert it to RGB; a bad file raises
-    ``DatasetFormatError`` naming it."""
-    from PIL import Image
+def load_image(path, mode=None):
+    """Open an image file with Pillow and decode it, in the file's own mode or converted to
+    ``mode`` (e.g. ``"RGB"``, ``"L"``).
+
+    Keeps ``ember.reading``'s contract: the size the header declares is checked against
+    ``max_image_pixels`` before anything is decoded (Pillow's own bomb limit,
+    ``PIL.Image.MAX_IMAGE_PIXELS``: twice it is refused by Pillow, whatever ours is), and a
+    file that is missing, not an image Pillow reads, damaged or too large raises
+    ``DatasetFormatError`` (one line naming it)."""
+    from PIL import Image, UnidentifiedImageError
+    limit = get_limits().max_image_pixels
+    # Pillow logs what it finds wrong in a file before it raises; with no handler of the
+    # application's, Python would print that to stderr beside Ember's one line
+    logging.getLogger("PIL").addHandler(_QUIET)
     try:
-        with open(path, "rb") as f:
-            image = Image.open(f)
-            return image.convert("RGB")
-    except OSError as e:
-        raise DatasetFormatError(f"{path}: cannot read the image ({e})") from None
+        with open(path, "rb") as f, warnings.catch_warnings():
+            # the image decodes or this raises one line: Pillow's warnings about parts of a
+            # file it skips, or about sizes under Ember's own limit, would only add noise
+            warnings.filterwarnings("ignore", module=r"PIL\.")
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # from memory: Pillow asks the file for as many bytes as a chunk declares (4 GiB
+            # for a damaged PNG length), which a buffer, unlike a file, never allocates
+            image = Image.open(io.BytesIO(f.read()))
+            width, height = image.size
+            if width * height > limit:
+                raise DatasetFormatError(
+                    f"cannot read image {path}: it declares {width}x{height} = "
+                    f"{width * height:,} pixels, more than max_image_pixels={limit:,}; "
+                    f"{raise_limit_hint('max_image_pixels')}")
+            image.load()
+            # a file can claim a mode Pillow decodes but cannot convert (LAB to RGB)
+            return image if mode is None or image.mode == mode else image.convert(mode)
+    except (DatasetFormatError, MemoryError):
+        raise
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"image {path} does not exist") from None
+    except UnidentifiedImageError:
+        raise DatasetFormatError(f"cannot read image {path}: not an image format Pillow "
+                                 "reads") from None
+    # Pillow's decoders raise whatever their parsing hits on a damaged file (OSError,
+    # ValueError, SyntaxError, struct.error, EOFError, IndexError, DecompressionBombError...)
+    except Exception as e:                                 # noqa: BLE001
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else "no details"
+        raise DatasetFormatError(f"cannot read image {path}: {type(e).__name__}: "
+                                 f"{reason}"[:300]) from None
+
+
+def pil_loader(path):
+    """Open an image file with Pillow and convert it to RGB (see ``load_image`` for errors
+    and limits)."""
+    return load_image(path, "RGB")
 
 
 default_loader = pil_loader

@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 
 import ember
+from ember.reading import ExpansionBudget, FileFormatError
 from ember.vision.datasets.vision import (DatasetFormatError, DatasetNotFoundError,
                                           VisionDataset, no_download_error)
 
@@ -23,30 +24,45 @@ from ember.vision.datasets.vision import (DatasetFormatError, DatasetNotFoundErr
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IMAGES_MAGIC = 2051
 _LABELS_MAGIC = 2049
+_CHUNK = 1 << 20
 
 
 def _read_bytes(path):
-    """The file's bytes, gunzipped when the name ends in ``.gz``."""
+    """The file's bytes, gunzipped when the name ends in ``.gz``: read in 1 MiB chunks and
+    only as far as the IDX header says the file goes (a raw file must be exactly that long;
+    a ``.gz`` may not expand past ``max_expansion_ratio`` times its size, ``ember.reading``)."""
     try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
+        if not path.endswith(".gz"):
+            with open(path, "rb") as f:
+                header = f.read(4 + 4 * 255)
+                expected = _declared_size(header, path)
+                if expected != os.fstat(f.fileno()).st_size:
+                    _size_error(path, header, expected, os.fstat(f.fileno()).st_size)
+                f.seek(0)
                 return f.read()
-        with open(path, "rb") as f:
-            return f.read()
+        budget = ExpansionBudget(path, os.path.getsize(path))
+        with gzip.open(path, "rb") as f:
+            out = bytearray(f.read(4 + 4 * 255))
+            expected = _declared_size(bytes(out), path)
+            budget.spend(expected, "decompressing the IDX data it declares")
+            while len(out) <= expected:
+                chunk = f.read(min(_CHUNK, expected + 1 - len(out)))
+                if not chunk:
+                    break
+                out += chunk
+        if len(out) != expected:
+            _size_error(path, bytes(out), expected, len(out))
+        return bytes(out)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DatasetFormatError(f"{path}: corrupt or truncated gzip file ({e})") from None
+    except FileFormatError as e:                       # over max_expansion_ratio
+        if isinstance(e, DatasetFormatError):
+            raise
+        raise DatasetFormatError(str(e)) from None
 
 
-def read_idx(path):
-    """Read an IDX file (raw or ``.gz``) into a NumPy array in native byte order.
-
-    Raises ``DatasetFormatError`` naming the file if the header is malformed or the
-    file is shorter or longer than its header declares.
-    """
-    return _parse_idx(_read_bytes(path), path)
-
-
-def _parse_idx(raw, path):
+def _header(raw, path):
+    """``(dtype, dims, header bytes)`` from the start of an IDX file."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DatasetFormatError(
             f"{path}: not an IDX file (the first 4 bytes should be 0, 0, a type code in "
@@ -57,15 +73,52 @@ def _parse_idx(raw, path):
         raise DatasetFormatError(f"{path}: truncated IDX header: {ndim} dimensions need "
                                  f"{header} header bytes, the file has {len(raw)}")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    return np.dtype(_IDX_DTYPES[raw[2]]), dims, header
+
+
+def _declared_size(raw, path):
+    """The file size the header declares, computed in Python ints (no overflow)."""
+    dtype, dims, header = _header(raw, path)
+    count = 1
+    for dim in dims:
+        count *= dim
+    return header + count * dtype.itemsize
+
+
+def _size_error(path, raw, expected, actual):
+    dtype, dims, _ = _header(raw, path)
+    what = "truncated" if actual < expected else "longer than its header declares"
+    raise DatasetFormatError(
+        f"{path}: file is {what}: the header declares {' x '.join(map(str, dims))} "
+        f"{dtype.name} values ({expected} bytes with the header), the file has "
+        f"{actual} bytes"[:300])
+
+
+def read_idx(path):
+    """Read an IDX file (raw or ``.gz``) into a NumPy array in native byte order, of the
+    file's own type (uint8 for MNIST; the float types for float IDX files).
+
+    Raises ``DatasetFormatError`` naming the file if the header is malformed, the file is
+    shorter or longer than its header declares, or float data holds NaN or infinity.
+    """
+    return _parse_idx(_read_bytes(path), path)
+
+
+def _parse_idx(raw, path):
+    dtype, dims, header = _header(raw, path)
+    expected = _declared_size(raw, path)
     if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header declares"
-        raise DatasetFormatError(
-            f"{path}: file is {what}: the header declares {' x '.join(map(str, dims))} "
-            f"{dtype.name} values ({expected} bytes with the header), the file has "
-            f"{len(raw)} bytes")
-    return np.frombuffer(raw, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+        _size_error(path, raw, expected, len(raw))
+    extent = dtype.itemsize
+    for dim in dims:
+        extent *= max(dim, 1)
+    if extent >= 2 ** 62:
+        raise DatasetFormatError(f"{path}: dimensions {' x '.join(map(str, dims))} are too "
+                                 f"large to address"[:300])
+    array = np.frombuffer(raw, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    if dtype.kind == "f" and not np.isfinite(array).all():
+        raise DatasetFormatError(f"{path}: the {dtype.name} values include NaN or infinity")
+    return array
 
 
 def _magic(raw_header):

@@ -8,6 +8,7 @@ error says which file, what was expected and where to put it.
 """
 import os
 
+from ember.reading import FileFormatError
 from ember.utils.data import Dataset
 
 
@@ -15,8 +16,9 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset file is missing; the message names it and the folders that were searched."""
 
 
-class DatasetFormatError(RuntimeError):
-    """A dataset file exists but is corrupt, truncated or not in the expected format."""
+class DatasetFormatError(FileFormatError):
+    """A dataset file exists but is corrupt, truncated, not in the expected format or over a
+    limit of ``ember.reading`` (an ``ember.FileFormatError``)."""
 
 
 def no_download_error(name, searched, files):

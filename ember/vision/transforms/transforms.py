@@ -165,6 +165,17 @@ class Pad(Transform):
         return f"padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode}"
 
 
+def _crop_arguments(crop, name, size, padding, fill, padding_mode):
+    """Check and store the arguments ``RandomCrop`` and ``BatchRandomCrop`` share."""
+    crop.size = _pair(size, name)
+    if padding is not None:
+        F._parse_padding(padding, name)
+    if padding_mode not in F._PADDING_MODES:
+        raise ValueError(f"{name}: padding mode should be either constant, edge, reflect or "
+                         f"symmetric, got {padding_mode!r}")
+    crop.padding, crop.fill, crop.padding_mode = padding, fill, padding_mode
+
+
 class RandomCrop(Transform):
     """A random ``size`` window, after optional padding.
 
@@ -174,16 +185,8 @@ class RandomCrop(Transform):
     """
 
     def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant"):
-        self.size = _pair(size, "RandomCrop")
-        if padding is not None:
-            F._parse_padding(padding, "RandomCrop")
-        if padding_mode not in F._PADDING_MODES:
-            raise ValueError(f"RandomCrop: padding mode should be either constant, edge, reflect "
-                             f"or symmetric, got {padding_mode!r}")
-        self.padding = padding
+        _crop_arguments(self, "RandomCrop", size, padding, fill, padding_mode)
         self.pad_if_needed = pad_if_needed
-        self.fill = fill
-        self.padding_mode = padding_mode
 
     @staticmethod
     def get_params(img, output_size):
@@ -230,15 +233,7 @@ class BatchRandomCrop(Transform):
     """
 
     def __init__(self, size, padding=None, fill=0, padding_mode="constant"):
-        self.size = _pair(size, "BatchRandomCrop")
-        if padding is not None:
-            F._parse_padding(padding, "BatchRandomCrop")
-        if padding_mode not in F._PADDING_MODES:
-            raise ValueError(f"BatchRandomCrop: padding mode should be either constant, edge, "
-                             f"reflect or symmetric, got {padding_mode!r}")
-        self.padding = padding
-        self.fill = fill
-        self.padding_mode = padding_mode
+        _crop_arguments(self, "BatchRandomCrop", size, padding, fill, padding_mode)
 
     def forward(self, batch):
         import numpy as np
