@@ -115,6 +115,23 @@ def test_predict_writes_a_palette_mask_and_a_legend(capsys, run_dir, tmp_path):
                               "checkpoint")
 
 
+def test_classifier_only_commands_and_options_refuse_segmentation(capsys, scenes, run_dir,
+                                                                  tmp_path):
+    image = tmp_path / "scene.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(image)
+    code, _, err = run(capsys, "explain", run_dir, str(image), "--out", str(tmp_path / "e"))
+    one_line_error(code, err, r"ember explain explains classifiers; .* is a segmentation "
+                              r"checkpoint")
+    code, _, err = run(capsys, "visualize", run_dir, "--filters", "--out", str(tmp_path / "v"))
+    one_line_error(code, err, r"ember visualize explains classifiers; .* is a segmentation "
+                              r"checkpoint")
+    code, _, err = run(capsys, *TINY, "--dataset", scenes, "--adversarial", "fgsm",
+                       "--out", str(tmp_path / "adv"))
+    one_line_error(code, err, r"adversarial training is for classification, not for the "
+                              r"segmentation task")
+    assert not os.path.exists(tmp_path / "adv")
+
+
 def test_interrupted_then_resumed_run_is_bit_for_bit_the_full_run(capsys, scenes, tmp_path):
     from ember.train import callbacks
     common = TINY + ["--dataset", scenes]
