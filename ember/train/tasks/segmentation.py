@@ -19,10 +19,12 @@ U-Net to label the digits of scenes made of real MNIST digits. The pieces:
   training masks, tempered by a square root (``ember.vision.losses.median_frequency_weights``
   with ``power=0.5``: on mnist-segment the background, 93% of the pixels, weighs 0.2 and a
   digit 0.85 to 1.34), plus 0.5 times the auxiliary head's loss when a model has one
-  (torchvision's reference recipe). In PyTorch runs of this recipe without augmentation
-  (1,500 steps), the test mIoU was 0.82 with these weights, 0.75 with the untempered ones
+  (torchvision's reference recipe). Exploratory PyTorch runs without augmentation (1,500
+  steps) reported a test mIoU of 0.82 with these weights, 0.75 with the untempered ones
   (background 0.04: too many background pixels given to the digits) and 0.57 without
-  weights (the first thousand steps go to "everything is background");
+  weights (the first thousand steps go to "everything is background"); not reproduced:
+  Ember's runs of the recipe, whose steps equal PyTorch's from the same weights, reach a
+  test mIoU of 0.16 (README, "Semantic segmentation");
 - metrics: pixel accuracy and mean IoU streamed over the batches
   (``ember.vision.metrics.SegmentationMetrics``: history columns ``train_pixel_acc``,
   ``val_miou``, ...); the best checkpoint has the highest validation mIoU;
