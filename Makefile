@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make train   - creates .venv, installs Ember (no test tools), trains LeNet-5 on the bundled MNIST digits
+#   make train   - creates .venv, installs Ember with its compiled kernels (no test tools), trains
+#                  LeNet-5 on the bundled MNIST digits
 #   make test    - creates .venv, adds the test tools (PyTorch as the oracle), runs the whole suite
 PYTHON ?= python3
 VENV := .venv
@@ -10,9 +11,14 @@ TEST_STAMP := $(VENV)/.installed-test
 # The parity tests, re-run by `make test-kernels` with PyTorch and OpenBLAS forced onto other CPU
 # kernels than the machine's own: a float32 tolerance that only one CPU's kernels satisfy fails here.
 KERNEL_TESTS := tests/core tests/ops tests/nn tests/optim tests/lecture tests/linalg \
-	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py tests/compat \
+	tests/test_fast_paths.py tests/test_parallel.py tests/vision/test_models.py \
+	tests/vision/test_transformers.py tests/compat \
 	tests/train/test_parity_recipe.py tests/interpret/test_attributions.py \
 	tests/interpret/test_adversarial.py
+# `make test` runs everything with Ember's compiled kernels (ember.kernels, the `fast` extra);
+# `make test-kernels` also re-runs the parity tests of the ops on NumPy alone (EMBER_KERNELS=numpy),
+# so that both paths are held to PyTorch (~1.5 min on 2 cores)
+NUMPY_PATH_TESTS := tests/ops tests/optim tests/test_fast_paths.py tests/test_parallel.py
 # ATEN_CPU_CAPABILITY / OPENBLAS_CORETYPE pairs; the AVX-512 pair only where the CPU has AVX-512
 KERNEL_CONFIGS := default/Haswell avx2/Zen
 ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
@@ -24,12 +30,12 @@ FUZZ_MINUTES ?= 30
 
 $(APP_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[app]'
+	$(BIN)/pip install -q -e '.[app,fast]'
 	touch $@
 
 # torch==2.13.0 (CPU) is a test-only oracle; pip takes it from the machine's wheel cache
 $(TEST_STAMP): $(APP_STAMP)
-	$(BIN)/pip install -q -e '.[app,test]'
+	$(BIN)/pip install -q -e '.[app,fast,test]'
 	# torchvision is a test oracle (torch.onnx.export of its models, vision.utils, FakeData);
 	# --no-deps keeps the CPU torch above instead of the CUDA build its wheel asks for
 	$(BIN)/pip install -q --no-deps torchvision==0.28.0
@@ -56,6 +62,8 @@ test-kernels: $(TEST_STAMP)
 		ATEN_CPU_CAPABILITY=$$aten OPENBLAS_CORETYPE=$$blas \
 			$(BIN)/python -m pytest -q -p no:cacheprovider $(KERNEL_TESTS); \
 	done
+	@echo "== parity tests of the ops on NumPy alone (EMBER_KERNELS=numpy)"
+	EMBER_KERNELS=numpy $(BIN)/python -m pytest -q -p no:cacheprovider $(NUMPY_PATH_TESTS)
 
 # a long fuzzing campaign over every file reader (make test runs a one-minute one)
 fuzz: $(TEST_STAMP)

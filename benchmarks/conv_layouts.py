@@ -9,7 +9,9 @@
 script times every layout that applies at the shapes of the networks Ember trains, on one
 thread over the batch chunks a convolution actually uses (``batch_chunks``: cache-sized for
 thin convs), and prints the median milliseconds and the chosen layout, so the choice can be
-checked on any machine instead of trusting numbers written into comments.
+checked on any machine instead of trusting numbers written into comments. With the compiled
+kernels (``ember.kernels``) a 2-D conv uses none of the three: the ``compiled`` column times
+its fused col2im (``conv_input_grad`` with the kernels in use); the other columns run on NumPy.
 """
 import argparse
 import statistics
@@ -18,6 +20,7 @@ import time
 import numpy as np
 
 import ember
+from ember import kernels
 from ember.ops import _im2col as ic
 
 # name, x (N, C, H, W), weight (C_out, C_in, kH, kW), padding per side
@@ -29,7 +32,8 @@ SHAPES = [
 ]
 
 
-def _median_ms(fn, reps):
+def median_ms(fn, reps):
+    """The median wall time of ``reps`` calls of ``fn`` (after one untimed call), in ms."""
     fn()
     times = []
     for _ in range(reps):
@@ -45,7 +49,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     ember.set_num_threads(1)
     rng = np.random.default_rng(0)
-    print(f"{'shape':<44} {'reference':>9} {'plain':>7} {'wide':>7} {'batch_last':>10}  chosen")
+    compiled = kernels.compiled() is not None
+    print(f"{'shape':<44} {'reference':>9} {'plain':>7} {'wide':>7} {'batch_last':>10} "
+          f"{'compiled':>8}  chosen (NumPy)")
     for name, x_shape, w_shape, pad in SHAPES:
         w = rng.standard_normal(w_shape).astype(np.float32)
         stride, dilation, padding = (1, 1), (1, 1), ((pad, pad), (pad, pad))
@@ -62,12 +68,15 @@ def main(argv=None):
                 else:
                     ic.conv_input_grad(dy[part], w, 1, x_shape[2:], stride, padding, dilation,
                                        layout=layout)
-        row = [_median_ms(run, args.reps)]
-        for layout in ("plain", "wide", "batch_last"):
-            row.append(_median_ms(lambda: run(layout), args.reps))
+        with kernels.use("numpy"):
+            row = [median_ms(run, args.reps)]
+            for layout in ("plain", "wide", "batch_last"):
+                row.append(median_ms(lambda: run(layout), args.reps))
+        fused = f"{median_ms(lambda: run('plain'), args.reps):>8.2f}" if compiled else \
+            f"{'-':>8}"
         chosen = ic.input_grad_layout(stride, out, padded, x_shape[0])
-        print(f"{name:<44} {row[0]:>9.2f} {row[1]:>7.2f} {row[2]:>7.2f} {row[3]:>10.2f}  "
-              f"{chosen}")
+        print(f"{name:<44} {row[0]:>9.2f} {row[1]:>7.2f} {row[2]:>7.2f} {row[3]:>10.2f} "
+              f"{fused}  {chosen}")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,42 @@ def unet_small(lib, base_width=8, depth=4, num_classes=11):
     return UNet()
 
 
+def recurrent_classifier(lib, mode, input_size=128, hidden=256, layers=2, num_classes=10):
+    """A ``mode`` (``"LSTM"`` or ``"GRU"``) of ``layers`` layers reading ``(N, T, input_size)``
+    sequences, and a linear head on the last step's output."""
+    nn = lib.nn
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, mode)(input_size, hidden, num_layers=layers, batch_first=True)
+            self.head = nn.Linear(hidden, num_classes)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    return Recurrent()
+
+
+def transformer_encoder(lib, d_model=128, heads=4, layers=2, num_classes=10):
+    """``nn.TransformerEncoder`` of ``layers`` post-norm layers (``dim_feedforward`` 4·d_model,
+    dropout 0.1 as torch's default, batch first), mean-pooled, and a linear head."""
+    nn = lib.nn
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model,
+                                               batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.head = nn.Linear(d_model, num_classes)
+
+        def forward(self, x):
+            return self.head(self.encoder(x).mean(1))
+
+    return Encoder()
+
+
 # --- workloads -----------------------------------------------------------------------------
 
 def _model_train(make, batch, shape, classes=10):
@@ -300,6 +336,13 @@ WORKLOADS = {
     "resnet18_cifar_b32_train": _model_train(resnet18_cifar, 32, (3, 32, 32)),
     "vit_small_b64_train": _model_train(vit_small, 64, (3, 32, 32)),
     "unet_small_b16_64x64_train": _segmentation_train(unet_small, 16, (1, 64, 64), 11),
+    # 2 layers, input 128, hidden 256, 32 steps, batch 64
+    "lstm_2x256_seq32_b64_train": _model_train(lambda lib: recurrent_classifier(lib, "LSTM"),
+                                               64, (32, 128)),
+    "gru_2x256_seq32_b64_train": _model_train(lambda lib: recurrent_classifier(lib, "GRU"),
+                                              64, (32, 128)),
+    # d_model 128, 4 heads, 2 layers, 64 tokens, batch 32
+    "transformer_encoder_d128_seq64_b32_train": _model_train(transformer_encoder, 32, (64, 128)),
     "conv2d_3x3_64_b128_fwdbwd": _op(lambda F, x, w, b: F.conv2d(x, w, b, padding=1),
                                      (128, 64, 32, 32), (64, 64, 3, 3), (64,)),
     "maxpool2d_2x2_b128_fwdbwd": _op(lambda F, x: F.max_pool2d(x, 2), (128, 64, 32, 32)),

@@ -15,7 +15,9 @@ Conventions (documented choices):
   convolution ``in_elems * (C_out / groups) * prod(kernel)``, linear ``out_elems *
   in_features``. Bias additions, normalization, activations and pooling count 0 — the
   convention of the MobileNet paper's 569 M (lecture 003). A container's count is the sum
-  of its children's.
+  of its children's. A module that multiplies weights in its own forward (recurrent layers,
+  attention: their projections; the products of activations with activations count 0)
+  reports its count through a ``_mult_adds(inputs, output)`` method.
 - **Receptive field** ``r`` and **jump** ``j`` (distance in input pixels between adjacent
   outputs) follow the recurrence ``r_out = r_in + (k_eff - 1) * j_in``, ``j_out = j_in *
   s`` (``k_eff = d (k - 1) + 1``) through convolutions and pools (adaptive pools use ``k =
@@ -297,7 +299,10 @@ class _Recorder:
         inputs, outputs = _tensors(args), _tensors(output)
         row.output_shape = _shapes(output)
         row.output_bytes = sum(t.numel() * t.element_size() for t in outputs)
-        if row.is_leaf and inputs and outputs:
+        own_count = getattr(module, "_mult_adds", None)
+        if own_count is not None and outputs:
+            row.mult_adds += own_count(inputs, outputs[0])
+        elif row.is_leaf and inputs and outputs:
             row.mult_adds += _mult_adds(module, inputs[0], outputs[0])
         field = None
         if outputs:

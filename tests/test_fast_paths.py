@@ -144,3 +144,20 @@ def test_small_image_convs_with_the_sample_index_last_match_torch(x_shape, w_sha
     check_parity(lambda m, *t: getattr(m.nn.functional, conv)(*t, **kw), arrays, dtype=np.float32)
     assert gradcheck64(lambda *t: getattr(ember.nn.functional, conv)(*t, **kw),
                        [a[:2] if i == 0 else a for i, a in enumerate(arrays)])
+
+
+@pytest.mark.parametrize("w_shape", [(6, 3, 3, 3), (128, 128, 3, 3)])
+def test_conv_weight_gradient_is_contiguous_in_either_gemm_orientation(w_shape, monkeypatch):
+    """Small weights take ``(cols · dYᵀ)ᵀ`` and a copy, large ones ``dY · colsᵀ``
+    (``WEIGHT_GRAD_DIRECT_ELEMENTS``): both give the same contiguous dW."""
+    assert (np.prod(w_shape) >= ic.WEIGHT_GRAD_DIRECT_ELEMENTS) == (w_shape[0] == 128)
+    x = np.random.randn(2, w_shape[1], 5, 5)
+    w = np.random.randn(*w_shape)
+    grads = []
+    for threshold in (1, 2 ** 40):
+        monkeypatch.setattr(ic, "WEIGHT_GRAD_DIRECT_ELEMENTS", threshold)
+        wt = ember.tensor(w, requires_grad=True)
+        ember.nn.functional.conv2d(ember.tensor(x), wt, padding=1).sum().backward()
+        assert wt.grad._data.flags.c_contiguous
+        grads.append(wt.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)

@@ -23,6 +23,7 @@ from ember._random import rng
 from ember._tensor import Tensor
 from ember.autograd.inplace import inplace_method
 from ember.autograd.function import Function
+from ember.kernels import compiled, flat
 from ember.ops import elementwise as _core
 from ember.ops.elementwise import cast, sigmoid, tanh
 
@@ -345,11 +346,20 @@ def _normal_cdf(x):
 
 
 class GELU(_Pointwise):
+    """``x·Φ(x)`` (or the tanh form). The exact form in float32 runs as one compiled pass each
+    way when the kernels are in use (``ember.kernels.activation.gelu_forward`` /
+    ``gelu_backward``: the same float32 operations, equal to float32 rounding)."""
+
     def forward(self, x, approximate):
         self.x, self.approximate = x, approximate
         if approximate == "tanh":
             self.t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
             return 0.5 * x * (1 + self.t)
+        kernels = _float32_kernels(x)
+        if kernels is not None:
+            out, self.cdf = np.empty_like(x), np.empty_like(x)
+            kernels.gelu_forward(x.reshape(-1), out.reshape(-1), self.cdf.reshape(-1))
+            return out
         self.cdf = _normal_cdf(x)
         return x * self.cdf
 
@@ -359,8 +369,23 @@ class GELU(_Pointwise):
             t = self.t
             dinner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        kernels = _float32_kernels(x, grad)
+        if kernels is not None:
+            dx = np.empty_like(x)
+            kernels.gelu_backward(grad.reshape(-1), x.reshape(-1), self.cdf.reshape(-1),
+                                  dx.reshape(-1))
+            return dx
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
         return grad * (self.cdf + x * pdf)
+
+
+def _float32_kernels(*arrays):
+    """The compiled activations (``ember.kernels.activation``) when every array is a
+    C-contiguous float32 array, else None."""
+    if arrays[0].dtype != np.float32:
+        return None
+    kernels = compiled()
+    return None if kernels is None or flat(*arrays) is None else kernels.activation
 
 
 def gelu(input, approximate="none"):
@@ -602,19 +627,46 @@ class Softmax(Function):
     saves_output = True
 
     def forward(self, x, axis, scale=1.0, noise=None):
+        self.axis, self.scale = axis, scale
+        kernels = _row_kernels(axis, x) if noise is None and scale == 1 else None
+        if kernels is not None:
+            self.out = np.empty_like(x)
+            kernels.softmax_forward(_rows(x), _rows(self.out))
+            return self.out
         z = x if noise is None else x + noise
         z = z * scale if scale != 1 else z
         e = np.asarray(z - z.max(axis=axis, keepdims=True))
         np.exp(e, out=e)
         e /= _sum_along(e, axis)
-        self.axis, self.scale, self.out = axis, scale, e
+        self.out = e
         return e
 
     def backward(self, grad):
         y = self.out
+        kernels = _row_kernels(self.axis, grad, y) if self.scale == 1 else None
+        if kernels is not None:
+            gz = np.empty_like(grad)
+            kernels.softmax_backward(_rows(grad), _rows(y), _rows(gz))
+            return gz
         gz = grad * y
         gz -= y * _sum_along(gz, self.axis)
         return gz * self.scale if self.scale != 1 else gz
+
+
+def _row_kernels(axis, *arrays):
+    """The compiled row-wise passes (``ember.kernels.rows``: softmax, log-softmax; equal to the
+    NumPy code to float32 rounding) for float32 arrays that are C-contiguous and reduced along
+    their last axis, else None."""
+    a = arrays[0]
+    if a.dtype != np.float32 or a.ndim == 0 or axis != a.ndim - 1 or a.size == 0:
+        return None
+    kernels = compiled()
+    return None if kernels is None or flat(*arrays) is None else kernels.rows
+
+
+def _rows(a):
+    """``a`` as a (rows, last dim) matrix (a view: ``a`` is C-contiguous)."""
+    return a.reshape(-1, a.shape[-1])
 
 
 def _sum_along(a, axis):
@@ -644,12 +696,23 @@ class LogSoftmax(Function):
     saves_output = True
 
     def forward(self, x, axis):
+        self.axis = axis
+        kernels = _row_kernels(axis, x)
+        if kernels is not None:
+            self.out = np.empty_like(x)
+            kernels.log_softmax_forward(_rows(x), _rows(self.out))
+            return self.out
         z = x - x.max(axis=axis, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=axis, keepdims=True))
-        self.axis, self.out = axis, z
+        self.out = z
         return z
 
     def backward(self, grad):
+        kernels = _row_kernels(self.axis, grad, self.out)
+        if kernels is not None:
+            dx = np.empty_like(grad)
+            kernels.log_softmax_backward(_rows(grad), _rows(self.out), _rows(dx))
+            return dx
         return grad - np.exp(self.out) * grad.sum(axis=self.axis, keepdims=True)
 
 

@@ -1,7 +1,10 @@
-"""Scaled dot-product attention (``torch.nn.functional.scaled_dot_product_attention``).
+"""Scaled dot-product attention (``torch.nn.functional.scaled_dot_product_attention``) and
+multi-head attention (``multi_head_attention_forward``).
 
 Lecture 004 "Scaled dot-product attention": ``Z = softmax(Q K^T / sqrt(c)) V``, one fused
-:class:`Function` whose forward and backward are batched matrix products on the raw arrays.
+:class:`Function` whose forward and backward are batched matrix products on the raw arrays;
+multi-head attention projects the tokens, splits the channels into heads and runs it once
+for all heads.
 """
 import math
 
@@ -12,9 +15,12 @@ from ember._random import rng
 from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
 from ember.ops._checks import same_float_dtype, tensor_argument
+from ember.ops.affine import linear
+from ember.ops.conv import pad
 from ember.ops.elementwise import cast
+from ember.ops.shape import cat
 
-__all__ = ["scaled_dot_product_attention"]
+__all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 
 def _swap(a):
@@ -31,11 +37,16 @@ def _sum_groups(grad, groups):
 
 class ScaledDotProductAttention(Function):
     """``O = dropout(softmax(Q K^T * scale + M)) V`` and its backward:
-    ``dV = P'^T dO``, ``dP = (dO V^T) * noise``, ``dS = P (dP - rowsum(dP P))``,
-    ``dQ = dS K * scale``, ``dK = dS^T Q * scale``, ``dM = dS``."""
+    ``dV = P'^T dO``, ``dP = (dO V^T + dP') * noise``, ``dS = P (dP - rowsum(dP P))``,
+    ``dQ = dS K * scale``, ``dK = dS^T Q * scale``, ``dM = dS``.
+
+    With ``weights=True`` the attention weights ``P' = dropout(P)`` are a second output (what
+    ``MultiheadAttention`` returns with ``need_weights``), and ``dP'`` is the gradient that
+    reaches them; otherwise ``O`` is the only output."""
     saved_inputs = (0, 1, 2)
 
-    def forward(self, q, k, v, mask=None, scale=1.0, causal=False, noise=None, groups=1):
+    def forward(self, q, k, v, mask=None, scale=1.0, causal=False, noise=None, groups=1,
+                weights=False):
         if groups > 1:
             k, v = np.repeat(k, groups, axis=-3), np.repeat(v, groups, axis=-3)
         s = q @ _swap(k)
@@ -55,15 +66,22 @@ class ScaledDotProductAttention(Function):
         p_drop = p if noise is None else p * noise
         self.q, self.k, self.v, self.p, self.p_drop = q, k, v, p, p_drop
         self.scale, self.noise, self.groups = scale, noise, groups
-        return p_drop @ v
+        out = p_drop @ v
+        return (out, p_drop) if weights else out
 
-    def backward(self, grad):
+    def backward(self, grad, grad_weights=None):
         need = self.needs_input_grad
         meta = self._input_meta
         gv = None
-        if need[2]:
-            gv = unbroadcast(_sum_groups(_swap(self.p_drop) @ grad, self.groups), meta[2][0])
-        dp = grad @ _swap(self.v)
+        if grad is None:                         # only the weights were used
+            dp = np.array(grad_weights, copy=True)
+        else:
+            if need[2]:
+                gv = unbroadcast(_sum_groups(_swap(self.p_drop) @ grad, self.groups),
+                                 meta[2][0])
+            dp = grad @ _swap(self.v)
+            if grad_weights is not None:
+                dp += grad_weights
         if self.noise is not None:
             dp *= self.noise
         p = self.p
@@ -95,7 +113,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     ``query``, each shared by ``H_q / H_kv`` consecutive query heads. Rows that attend to
     nothing give zeros.
     """
-    name = "scaled_dot_product_attention"
+    return _attention("scaled_dot_product_attention", query, key, value, attn_mask, dropout_p,
+                      is_causal, scale, enable_gqa)
+
+
+def _attention(name, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa,
+               weights=False):
+    """Check the arguments of scaled dot-product attention and apply
+    :class:`ScaledDotProductAttention`; with ``weights`` return ``(output, weights)``."""
     q, k, v = (tensor_argument(t, name, a) for t, a in ((query, "query"), (key, "key"), (value, "value")))
     for t, a in ((q, "query"), (k, "key"), (v, "value")):
         if t._data.ndim < 2:
@@ -145,4 +170,201 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         keep = rng().random(score_shape, dtype=np.float32) >= dropout_p
         noise = (keep * (1.0 / (1.0 - dropout_p)) if dropout_p < 1 else keep * 0.0).astype(dt)
     return ScaledDotProductAttention.apply(*tensors, scale=float(scale), causal=bool(is_causal),
-                                           noise=noise, groups=groups)
+                                           noise=noise, groups=groups, weights=weights)
+
+
+# ------------------------------------------------------------------------------------------
+# Multi-head attention (torch.nn.functional.multi_head_attention_forward)
+# ------------------------------------------------------------------------------------------
+def _canonical_mask(mask, name, dtype):
+    """A bool mask (True = not allowed) as an additive ``-inf`` mask of ``dtype``; a float
+    mask as it is; anything else is an error naming the mask."""
+    if mask is None:
+        return None
+    tensor_argument(mask, "multi_head_attention_forward", name)
+    if mask._data.dtype == np.bool_:
+        return Tensor._wrap(np.where(mask._data, -np.inf, 0).astype(dtype))
+    if mask._data.dtype.kind != "f":
+        raise TypeError(f"multi_head_attention_forward: only bool and floating types of {name} "
+                        f"are supported, got {mask.dtype}")
+    return mask
+
+
+def _check_mha_shapes(query, key, value, key_padding_mask, attn_mask, num_heads):
+    """torch's shape rules: batched 3-D or unbatched 2-D query, key and value; a 2-D (1-D
+    unbatched) key_padding_mask; a 2-D or 3-D attn_mask. Returns whether the call is batched."""
+    who = "MultiheadAttention"
+    if query.dim() not in (2, 3):
+        raise RuntimeError(f"{who}: query should be unbatched 2D or batched 3D tensor but "
+                           f"received {query.dim()}-D query tensor (shape {tuple(query.shape)})")
+    batched = query.dim() == 3
+    kind = "batched (3-D)" if batched else "unbatched (2-D)"
+    if key.dim() != query.dim() or value.dim() != query.dim():
+        raise RuntimeError(f"{who}: For {kind} `query`, expected `key` and `value` to be "
+                           f"{query.dim()}-D but found {key.dim()}-D and {value.dim()}-D "
+                           f"tensors respectively")
+    if key_padding_mask is not None and key_padding_mask.dim() != query.dim() - 1:
+        raise RuntimeError(f"{who}: For {kind} `query`, expected `key_padding_mask` to be `None` "
+                           f"or {query.dim() - 1}-D but found {key_padding_mask.dim()}-D tensor "
+                           f"instead")
+    if attn_mask is not None and attn_mask.dim() not in (2, 3):
+        raise RuntimeError(f"{who}: For {kind} `query`, expected `attn_mask` to be `None`, 2-D or "
+                           f"3-D but found {attn_mask.dim()}-D tensor instead")
+    if not batched and attn_mask is not None and attn_mask.dim() == 3:
+        expected = (num_heads, query.shape[0], key.shape[0])
+        if tuple(attn_mask.shape) != expected:
+            raise RuntimeError(f"{who}: Expected `attn_mask` shape to be {expected} but got "
+                               f"{tuple(attn_mask.shape)}")
+    return batched
+
+
+def _in_projection(query, key, value, weight, bias, separate):
+    """``Q, K, V = X_q W_q^T + b_q, X_k W_k^T + b_k, X_v W_v^T + b_v`` (lecture 004
+    "Self-attention": Q = X W_q, K = X W_k, V = X W_v, inventory B37). With one packed
+    ``(3E, E)`` weight, self-attention (``query is key is value``) is one matrix product and
+    a shared key/value source one product for both, as in torch."""
+    w_q, w_k, w_v = separate if separate is not None else weight.chunk(3)
+    b_q, b_k, b_v = (None,) * 3 if bias is None else bias.chunk(3)
+    if separate is None and key is value:
+        if query is key:
+            return linear(query, weight, bias).chunk(3, dim=-1)
+        e = query.shape[-1]
+        k, v = linear(key, weight[e:], None if bias is None else bias[e:]).chunk(2, dim=-1)
+        return linear(query, w_q, b_q), k, v
+    return linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads,
+                                 in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
+                                 dropout_p, out_proj_weight, out_proj_bias, training=True,
+                                 key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None,
+                                 k_proj_weight=None, v_proj_weight=None, static_k=None,
+                                 static_v=None, average_attn_weights=True, is_causal=False):
+    """Multi-head attention (``torch.nn.functional.multi_head_attention_forward``; the
+    computation of :class:`ember.nn.MultiheadAttention`).
+
+    Lecture 004 "Self-attention" (inventory B37): ``Q = X W_q, K = X W_k, V = X W_v`` with the
+    W shared by all tokens, then scaled dot-product attention ``softmax(Q K^T / sqrt(d)) V``
+    (B36); multi-head (Vaswani et al.; not in the slides, B38) runs ``num_heads`` such maps
+    on ``E / num_heads``-wide slices and mixes them with the output projection.
+
+    Shapes: ``query (L, N, E)``, ``key (S, N, E_k)``, ``value (S, N, E_v)`` (unbatched: no
+    ``N``); returns ``(output (L, N, E), weights)``, the weights ``(N, L, S)`` averaged over
+    heads (``(N, num_heads, L, S)`` with ``average_attn_weights=False``) when
+    ``need_weights``, else None. ``attn_mask``: ``(L, S)`` or ``(N·num_heads, L, S)``;
+    ``key_padding_mask``: ``(N, S)``; bool masks are True where attention is not allowed,
+    float masks are added to the scores. ``is_causal`` is a hint that ``attn_mask`` is the
+    causal mask (it must be given); without weights and padding mask the causal structure
+    is then applied directly. ``bias_k``/``bias_v (1, 1, E)`` append one learned key/value,
+    ``add_zero_attn`` one zero key/value; ``static_k``/``static_v (N·num_heads, S, E/heads)``
+    replace the projected keys/values. ``dropout_p`` drops attention weights when
+    ``training``.
+    """
+    batched = _check_mha_shapes(query, key, value, key_padding_mask, attn_mask, num_heads)
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    tgt_len, bsz, embed_dim = query.shape
+    src_len = key.shape[0]
+    dtype = query._data.dtype
+    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", dtype)
+    if is_causal and attn_mask is None:
+        raise RuntimeError("MultiheadAttention: need attn_mask if specifying the is_causal "
+                           "hint; nn.Transformer.generate_square_subsequent_mask(L) makes the "
+                           "causal mask")
+    if is_causal and key_padding_mask is None and not need_weights:
+        attn_mask = None                 # the causal structure is applied by the kernel
+    else:
+        attn_mask = _canonical_mask(attn_mask, "attn_mask", dtype)
+        if key_padding_mask is not None:
+            is_causal = False
+    if embed_dim != embed_dim_to_check:
+        raise RuntimeError(f"MultiheadAttention: was expecting embedding dimension of "
+                           f"{embed_dim_to_check}, but got {embed_dim} (query shape "
+                           f"{tuple(query.shape)})")
+    head_dim = embed_dim // num_heads
+    if head_dim * num_heads != embed_dim:
+        raise RuntimeError(f"MultiheadAttention: embed_dim {embed_dim} not divisible by "
+                           f"num_heads {num_heads}")
+    if use_separate_proj_weight:
+        if tuple(key.shape[:2]) != tuple(value.shape[:2]):
+            raise RuntimeError(f"MultiheadAttention: key's sequence and batch dims "
+                               f"{tuple(key.shape[:2])} do not match value's "
+                               f"{tuple(value.shape[:2])}")
+        separate = (q_proj_weight, k_proj_weight, v_proj_weight)
+    else:
+        if tuple(key.shape) != tuple(value.shape):
+            raise RuntimeError(f"MultiheadAttention: key shape {tuple(key.shape)} does not "
+                               f"match value shape {tuple(value.shape)}")
+        separate = None
+    q, k, v = _in_projection(query, key, value, in_proj_weight, in_proj_bias, separate)
+
+    if attn_mask is not None:
+        if attn_mask.dim() == 2:
+            if tuple(attn_mask.shape) != (tgt_len, src_len):
+                raise RuntimeError(f"MultiheadAttention: The shape of the 2D attn_mask is "
+                                   f"{tuple(attn_mask.shape)}, but should be "
+                                   f"{(tgt_len, src_len)}.")
+            attn_mask = attn_mask.unsqueeze(0)
+        elif tuple(attn_mask.shape) != (bsz * num_heads, tgt_len, src_len):
+            raise RuntimeError(f"MultiheadAttention: The shape of the 3D attn_mask is "
+                               f"{tuple(attn_mask.shape)}, but should be "
+                               f"{(bsz * num_heads, tgt_len, src_len)}.")
+    if bias_k is not None and bias_v is not None:
+        if static_k is not None or static_v is not None:
+            raise RuntimeError("MultiheadAttention: bias cannot be added to static key/value.")
+        k = cat([k, bias_k.expand(1, bsz, bias_k.shape[-1])])
+        v = cat([v, bias_v.expand(1, bsz, bias_v.shape[-1])])
+        attn_mask = None if attn_mask is None else pad(attn_mask, (0, 1))
+        key_padding_mask = None if key_padding_mask is None else pad(key_padding_mask, (0, 1))
+    elif (bias_k is None) != (bias_v is None):
+        raise RuntimeError("MultiheadAttention: bias_k and bias_v must be given together")
+
+    q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
+    k = _heads(k, static_k, "static_k", bsz, num_heads, head_dim)
+    v = _heads(v, static_v, "static_v", bsz, num_heads, head_dim)
+    if add_zero_attn:
+        zeros = Tensor._wrap(np.zeros((bsz * num_heads, 1, head_dim), dtype))
+        k, v = cat([k, zeros], dim=1), cat([v, zeros], dim=1)
+        attn_mask = None if attn_mask is None else pad(attn_mask, (0, 1))
+        key_padding_mask = None if key_padding_mask is None else pad(key_padding_mask, (0, 1))
+    src_len = k.shape[1]
+    if key_padding_mask is not None:
+        if tuple(key_padding_mask.shape) != (bsz, src_len):
+            raise RuntimeError(f"MultiheadAttention: expected key_padding_mask of shape "
+                               f"{(bsz, src_len)}, got {tuple(key_padding_mask.shape)}")
+        padding = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(
+            bsz, num_heads, 1, src_len).reshape(bsz * num_heads, 1, src_len)
+        attn_mask = padding if attn_mask is None else attn_mask + padding
+    if not training:
+        dropout_p = 0.0
+
+    q, k, v = (t.reshape(bsz, num_heads, t.shape[1], head_dim) for t in (q, k, v))
+    mask = None
+    if attn_mask is not None:          # (1 or N·heads, L or 1, S) -> (1 or N, 1 or heads, ., S)
+        split = (bsz, num_heads) if attn_mask.shape[0] > 1 else (1, 1)
+        mask = attn_mask.reshape(*split, attn_mask.shape[1], src_len)
+    result = _attention("MultiheadAttention", q, k, v, mask, dropout_p,
+                        is_causal and mask is None, None, False, weights=need_weights)
+    out, attn_weights = result if need_weights else (result, None)
+    out = out.permute(2, 0, 1, 3).reshape(tgt_len * bsz, embed_dim)
+    out = linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, -1)
+    if need_weights and average_attn_weights:
+        attn_weights = attn_weights.mean(dim=1)
+    if not batched:
+        out = out.squeeze(1)
+        attn_weights = None if attn_weights is None else attn_weights.squeeze(0)
+    return out, attn_weights
+
+
+def _heads(t, static, name, bsz, num_heads, head_dim):
+    """Keys or values ``(S, N, E)`` split into heads ``(N·heads, S, E/heads)``, or the given
+    ``static`` ones after checking their shape."""
+    if static is None:
+        return t.reshape(t.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+    if static.dim() != 3 or static.shape[0] != bsz * num_heads or static.shape[2] != head_dim:
+        raise RuntimeError(f"MultiheadAttention: expecting {name} of shape "
+                           f"({bsz * num_heads}, S, {head_dim}), got {tuple(static.shape)}")
+    return static

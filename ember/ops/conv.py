@@ -24,6 +24,7 @@ from ember import _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function
 from ember.ops import _im2col as ic
+from ember.ops import _winograd as wg
 from ember.ops._checks import ntuple
 from ember.ops.shape import flip
 
@@ -137,12 +138,20 @@ class Conv(Function):
         self.chunks = ic.batch_chunks(x.shape[0], w[0].size, math.prod(out_size),
                                       w.shape[0] // groups, x.itemsize)
         padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding))
-        self.batch_last = batch_last = ic.batch_last_layout(stride, out_size, padded)
+        self.batch_last = batch_last = (ic.batch_last_layout(stride, out_size, padded)
+                                        and ic.compiled_conv(len(kernel), x.dtype) is None)
         y = np.empty((x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
+        self.winograd = wg.applies(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
+        if self.winograd:
+            u = wg.filter_transform(w)
 
-        def forward_part(part):
-            cols = ic.columns(x[part], kernel, stride, padding, dilation, out_size, batch_last)
-            ic.conv_forward(cols, w, groups, b, y[part], batch_last)
+            def forward_part(part):
+                wg.conv(x[part], u, padding, b, y[part])
+        else:
+            def forward_part(part):
+                cols = ic.columns(x[part], kernel, stride, padding, dilation, out_size,
+                                  batch_last)
+                ic.conv_forward(cols, w, groups, b, y[part], batch_last)
         _parallel.run([partial(forward_part, part) for part in self.chunks])
         return y if self.batched else y[0]
 
@@ -156,6 +165,17 @@ class Conv(Function):
         need_dx, need_dw = self.needs_input_grad[:2]
         need_db = self.has_bias and self.needs_input_grad[2]
         dx = np.empty(x.shape, np.result_type(grad, w)) if need_dx else None
+        flipped = wg.flipped_filter_transform(w) if self.winograd and need_dx else None
+
+        def winograd_part(part):
+            """dX of the slice (a Winograd conv of dY with the rotated filter), and its shares
+            of dU (the transformed dW) and db."""
+            gp = grad[part]
+            du = wg.weight_grad_transformed(gp, x[part], padding) if need_dw else None
+            db = ic.bias_grad(ic.as_matrix(gp, groups, "grad")) if need_db else None
+            if need_dx:
+                wg.conv(gp, flipped, wg.input_grad_padding(padding), None, dx[part])
+            return du, db
 
         def backward_part(part):
             """dX of the slice, and its shares of dW and db."""
@@ -175,8 +195,11 @@ class Conv(Function):
                                    matrix=g, out=dx[part])
             return dw, db
 
-        shares = _parallel.run([partial(backward_part, part) for part in self.chunks])
+        task = winograd_part if self.winograd else backward_part
+        shares = _parallel.run([partial(task, part) for part in self.chunks])
         dw = _sum([s[0] for s in shares]) if need_dw else None
+        if self.winograd and need_dw:
+            dw = wg.filter_from_transform(dw, w.shape)
         db = _sum([s[1] for s in shares]) if need_db else None
         if dx is not None and not self.batched:
             dx = dx[0]

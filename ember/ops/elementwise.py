@@ -5,6 +5,7 @@ import numpy as np
 from ember import _dtype, _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function, unbroadcast
+from ember.kernels import compiled, flat
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
            "floor_divide", "remainder", "fmod", "pow", "float_power", "maximum", "minimum", "fmax", "fmin",
@@ -554,9 +555,37 @@ def _sigmoid(x):
 
 sigmoid = _unary("sigmoid", _sigmoid, lambda g, x, y: g * y * (1 - y), "output",
                  doc="Logistic sigmoid 1 / (1 + exp(-x)) (lecture 000 'Activation Functions').")
-relu = _unary("relu", lambda x, out=None: np.maximum(x, 0, out=out),
-              lambda g, x, y, out=None: np.multiply(g, y > 0, out=out), "output",
-              float_only=False, doc="max(0, x) (lecture 000 'ReLU').", parallel=True)
+
+
+def _relu_forward(x, out=None):
+    """``max(x, 0)``; one pass of ``ember.kernels.activation.relu_forward`` when compiled.
+
+    The NumPy path keeps the scalar 0: comparing against a cached zeros array of ``x``'s shape
+    was 1.7–2.8x faster on an AMD EPYC (Zen 4) but 1.1–1.9x slower on an Intel Xeon with
+    AVX-512 (NumPy 2.4, LeNet-5's and ResNet's activations): not a choice that holds on both."""
+    kernels = compiled()
+    views = flat(x) if kernels is not None else None
+    if views is None:
+        return np.maximum(x, 0, out=out)
+    result = np.empty(x.shape, x.dtype) if out is None else out
+    kernels.activation.relu_forward(views[0], result.reshape(-1))
+    return result
+
+
+def _relu_backward(grad, x, y, out=None):
+    """``grad · [y > 0]``; one pass of ``ember.kernels.activation.relu_backward`` when
+    compiled."""
+    kernels = compiled()
+    views = flat(grad, y) if kernels is not None else None
+    if views is None:
+        return np.multiply(grad, y > 0, out=out)
+    result = np.empty(grad.shape, grad.dtype) if out is None else out
+    kernels.activation.relu_backward(*views, result.reshape(-1))
+    return result
+
+
+relu = _unary("relu", _relu_forward, _relu_backward, "output", float_only=False,
+              doc="max(0, x) (lecture 000 'ReLU').", parallel=True)
 floor = _unary("floor", np.floor, lambda g, x, y: np.zeros_like(g), "none", float_only=False)
 ceil = _unary("ceil", np.ceil, lambda g, x, y: np.zeros_like(g), "none", float_only=False)
 trunc = _unary("trunc", np.trunc, lambda g, x, y: np.zeros_like(g), "none", float_only=False)

@@ -17,6 +17,7 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
+from ember.kernels import compiled, flat
 from ember.ops.elementwise import maximum, sqrt
 from ember.ops.reduction import mean, norm
 
@@ -29,6 +30,17 @@ def _channel_parts(x3):
     if x3.size < _parallel.PARALLEL_MIN_ELEMENTS or not _parallel.enabled():
         return [slice(None)]
     return _parallel.split(x3.shape[1])
+
+
+def _norm_kernels(*arrays):
+    """The compiled training-mode passes (``ember.kernels.norm``; equal to the NumPy code to
+    float32 rounding) for C-contiguous float32/float64 (N, C, L) arrays, else None."""
+    kernels = compiled()
+    return None if kernels is None or flat(*arrays) is None else kernels.norm
+
+
+_EMPTY = {np.dtype(np.float32): np.empty((0, 0, 0), np.float32),
+          np.dtype(np.float64): np.empty((0, 0, 0), np.float64)}
 
 
 def _channel_view(a):
@@ -66,8 +78,14 @@ class BatchNorm(Function):
             out, xc = np.empty(x3.shape, dt), np.empty(x3.shape, dt)
             mu, var, invstd = np.empty(c, dt), np.empty(c, dt), np.empty(c, dt)
 
+            kernels = _norm_kernels(x3)
+
             def standardize(part):
                 """Statistics and output of the channels ``part``."""
+                if kernels is not None:
+                    kernels.batch_norm_forward(x3, *part.indices(c)[:2], eps, w, b, out, xc,
+                                               mu, var, invstd)
+                    return
                 xp, xcp = x3[:, part], xc[:, part]
                 # a float64 accumulator keeps μ within half an ulp (x̂ amplifies μ's error by σ⁻¹)
                 mu[part] = xp.sum(axis=(0, 2), dtype=np.float64) / m
@@ -111,9 +129,15 @@ class BatchNorm(Function):
         if self.training:
             sum_dy, sum_dy_xc = np.empty(c, grad.dtype), np.empty(c, grad.dtype)
             dx = np.empty(dy.shape, grad.dtype) if need_x else None
+            kernels = _norm_kernels(dy, self.xc)
 
             def backward_part(part):
                 """Σdy, Σdy·xc and dx of the channels ``part``."""
+                if kernels is not None:
+                    kernels.batch_norm_backward(dy, self.xc, *part.indices(c)[:2], invstd,
+                                                gamma, sum_dy, sum_dy_xc,
+                                                dx if need_x else _EMPTY[grad.dtype])
+                    return
                 dyp, xcp = dy[:, part], self.xc[:, part]
                 sum_dy[part] = dyp.sum(axis=(0, 2))
                 sum_dy_xc[part] = np.einsum("ncl,ncl->c", dyp, xcp)

@@ -27,6 +27,7 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
+from ember.kernels import compiled
 from ember.ops._checks import float_input, ntuple, spatial_input
 from ember.ops.resampling import adaptive_bounds, area_taps, resample
 
@@ -231,16 +232,44 @@ def _offset_dtype(geom):
     return np.uint8 if math.prod(geom.kernel) <= 256 else np.int32
 
 
-def max_pool_forward(x, geom, need_argmax):
+def _compiled_pool(geom, dtype):
+    """The compiled 2-D max-pool kernels (``ember.kernels.pooling``) for a float32/float64
+    pool, or None."""
+    if geom.nd != 2 or (dtype != np.float32 and dtype != np.float64):
+        return None
+    kernels = compiled()
+    return None if kernels is None else kernels.pooling
+
+
+def _planes(a, nd):
+    """``a`` (*lead, *spatial) as (prod(lead), *spatial) (a view when ``a`` is contiguous)."""
+    return a.reshape((math.prod(a.shape[:a.ndim - nd]),) + a.shape[a.ndim - nd:])
+
+
+def max_pool_forward(x, geom, need_argmax, out_dest=None, argmax_dest=None):
     """Max over the kernel offsets of the (−∞-padded, polyphase) input ``x``. (Reading the
     offsets of tiled windows straight from ``x``, as the backward writes them, was 3.6× slower:
     ufuncs over stride-2 views do not vectorise.)
 
-    Returns ``(out, argmax)``; ``argmax`` is the row-major kernel-offset number of the chosen
-    element of each window (``None`` unless ``need_argmax``). The NaN rule costs extra passes,
-    so it is applied only when the result shows a NaN.
+    Returns ``(out, argmax)`` (written into ``out_dest`` / ``argmax_dest`` if given); ``argmax`` is
+    the row-major kernel-offset number of the chosen element of each window (``None`` unless
+    ``need_argmax``). The NaN rule costs extra passes, so it is applied only when the result
+    shows a NaN. With the compiled kernels a 2-D pool is one pass over the windows
+    (``ember.kernels.pooling.max_pool2d_forward``, equal bit for bit).
     """
     label = _offset_dtype(geom)
+    kernels = _compiled_pool(geom, x.dtype)
+    if kernels is not None:
+        shape = x.shape[:x.ndim - geom.nd] + geom.out
+        pooled = np.empty(shape, x.dtype) if out_dest is None else out_dest
+        argmax = None
+        if need_argmax:
+            argmax = np.empty(shape, label) if argmax_dest is None else argmax_dest
+        chosen = _planes(argmax, 2) if need_argmax else np.empty((0, 0, 0), label)
+        kernels.max_pool2d_forward(np.ascontiguousarray(_planes(x, 2)), _planes(pooled, 2),
+                                   chosen, geom.kernel, geom.stride, geom.padding,
+                                   geom.dilation, geom.tiled)
+        return pooled, argmax
 
     phases = geom.split(x, _lowest(x.dtype))
 
@@ -254,6 +283,12 @@ def max_pool_forward(x, geom, need_argmax):
     if need_argmax and x.dtype.kind == "f" and any(geom.padding) and np.isneginf(out).any():
         # a window of -inf (or padding) only: torch reports its first in-bounds element
         np.copyto(argmax, _first_valid_offset(geom), where=np.isneginf(out), casting="unsafe")
+    if out_dest is not None:
+        np.copyto(out_dest, out)
+        out = out_dest
+        if argmax is not None:
+            np.copyto(argmax_dest, argmax)
+            argmax = argmax_dest
     return out, argmax
 
 
@@ -272,7 +307,16 @@ def max_pool_backward(grad, argmax, geom, input_shape, out=None):
     """Route each output gradient to the arg-max cell of its window (lecture 002: the
     non-maximum cells get 0). One masked slice-add per kernel offset, in polyphase layout;
     tiled windows write each offset's share straight into its stride-``k`` view of dX.
-    ``out`` receives dX if given."""
+    ``out`` receives dX if given. With the compiled kernels a 2-D pool gathers each cell's
+    share in one pass (``ember.kernels.pooling.max_pool2d_backward``, equal bit for bit)."""
+    kernels = _compiled_pool(geom, grad.dtype)
+    if kernels is not None:
+        dx = np.empty(input_shape, dtype=grad.dtype) if out is None else out
+        kernels.max_pool2d_backward(np.ascontiguousarray(_planes(grad, 2)),
+                                    np.ascontiguousarray(_planes(argmax, 2)), _planes(dx, 2),
+                                    geom.kernel, geom.stride, geom.padding, geom.dilation,
+                                    geom.tiled)
+        return dx
     chosen = np.empty(grad.shape, dtype=bool)
     if geom.tiled:
         dx = np.empty(input_shape, dtype=grad.dtype) if out is None else out
@@ -318,10 +362,10 @@ class MaxPool(Function):
         if len(parts) == 1:
             pooled, argmax = max_pool_forward(x, geom, need_argmax)
         else:
-            shares = _parallel.run([partial(max_pool_forward, x[p], geom, need_argmax)
-                                    for p in parts])
-            pooled = np.concatenate([share[0] for share in shares])
-            argmax = np.concatenate([share[1] for share in shares]) if need_argmax else None
+            pooled = np.empty(x.shape[:x.ndim - geom.nd] + geom.out, x.dtype)
+            argmax = np.empty(pooled.shape, _offset_dtype(geom)) if need_argmax else None
+            _parallel.run([partial(max_pool_forward, x[p], geom, need_argmax, pooled[p],
+                                   None if argmax is None else argmax[p]) for p in parts])
         self.argmax, self.geometry = argmax, geom
         if return_indices:
             return pooled, _argmax_to_flat_index(argmax, geom)

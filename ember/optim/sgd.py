@@ -2,6 +2,7 @@
 import numpy as np
 
 from ember._tensor import Tensor
+from ember.kernels import compiled, flat
 from ember.optim.optimizer import Optimizer
 
 
@@ -65,6 +66,10 @@ class SGD(Optimizer):
     def _update(w, g, state, group):
         lr, momentum = float(group["lr"]), float(group["momentum"])
         weight_decay = float(group["weight_decay"])
+        kernels = compiled()
+        if kernels is not None and SGD._compiled_update(kernels, w, g, state, group, lr,
+                                                        momentum, weight_decay):
+            return
         if group["maximize"]:
             g = -g
         if weight_decay != 0:
@@ -82,3 +87,24 @@ class SGD(Optimizer):
                 state["momentum_buffer"]._bump_version()
             g = g + momentum * buf if group["nesterov"] else buf
         w -= lr * g
+
+    @staticmethod
+    def _compiled_update(kernels, w, g, state, group, lr, momentum, weight_decay):
+        """:meth:`_update` in one pass (``ember.kernels.optim.sgd_step``, equal bit for bit);
+        False (nothing done) unless the parameter, its gradient and its momentum buffer are
+        contiguous arrays of one float dtype."""
+        buf = state.get("momentum_buffer") if momentum != 0 else None
+        views = flat(w, g) if buf is None else flat(w, g, buf._data)
+        if views is None:
+            return False
+        first = momentum != 0 and buf is None
+        if first:
+            buf = state["momentum_buffer"] = Tensor._wrap(np.empty(w.shape, w.dtype))
+            views.append(buf._data.reshape(-1))
+        elif buf is not None:
+            buf._bump_version()
+        else:
+            views.append(views[0])          # no momentum: the buffer argument is not used
+        kernels.optim.sgd_step(*views, lr, momentum, float(group["dampening"]), weight_decay,
+                               bool(group["nesterov"]), bool(group["maximize"]), first)
+        return True

@@ -102,12 +102,15 @@ def plot_misclassified(images, targets, predictions, classes, path, limit=36):
 
 def first_layer_weights(model, input_shape):
     """The first convolution's weights ``(O, C, kH, kW)``, or the first linear layer's rows
-    reshaped to input images ``(O, C, H, W)`` for a model without convolutions."""
+    reshaped to input images ``(O, C, H, W)`` for a model without convolutions; None when
+    that linear layer does not read whole images (a recurrent model reading rows)."""
     from ember import nn
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             return module.weight.detach().numpy()
         if isinstance(module, nn.Linear):
+            if module.in_features != int(np.prod(input_shape)):
+                return None
             return module.weight.detach().numpy().reshape((-1,) + tuple(input_shape))
     return None
 

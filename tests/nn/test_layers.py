@@ -299,7 +299,13 @@ NOT_IN_PARITY = {"Module", "Sequential", "ModuleList", "ModuleDict", "ParameterL
                  "LocallyConnected1d", "LocallyConnected2d", "SpatialPyramidPooling",
                  "BatchRenorm1d", "BatchRenorm2d", "BatchRenorm3d", "SymmetricPad1d",
                  "SymmetricPad2d", "SymmetricPad3d", "NonLocalBlock1d", "NonLocalBlock2d",
-                 "NonLocalBlock3d"} | {n for n in ember.nn.modules.__all__ if n.startswith("Lazy")}
+                 "NonLocalBlock3d",
+                 # sequence layers: tests/nn/test_rnn.py and tests/nn/test_transformer.py
+                 "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell",
+                 "GRUCell", "Transformer", "TransformerEncoder", "TransformerDecoder",
+                 "TransformerEncoderLayer", "TransformerDecoderLayer",
+                 "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
+                 } | {n for n in ember.nn.modules.__all__ if n.startswith("Lazy")}
 # (the Lazy* layers are compared with torch in tests/nn/test_lazy.py)
 
 

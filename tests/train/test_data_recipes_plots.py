@@ -185,6 +185,8 @@ def test_plots_write_png_files(tmp_path):
     conv, _ = recipes.build_model("lenet5", 10, 3, (32, 32))
     assert plots.first_layer_weights(model, (1, 8, 8)).shape == (256, 1, 8, 8)
     assert plots.first_layer_weights(conv, (3, 32, 32)).shape == (6, 3, 5, 5)
+    recurrent, _ = recipes.build_model("lstm_mnist", 10, 1, (28, 28))
+    assert plots.first_layer_weights(recurrent, (1, 28, 28)) is None     # it reads rows
     paths = [plots.plot_history(history, str(tmp_path / "curves.png")),
              plots.plot_confusion_matrix(np.eye(3, dtype=int) * 4, ["a", "b", "c"],
                                          str(tmp_path / "cm.png")),

@@ -6,8 +6,6 @@ tokens, ``softmax(Q K^T / sqrt(d)) V``; multi-head attention runs ``num_heads`` 
 ``embed_dim / num_heads``-wide slices and mixes them with an output projection (Vaswani et
 al.; not in the slides, inventory B38). Parameter names and layout are torch's, so torch checkpoints load.
 """
-import math
-
 import ember
 from ember.nn import functional as F
 from ember.nn import init
@@ -26,18 +24,6 @@ __all__ = ["MultiheadAttention", "NonLocalBlock1d", "NonLocalBlock2d", "NonLocal
 class NonDynamicallyQuantizableLinear(Linear):
     """A ``Linear`` under torch's name for MultiheadAttention's ``out_proj`` (so the repr
     and the checkpoint layout match torch's)."""
-
-
-def _float_mask(mask, dtype, who, name):
-    """Boolean masks (True = not allowed) become additive ``-inf`` masks."""
-    if mask is None:
-        return None
-    if mask.dtype == ember.bool:
-        return ember.zeros(*mask.shape, dtype=dtype).masked_fill(mask, float("-inf"))
-    if not mask.is_floating_point():
-        raise TypeError(f"{who}: only bool and floating types of {name} are supported, got "
-                        f"{mask.dtype}")
-    return mask.to(dtype)
 
 
 class MultiheadAttention(Module):
@@ -119,113 +105,77 @@ class MultiheadAttention(Module):
         if self.bias_v is not None:
             init.xavier_normal_(self.bias_v)
 
-    def _projections(self, query, key, value):
-        e = self.embed_dim
-        b = self.in_proj_bias
-        bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e:2 * e], b[2 * e:])
-        if self._qkv_same_embed_dim:
-            w = self.in_proj_weight
-            wq, wk, wv = w[:e], w[e:2 * e], w[2 * e:]
-        else:
-            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
-
-    def _check_shapes(self, query, key, value):
-        who = "MultiheadAttention"
-        if query.dim() not in (2, 3):
-            raise ValueError(f"{who}: expected query to be 2-D (unbatched) or 3-D (batched), got "
-                             f"shape {tuple(query.shape)}")
-        if key.dim() != query.dim() or value.dim() != query.dim():
-            raise ValueError(f"{who}: query, key and value must have the same number of "
-                             f"dimensions, got shapes {tuple(query.shape)}, {tuple(key.shape)}, "
-                             f"{tuple(value.shape)}")
+    def _check_features(self, query, key, value):
         for name, t, d in (("query", query, self.embed_dim), ("key", key, self.kdim),
                            ("value", value, self.vdim)):
-            if t.shape[-1] != d:
-                raise ValueError(f"{who}: expected {name} with {d} features in the last "
-                                 f"dimension, got shape {tuple(t.shape)}")
+            if not isinstance(t, ember.Tensor):
+                raise TypeError(f"MultiheadAttention: expected {name} to be a Tensor, got "
+                                f"{type(t).__name__}")
+            if t.dim() and t.shape[-1] != d:
+                raise ValueError(f"MultiheadAttention: expected {name} with {d} features in the "
+                                 f"last dimension, got shape {tuple(t.shape)}")
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
-        self._check_shapes(query, key, value)
-        if is_causal and attn_mask is None:
-            raise RuntimeError("MultiheadAttention: need attn_mask if specifying the is_causal "
-                               "hint (e.g. ember.ones(L, L, dtype=ember.bool).triu(1))")
+        """See the class docstring; ``F.multi_head_attention_forward`` does the work."""
+        self._check_features(query, key, value)
         batched = query.dim() == 3
         if batched and self.batch_first:
-            query, key, value = (x.transpose(0, 1) for x in (query, key, value))
-        if not batched:
-            query, key, value = (x.unsqueeze(1) for x in (query, key, value))
-            if key_padding_mask is not None:
-                key_padding_mask = key_padding_mask.unsqueeze(0)
-        tgt_len, bsz, e = query.shape
-        heads, hd = self.num_heads, self.head_dim
-        dtype = query.dtype
-        attn_mask = _float_mask(attn_mask, dtype, "MultiheadAttention", "attn_mask")
-        key_padding_mask = _float_mask(key_padding_mask, dtype, "MultiheadAttention",
-                                       "key_padding_mask")
-        if attn_mask is not None:
-            expected3 = (bsz * heads, tgt_len, key.shape[0])
-            if attn_mask.dim() == 2:
-                if tuple(attn_mask.shape) != (tgt_len, key.shape[0]):
-                    raise RuntimeError(f"MultiheadAttention: the shape of the 2D attn_mask is "
-                                       f"{tuple(attn_mask.shape)}, but should be "
-                                       f"{(tgt_len, key.shape[0])}.")
-                attn_mask = attn_mask.unsqueeze(0)
-            elif attn_mask.dim() != 3 or tuple(attn_mask.shape) != expected3:
-                raise RuntimeError(f"MultiheadAttention: the shape of attn_mask is "
-                                   f"{tuple(attn_mask.shape)}, but should be (L, S) = "
-                                   f"{expected3[1:]} or (N*num_heads, L, S) = {expected3}.")
-
-        q, k, v = self._projections(query, key, value)
-        if self.bias_k is not None:
-            k = ember.cat([k, self.bias_k.expand(1, bsz, e)])
-            v = ember.cat([v, self.bias_v.expand(1, bsz, e)])
-            if attn_mask is not None:
-                attn_mask = F.pad(attn_mask, (0, 1))
-            if key_padding_mask is not None:
-                key_padding_mask = F.pad(key_padding_mask, (0, 1))
-        q = q.reshape(tgt_len, bsz * heads, hd).transpose(0, 1)
-        k = k.reshape(k.shape[0], bsz * heads, hd).transpose(0, 1)
-        v = v.reshape(v.shape[0], bsz * heads, hd).transpose(0, 1)
-        if self.add_zero_attn:
-            k = ember.cat([k, ember.zeros(bsz * heads, 1, hd, dtype=dtype)], dim=1)
-            v = ember.cat([v, ember.zeros(bsz * heads, 1, hd, dtype=dtype)], dim=1)
-            if attn_mask is not None:
-                attn_mask = F.pad(attn_mask, (0, 1))
-            if key_padding_mask is not None:
-                key_padding_mask = F.pad(key_padding_mask, (0, 1))
-        src_len = k.shape[1]
-        if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (bsz, src_len):
-                raise RuntimeError(f"MultiheadAttention: expected key_padding_mask of shape "
-                                   f"{(bsz, src_len)}, got {tuple(key_padding_mask.shape)}")
-            kpm = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(bsz, heads, 1, src_len)
-            kpm = kpm.reshape(bsz * heads, 1, src_len)
-            attn_mask = kpm if attn_mask is None else attn_mask + kpm
-
-        scores = ember.matmul(q * math.sqrt(1.0 / hd), k.transpose(-2, -1))
-        if attn_mask is not None:
-            scores = scores + attn_mask
-        weights = F.softmax(scores, dim=-1)
-        p = self.dropout if self.training else 0.0
-        if p > 0:
-            weights = F.dropout(weights, p=p)
-        out = ember.matmul(weights, v)
-        out = out.transpose(0, 1).reshape(tgt_len * bsz, e)
-        out = self.out_proj(out).reshape(tgt_len, bsz, e)
-        if not batched:
-            out = out.squeeze(1)
-        elif self.batch_first:
+            query, key, value = self._seq_first(query, key, value)
+        out, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
+            self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
+            self.out_proj.weight, self.out_proj.bias, training=self.training,
+            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
+            use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight, average_attn_weights=average_attn_weights,
+            is_causal=is_causal)
+        if batched and self.batch_first:
             out = out.transpose(0, 1)
-        if not need_weights:
-            return out, None
-        weights = weights.reshape(bsz, heads, tgt_len, src_len)
-        if average_attn_weights:
-            weights = weights.mean(dim=1)
-        if not batched:
-            weights = weights.squeeze(0)
         return out, weights
+
+    def _mult_adds(self, inputs, output):
+        """Multiply-adds of one call for ``ember.summary``: the query, key, value and output
+        projections (the attention products multiply activations, not weights: 0)."""
+        query, key, value = inputs[:3]
+        e = self.embed_dim
+        return (query.numel() * e + key.numel() * e + value.numel() * e
+                + query.numel() // e * e * e)
+
+    def merge_masks(self, attn_mask, key_padding_mask, query):
+        """torch's helper: one mask ``(N, num_heads, L, L)`` from ``attn_mask`` ``(L, L)`` or
+        ``(N·num_heads, L, L)`` and ``key_padding_mask`` ``(N, L)`` for a batch-first
+        self-attention ``query (N, L, E)``; returns ``(merged_mask, mask_type)`` with
+        ``mask_type`` 1 (padding mask only), 2 (attention mask given) or None."""
+        mask_type, merged = None, None
+        if key_padding_mask is not None:
+            mask_type, merged = 1, key_padding_mask
+        if attn_mask is not None:
+            batch, length, _ = query.shape
+            mask_type = 2
+            if attn_mask.dim() == 3:
+                merged = attn_mask.reshape(batch, -1, length, length)
+            else:
+                merged = attn_mask.reshape(1, 1, length, length).expand(
+                    batch, self.num_heads, length, length)
+            if key_padding_mask is not None:
+                merged = merged + key_padding_mask.reshape(batch, 1, 1, length).expand(
+                    batch, self.num_heads, 1, length)
+        return merged, mask_type
+
+    @staticmethod
+    def _seq_first(query, key, value):
+        """Batch-first inputs as sequence-first views, keeping ``query is key is value`` (the
+        self-attention that takes one packed projection) true when it was."""
+        if query is key and key is value:
+            query = key = value = query.transpose(0, 1)
+        elif key is value:
+            query, key = query.transpose(0, 1), key.transpose(0, 1)
+            value = key
+        else:
+            query, key, value = (x.transpose(0, 1) for x in (query, key, value))
+        return query, key, value
 
 
 _NON_LOCAL_MODES = ("embedded_gaussian", "gaussian", "dot_product")

@@ -271,6 +271,8 @@ _INPUT_SIZES = {
     "sample_cnn": (3, 32, 32),
     "one_vs_seven": (16,),            # a flattened 4x4 image
     "unet": (1, 572, 572),            # the U-Net paper's tile (388x388 output)
+    "vit_mnist": (1, 28, 28), "swin_mnist": (1, 28, 28),
+    "lstm_mnist": (1, 28, 28),        # 28 rows of 28 pixels
 }
 
 

@@ -1,0 +1,112 @@
+"""Which algorithm a stride-1 3x3 convolution uses: im2col + one GEMM, or Winograd F(2x2, 3x3).
+
+    python -m benchmarks.conv_algorithms [--reps 5]
+
+``ember/ops/_winograd.py`` computes a stride-1 3x3 conv (forward, input and weight gradient)
+with 16 smaller GEMMs and transforms of the input, output and filter (``POLICY``,
+``MIN_CHANNELS``). This script times forward + backward of one conv at the shapes of ResNet-18
+(CIFAR) and of thinner convs, on one thread over the batch chunks a conv really uses, with
+each algorithm, on NumPy alone and with the compiled kernels (``ember.kernels``) if Numba is
+installed, and prints the median milliseconds, the Winograd/im2col ratio and what Ember picks
+— so the rule can be checked on any machine. Run it on a quiet machine.
+
+    python -m benchmarks.conv_algorithms --error
+
+prints instead the float32 error of each algorithm against a float64 conv at the same shapes
+(batch 4): the largest absolute error of the output, the input gradient and the weight
+gradient, each divided by the largest magnitude of that float64 result.
+"""
+import argparse
+
+import numpy as np
+
+import ember
+import ember.nn.functional as F
+from benchmarks.conv_layouts import median_ms
+from ember import kernels
+from ember.ops import _winograd as wg
+
+# name, (N, C_in, H, W), C_out
+SHAPES = [
+    ("ResNet-18 64->64, 32x32, b32", (32, 64, 32, 32), 64),
+    ("ResNet-18 128->128, 16x16, b32", (32, 128, 16, 16), 128),
+    ("ResNet-18 256->256, 8x8, b32", (32, 256, 8, 8), 256),
+    ("ResNet-18 512->512, 4x4, b32", (32, 512, 4, 4), 512),
+    ("16->16, 32x32, b32", (32, 16, 32, 32), 16),
+    ("8->8, 32x32, b32", (32, 8, 32, 32), 8),
+]
+
+
+def _float32_errors(x_shape, c_out, rng):
+    """{algorithm: [relative error of y, dx, dw]} of float32 against a float64 conv (im2col);
+    Winograd only where it applies (``MIN_CHANNELS``)."""
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((c_out, x_shape[1], 3, 3)) * np.sqrt(2 / (9 * x_shape[1]))
+    dy = rng.standard_normal((x_shape[0], c_out) + x_shape[2:])
+
+    def run(dtype):
+        xt = ember.tensor(x.astype(dtype), requires_grad=True)
+        wt = ember.tensor(w.astype(dtype), requires_grad=True)
+        y = F.conv2d(xt, wt, padding=1)
+        y.backward(ember.tensor(dy.astype(dtype)))
+        return [a.astype(np.float64) for a in (y.detach().numpy(), xt.grad.numpy(),
+                                               wt.grad.numpy())]
+    wg.POLICY = "never"
+    exact = run(np.float64)
+    errors = {}
+    wg.POLICY = "always"
+    applies = wg.applies(x_shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.float32)
+    for algorithm, policy in (("im2col", "never"), ("winograd", "always"))[:1 + applies]:
+        wg.POLICY = policy
+        errors[algorithm] = [np.abs(got - e).max() / np.abs(e).max()
+                             for got, e in zip(run(np.float32), exact)]
+    wg.POLICY = "auto"
+    return errors
+
+
+def _print_errors(rng):
+    print(f"{'shape (batch 4)':<32} {'algorithm':>9} {'y':>8} {'dx':>8} {'dw':>8}")
+    for name, x_shape, c_out in SHAPES:
+        name = name.replace("b32", "b4")
+        for algorithm, errs in _float32_errors((4,) + x_shape[1:], c_out, rng).items():
+            print(f"{name:<32} {algorithm:>9} " + " ".join(f"{e:>8.1e}" for e in errs))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--error", action="store_true",
+                        help="print each algorithm's float32 error against float64 instead")
+    args = parser.parse_args(argv)
+    ember.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    if args.error:
+        _print_errors(rng)
+        return
+    backends = ["numpy"] + (["numba"] if kernels.compiled() is not None else [])
+    print(f"{'shape':<32} {'kernels':>7} {'im2col':>8} {'winograd':>9} {'ratio':>6}  picked")
+    for name, x_shape, c_out in SHAPES:
+        x = ember.from_numpy(rng.standard_normal(x_shape).astype(np.float32))
+        x.requires_grad_(True)
+        w = ember.from_numpy(0.05 * rng.standard_normal((c_out, x_shape[1], 3, 3))
+                             .astype(np.float32)).requires_grad_(True)
+
+        def step():
+            y = F.conv2d(x, w, padding=1)
+            y.backward(ember.ones_like(y))
+        for backend in backends:
+            with kernels.use(backend):
+                times = {}
+                for policy in ("never", "always"):
+                    wg.POLICY = policy
+                    times[policy] = median_ms(step, args.reps)
+                wg.POLICY = "auto"
+                picked = wg.applies(x_shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1), 1,
+                                    np.float32)
+            print(f"{name:<32} {backend:>7} {times['never']:>8.1f} {times['always']:>9.1f} "
+                  f"{times['always'] / times['never']:>6.2f}  "
+                  f"{'winograd' if picked else 'im2col'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""float32 ``exp`` and the normal CDF for the compiled kernels, in plain arithmetic that LLVM
+vectorizes.
+
+Numba's ``math.exp`` calls the C library once per element (2.1 ms per million float32 values
+here, NumPy's SIMD ``np.exp`` 0.44 ms), which would make every kernel with an ``exp`` slower
+than the NumPy passes it replaces. :func:`exp32` is Cephes' ``expf`` (Moshier): ``x = n·ln 2 + r``
+with ``|r| ≤ ln 2 / 2`` (Cody–Waite: ``ln 2`` split in two so ``n·ln2_hi`` is exact), a degree-6
+polynomial for ``e^r``, and ``2^n`` built from its exponent bits, applied in two halves so that
+results below the smallest normal float come out as correctly rounded subnormals. Measured
+against float64 ``exp`` over all float32 inputs in [−104, 89] (``tests/kernels``): within
+0.98 ulp, where NumPy's ``np.exp`` is within 2.3 ulp; so a kernel's ``exp`` and NumPy's differ
+by at most 3 ulp of the result. It vectorizes to 8 lanes (AVX2) and runs at about 0.8 ns per
+value.
+"""
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from ember.kernels._jit import inline
+
+_LOG2E = np.float32(1.4426950408889634)
+_LN2_HI = np.float32(0.693359375)           # ln 2 rounded to 10 bits: n·_LN2_HI is exact
+_LN2_LO = np.float32(-2.12194440e-4)        # ln 2 − _LN2_HI
+_OVERFLOW = np.float32(88.72283935546875)   # above: e^x > largest float32
+_UNDERFLOW = np.float32(-103.97207641601562)  # below: e^x < half the smallest subnormal
+_EXPONENT_ONE = np.float32(127.0)
+_MANTISSA_SCALE = np.float32(2.0 ** 23)
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bit pattern is the low 32 bits of the integer ``bits``."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if bits.bitwidth > 32:
+            value = builder.trunc(value, ir.IntType(32))
+        return builder.bitcast(value, ir.FloatType())
+    return types.float32(bits), codegen
+
+
+@inline
+def _power_of_two(n):
+    """``2^n`` for a whole float32 ``n`` in [−126, 127], from its exponent bits."""
+    return _float32_from_bits(np.int32((n + _EXPONENT_ONE) * _MANTISSA_SCALE))
+
+
+@inline
+def exp32(x):
+    """``e^x`` of a float32, within one ulp (see the module doc); ``exp32(±inf)`` is inf / 0
+    and NaN stays NaN."""
+    clipped = min(max(x, np.float32(-104.0)), np.float32(89.0))
+    n = np.floor(clipped * _LOG2E + np.float32(0.5))
+    r = clipped - n * _LN2_HI
+    r = r - n * _LN2_LO
+    p = np.float32(1.9875691500e-4)
+    p = p * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    p = p * r * r + r + np.float32(1.0)
+    half = np.floor(n * np.float32(0.5))
+    y = p * _power_of_two(half) * _power_of_two(n - half)
+    if x > _OVERFLOW:
+        y = np.float32(np.inf)
+    if x < _UNDERFLOW:
+        y = np.float32(0.0)
+    if x != x:
+        y = x
+    return y
+
+
+# Numerical Recipes' erfcc, the fit of ember.ops.activation._normal_cdf (same coefficients)
+_ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+                -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+_C = tuple(np.float32(c) for c in _ERFC_COEFFS)
+_INV_SQRT2 = np.float32(1 / np.sqrt(2.0))
+
+
+@inline
+def normal_cdf32(x):
+    """``Φ(x)`` of a float32 by the float32 operations of ``ember.ops.activation._normal_cdf``
+    in the same order; only its ``exp`` differs (:func:`exp32`, see the module doc)."""
+    z = abs(x) * _INV_SQRT2
+    t = np.float32(1.0) / (z * np.float32(0.5) + np.float32(1.0))
+    acc = _C[9]
+    acc = acc * t + _C[8]
+    acc = acc * t + _C[7]
+    acc = acc * t + _C[6]
+    acc = acc * t + _C[5]
+    acc = acc * t + _C[4]
+    acc = acc * t + _C[3]
+    acc = acc * t + _C[2]
+    acc = acc * t + _C[1]
+    acc = acc * t + _C[0]
+    acc = acc - z * z
+    tail = exp32(acc) * t * np.float32(0.5)            # Φ(−|x|)
+    flip = (np.float32(1.0) - np.float32(2.0) * tail) * (np.float32(1.0) if x >= 0
+                                                          else np.float32(0.0))
+    return tail + flip

@@ -1,0 +1,158 @@
+"""Compiled transforms of Winograd's F(2x2, 3x3) (``ember.ops._winograd``): the filter, input,
+output and gradient transforms, tile by tile with the same float operations in the same order
+as the NumPy functions (so bit for bit), without their temporaries and padded copies.
+
+The transformed arrays are stacks of 16 planes given as a (16, stride) array whose rows hold
+the planes (``ember.ops._winograd.stack``: rows a little longer than a plane, so that the 16
+streams a transform reads or writes do not fall into the same cache sets), addressed through
+flat unsigned offsets (Numba wraps negative signed indices around at every access, which
+costs more than the transform's arithmetic).
+"""
+import numpy as np
+
+from ember.kernels._jit import kernel
+
+
+@kernel
+def filter_transform(w, planes):
+    """``ember.ops._winograd.filter_transform``: w (K, C, 3, 3) → planes of (K, C), ``G g Gᵀ``
+    rows first, ``(g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2)`` along each axis."""
+    kernels_out, channels = w.shape[0], w.shape[1]
+    weights, transformed = w.reshape(-1), planes.reshape(-1)
+    plane = np.uint64(planes.shape[1])
+    half = w.dtype.type(0.5)
+    t = np.empty((4, 3), w.dtype)
+    for kc in range(kernels_out * channels):
+        base = np.uint64(9 * kc)
+        for b in range(3):
+            g0 = weights[base + np.uint64(b)]
+            g1 = weights[base + np.uint64(3 + b)]
+            g2 = weights[base + np.uint64(6 + b)]
+            t[0, b] = g0
+            t[1, b] = (g0 + g1 + g2) * half
+            t[2, b] = (g0 - g1 + g2) * half
+            t[3, b] = g2
+        at = np.uint64(kc)
+        for a in range(4):
+            row = np.uint64(4 * a) * plane + at
+            transformed[row] = t[a, 0]
+            transformed[row + plane] = (t[a, 0] + t[a, 1] + t[a, 2]) * half
+            transformed[row + np.uint64(2) * plane] = (t[a, 0] - t[a, 1] + t[a, 2]) * half
+            transformed[row + np.uint64(3) * plane] = t[a, 2]
+
+
+@kernel
+def input_transform(x, top, left, tiles_h, tiles_w, planes):
+    """``ember.ops._winograd.input_transform``: x (N, C, H, W) zero-padded by ``top`` rows and
+    ``left`` columns (and as many as the tiles need after) → planes of (C, N, th, tw),
+    ``Bᵀ d B`` rows first, ``(d0 − d2, d1 + d2, d2 − d1, d1 − d3)`` along each axis."""
+    batch, channels, height, width = x.shape
+    grid_w = 2 * tiles_w + 2
+    padded = np.zeros((2 * tiles_h + 2) * grid_w, x.dtype)
+    values, transformed = x.reshape(-1), planes.reshape(-1)
+    plane = np.uint64(planes.shape[1])
+    r = np.empty((4, 4), x.dtype)
+    for c in range(channels):
+        for n in range(batch):
+            source = np.uint64((n * channels + c) * height * width)
+            for y in range(height):
+                row = np.uint64((top + y) * grid_w + left)
+                start = source + np.uint64(y * width)
+                for i in range(width):
+                    padded[row + np.uint64(i)] = values[start + np.uint64(i)]
+            tiles = np.uint64((c * batch + n) * tiles_h * tiles_w)
+            for ty in range(tiles_h):
+                top_row = np.uint64(2 * ty * grid_w)
+                for tx in range(tiles_w):
+                    corner = top_row + np.uint64(2 * tx)
+                    for b in range(4):
+                        d0 = padded[corner + np.uint64(b)]
+                        d1 = padded[corner + np.uint64(grid_w + b)]
+                        d2 = padded[corner + np.uint64(2 * grid_w + b)]
+                        d3 = padded[corner + np.uint64(3 * grid_w + b)]
+                        r[0, b] = d0 - d2
+                        r[1, b] = d1 + d2
+                        r[2, b] = d2 - d1
+                        r[3, b] = d1 - d3
+                    at = tiles + np.uint64(ty * tiles_w + tx)
+                    for a in range(4):
+                        out = np.uint64(4 * a) * plane + at
+                        transformed[out] = r[a, 0] - r[a, 2]
+                        transformed[out + plane] = r[a, 1] + r[a, 2]
+                        transformed[out + np.uint64(2) * plane] = r[a, 2] - r[a, 1]
+                        transformed[out + np.uint64(3) * plane] = r[a, 1] - r[a, 3]
+
+
+@kernel
+def output_transform(planes, tiles_h, tiles_w, bias, out):
+    """``ember.ops._winograd.output_transform``: planes of (K, N, th, tw) → out
+    (N, K, O_h, O_w), ``Aᵀ M A`` rows first, ``(m0 + m1 + m2, m1 − m2 − m3)`` along each axis,
+    cropped, ``+ bias[k]`` when given."""
+    batch, kernels_out, out_h, out_w = out.shape
+    transformed, result = planes.reshape(-1), out.reshape(-1)
+    plane = np.uint64(planes.shape[1])
+    s = np.empty((2, 4), out.dtype)
+    for k in range(kernels_out):
+        for n in range(batch):
+            tiles = np.uint64((k * batch + n) * tiles_h * tiles_w)
+            image = np.uint64((n * kernels_out + k) * out_h * out_w)
+            for ty in range(tiles_h):
+                for tx in range(tiles_w):
+                    at = tiles + np.uint64(ty * tiles_w + tx)
+                    for b in range(4):
+                        column = np.uint64(b) * plane + at
+                        m0 = transformed[column]
+                        m1 = transformed[column + np.uint64(4) * plane]
+                        m2 = transformed[column + np.uint64(8) * plane]
+                        m3 = transformed[column + np.uint64(12) * plane]
+                        s[0, b] = m0 + m1 + m2
+                        s[1, b] = m1 - m2 - m3
+                    for i in range(2):
+                        y = 2 * ty + i
+                        if y >= out_h:
+                            continue
+                        first = s[i, 0] + s[i, 1] + s[i, 2]
+                        second = s[i, 1] - s[i, 2] - s[i, 3]
+                        if bias is not None:
+                            first = first + bias[k]
+                            second = second + bias[k]
+                        cell = image + np.uint64(y * out_w + 2 * tx)
+                        result[cell] = first
+                        if 2 * tx + 1 < out_w:
+                            result[cell + np.uint64(1)] = second
+
+
+@kernel
+def grad_transform(dy, tiles_h, tiles_w, planes):
+    """``ember.ops._winograd.grad_transform``: dy (N, K, O_h, O_w) → planes of
+    (K, N, th, tw), ``A dY Aᵀ`` rows first, ``(y0, y0 + y1, y0 − y1, −y1)`` along each axis,
+    the half-used last tiles read as zeros."""
+    batch, kernels_out, out_h, out_w = dy.shape
+    values, transformed = dy.reshape(-1), planes.reshape(-1)
+    plane = np.uint64(planes.shape[1])
+    zero = dy.dtype.type(0)
+    y = np.empty((2, 2), dy.dtype)
+    q = np.empty((4, 2), dy.dtype)
+    for k in range(kernels_out):
+        for n in range(batch):
+            image = np.uint64((n * kernels_out + k) * out_h * out_w)
+            tiles = np.uint64((k * batch + n) * tiles_h * tiles_w)
+            for ty in range(tiles_h):
+                for tx in range(tiles_w):
+                    for a in range(2):
+                        for b in range(2):
+                            row, col = 2 * ty + a, 2 * tx + b
+                            y[a, b] = (values[image + np.uint64(row * out_w + col)]
+                                       if row < out_h and col < out_w else zero)
+                    for b in range(2):
+                        q[0, b] = y[0, b]
+                        q[1, b] = y[0, b] + y[1, b]
+                        q[2, b] = y[0, b] - y[1, b]
+                        q[3, b] = -y[1, b]
+                    at = tiles + np.uint64(ty * tiles_w + tx)
+                    for a in range(4):
+                        out = np.uint64(4 * a) * plane + at
+                        transformed[out] = q[a, 0]
+                        transformed[out + plane] = q[a, 0] + q[a, 1]
+                        transformed[out + np.uint64(2) * plane] = q[a, 0] - q[a, 1]
+                        transformed[out + np.uint64(3) * plane] = -q[a, 1]
