@@ -151,6 +151,45 @@ def vit_small(lib, image=32, patch=4, dim=64, depth=2, heads=4, mlp_dim=128, num
     return ViT()
 
 
+def unet_small(lib, base_width=8, depth=4, num_classes=11):
+    """The U-Net ``ember train --task segmentation`` trains on mnist-segment (lecture 004's
+    U-Net, padded 3x3 convs with BatchNorm, base width 8, 4 levels: 486,499 parameters):
+    per level two 3x3 conv-BN-ReLU, 2x2 max-pool; a 2x2 stride-2 transposed conv up, the
+    copied encoder map concatenated, two 3x3 conv-BN-ReLU; a 1x1 conv to the classes."""
+    nn = lib.nn
+
+    def double_conv(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU())
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = [base_width * 2 ** k for k in range(depth + 1)]
+            self.encoder = nn.ModuleList([double_conv(a, b) for a, b in
+                                          zip([1] + w[:depth - 1], w[:depth])])
+            self.pool = nn.MaxPool2d(2)
+            self.bottleneck = double_conv(w[depth - 1], w[depth])
+            self.up = nn.ModuleList([nn.ConvTranspose2d(w[k + 1], w[k], 2, stride=2)
+                                     for k in reversed(range(depth))])
+            self.decoder = nn.ModuleList([double_conv(2 * w[k], w[k])
+                                          for k in reversed(range(depth))])
+            self.classifier = nn.Conv2d(w[0], num_classes, 1)
+
+        def forward(self, x):
+            skips = []
+            for block in self.encoder:
+                x = block(x)
+                skips.append(x)
+                x = self.pool(x)
+            x = self.bottleneck(x)
+            for up, block, skip in zip(self.up, self.decoder, reversed(skips)):
+                x = block(lib.cat((skip, up(x)), 1))
+            return self.classifier(x)
+    return UNet()
+
+
 def recurrent_classifier(lib, mode, input_size=128, hidden=256, layers=2, num_classes=10):
     """A ``mode`` (``"LSTM"`` or ``"GRU"``) of ``layers`` layers reading ``(N, T, input_size)``
     sequences, and a linear head on the last step's output."""
@@ -194,6 +233,16 @@ def _model_train(make, batch, shape, classes=10):
         lib.manual_seed(SEED)
         return _train_step(lib, make(lib), _data(lib, batch, *shape),
                            _data(lib, batch, classes=classes))
+    return build
+
+
+def _segmentation_train(make, batch, shape, classes):
+    """A training step on per-pixel labels ``(batch, H, W)`` (cross-entropy over the class
+    scores ``(batch, classes, H, W)``)."""
+    def build(lib, quick):
+        lib.manual_seed(SEED)
+        return _train_step(lib, make(lib), _data(lib, batch, *shape),
+                           _data(lib, batch, *shape[1:], classes=classes))
     return build
 
 
@@ -286,6 +335,7 @@ WORKLOADS = {
     "lenet5_b256_infer": _model_infer(lenet5, 256, (1, 28, 28)),
     "resnet18_cifar_b32_train": _model_train(resnet18_cifar, 32, (3, 32, 32)),
     "vit_small_b64_train": _model_train(vit_small, 64, (3, 32, 32)),
+    "unet_small_b16_64x64_train": _segmentation_train(unet_small, 16, (1, 64, 64), 11),
     # 2 layers, input 128, hidden 256, 32 steps, batch 64
     "lstm_2x256_seq32_b64_train": _model_train(lambda lib: recurrent_classifier(lib, "LSTM"),
                                                64, (32, 128)),
@@ -296,6 +346,10 @@ WORKLOADS = {
     "conv2d_3x3_64_b128_fwdbwd": _op(lambda F, x, w, b: F.conv2d(x, w, b, padding=1),
                                      (128, 64, 32, 32), (64, 64, 3, 3), (64,)),
     "maxpool2d_2x2_b128_fwdbwd": _op(lambda F, x: F.max_pool2d(x, 2), (128, 64, 32, 32)),
+    # U-Net's up-convolution: 2x2 kernel, stride 2, 64 -> 32 channels, 32x32 -> 64x64
+    "conv_transpose2d_2x2s2_64to32_b32_fwdbwd": _op(
+        lambda F, x, w, b: F.conv_transpose2d(x, w, b, stride=2), (32, 64, 32, 32),
+        (64, 32, 2, 2), (32,)),
     "batchnorm2d_b128_fwdbwd": _op(_batch_norm, (128, 64, 32, 32), (64,), (64,)),
     "cross_entropy_b1024_c1000_fwdbwd": _op(lambda F, x, y: F.cross_entropy(x, y),
                                             (1024, 1000), target=(1024, 1000)),
@@ -316,7 +370,8 @@ WORKLOADS = {
 }
 
 # (warm-up steps, timed steps per process) in full and --quick mode, by workload cost
-REPEATS = {"resnet18_cifar_b32_train": ((1, 4), (1, 1)), "pgd10_lenet5_b64": ((2, 10), (1, 2))}
+REPEATS = {"resnet18_cifar_b32_train": ((1, 4), (1, 1)), "pgd10_lenet5_b64": ((2, 10), (1, 2)),
+           "unet_small_b16_64x64_train": ((2, 10), (1, 2))}
 DEFAULT_REPEATS = ((5, 30), (2, 5))
 
 # detection: RoI Align, NMS and a small Faster R-CNN step against torchvision

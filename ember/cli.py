@@ -46,9 +46,10 @@ def _user_errors():
 def build_parser():
     from ember.train.data import DATASETS
     from ember.train.recipes import ADVERSARIAL, DEFAULT_LR, MAIN_JOB, OPTIMIZERS, SCHEDULES
-    from ember.train.tasks import TASKS
+    from ember.train.tasks import TASKS, get_task
     parser = argparse.ArgumentParser(
-        prog="ember", description="Ember: train, evaluate and inspect image classifiers.")
+        prog="ember", description="Ember: train, evaluate and inspect image classifiers and "
+                                  "segmentation networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model and write a run folder",
@@ -62,37 +63,50 @@ def build_parser():
     p.add_argument("--model", default=None,
                    help=f"mlp or a name from ember.vision.models (default {MAIN_JOB.model}; "
                         f"mlp for images LeNet-5 cannot take, such as the 8x8 digits); for "
-                        f"--task detection fasterrcnn_small (default), maskrcnn_small or "
-                        f"yolo_small")
+                        f"--task segmentation a name from ember.vision.models.segmentation "
+                        f"(default unet); --task detection fasterrcnn_small (default), "
+                        f"maskrcnn_small or yolo_small")
+    segment = get_task("segmentation").recipe_defaults()
+    detect = get_task("detection").recipe_defaults()
+
+    def per_task(name, fmt=str):
+        return (f"segmentation {fmt(segment[name])}, detection {fmt(detect[name])}"
+                if name in segment and name in detect else "")
     p.add_argument("--dataset", default=None,
-                   help=f"one of {', '.join(DATASETS)}, or the path of an image folder "
-                        f"(default {MAIN_JOB.dataset}; mnist-detect for --task detection)")
+                   help=f"classification: one of {', '.join(DATASETS)}, or the path of an image "
+                        f"folder (default {MAIN_JOB.dataset}); segmentation: "
+                        f"{segment['dataset']} (default) or the path of a folder with images/ "
+                        f"and masks/; detection: {detect['dataset']}")
     p.add_argument("--data-root", default=None,
                    help="folder holding the dataset's files (mnist, fashion-mnist, kmnist, "
                         "cifar10, cifar100, folder)")
     p.add_argument("--epochs", type=int, default=None,
-                   help=f"default {MAIN_JOB.epochs} (detection: 8)")
+                   help=f"default {MAIN_JOB.epochs} ({per_task('epochs')})")
     p.add_argument("--batch-size", type=int, default=None,
-                   help=f"default {MAIN_JOB.batch_size} (detection: 16)")
+                   help=f"default {MAIN_JOB.batch_size} ({per_task('batch_size')})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                   help=f"default {MAIN_JOB.optimizer}")
+                   help=f"default {MAIN_JOB.optimizer} (segmentation {segment['optimizer']}, "
+                        f"detection {detect['optimizer']})")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate; the peak rate for --schedule onecycle (default: "
                         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
-                        + "; detection: 0.02, yolo_small 0.01)")
+                        + f"; segmentation {segment['lr']:g}; detection {detect['lr']:g}, "
+                          f"yolo_small {get_task('detection').recipe_defaults('yolo_small')['lr']:g})")
     p.add_argument("--momentum", type=float, default=None,
                    help=f"SGD / RMSprop momentum (default {MAIN_JOB.momentum})")
     p.add_argument("--weight-decay", type=float, default=None,
-                   help=f"default {MAIN_JOB.weight_decay:g} (detection: 1e-4)")
+                   help=f"default {MAIN_JOB.weight_decay:g} (segmentation "
+                        f"{segment['weight_decay']:g}, detection {detect['weight_decay']:g})")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help=f"default {MAIN_JOB.schedule}")
     p.add_argument("--augment", choices=("none", "basic"), default=None,
                    help="basic: random shifts of up to 2 pixels per 28 of image side (random "
-                        "crop with padding; 1 pixel on 8x8 digits); for detection a light "
-                        "scale jitter and crop moving the boxes and masks (default: basic, "
-                        "detection: none)")
+                        "crop with padding; 1 pixel on 8x8 digits; image and mask together for "
+                        "segmentation); for detection a light scale jitter and crop moving the "
+                        "boxes and masks (default: basic, detection: none)")
     p.add_argument("--val-split", type=float, default=MAIN_JOB.val_split,
-                   help="share of the images held out for validation")
+                   help="share of the images held out for validation (image folders, "
+                        "classification datasets)")
     p.add_argument("--patience", type=int, default=MAIN_JOB.patience,
                    help="stop early after this many epochs without a lower validation loss "
                         "(default 0: never)")
@@ -125,8 +139,10 @@ def build_parser():
     _add_threads(p)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split",
-                       description="Accuracy, top-5 accuracy (more than 5 classes), per-class "
-                                   "precision/recall/F1 and the confusion matrix.")
+                       description="Classification: accuracy, top-5 accuracy (more than 5 "
+                                   "classes), per-class precision/recall/F1 and the confusion "
+                                   "matrix. Segmentation: pixel accuracy, mean and "
+                                   "frequency-weighted IoU and the IoU of every class.")
     p.add_argument("checkpoint")
     p.add_argument("--dataset", default=None, help="default: the checkpoint's dataset")
     p.add_argument("--data-root", default=None)
@@ -134,27 +150,34 @@ def build_parser():
     p.add_argument("--model", default=None, help="default: the checkpoint's model")
     _add_threads(p)
 
-    p = sub.add_parser("predict", help="classify image files, or detect objects in them, "
+    p = sub.add_parser("predict", help="classify, segment or detect objects in image files "
                                        "with a checkpoint",
                        description="Each image is converted to the model's input channels "
-                                   "and normalised as the training data was. An image of "
-                                   "another size is padded to the training aspect ratio and "
-                                   "resized; a grey image whose background is the opposite "
-                                   "of the training images' (black on white for MNIST) is "
-                                   "inverted. Each change is reported in a note. A detector "
-                                   "prints its detections as one JSON line per image and "
-                                   "draws them into <image>.detections.png.")
+                                   "and normalised as the training data was; a grey image "
+                                   "whose background is the opposite of the training images' "
+                                   "(black on white for MNIST) is inverted. Classification: "
+                                   "an image of another size is padded to the training aspect "
+                                   "ratio and resized, and the most probable classes are "
+                                   "printed. Segmentation: the image keeps its size (padded "
+                                   "to a multiple of 32 for the model), and NAME_mask.png (a "
+                                   "palette PNG of the class labels) and NAME_legend.png (the "
+                                   "mask, an overlay and the colour legend) are written. "
+                                   "Detection: the detections are printed as one JSON line per "
+                                   "image and drawn into NAME.detections.png. Each change is "
+                                   "reported in a note.")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--topk", type=int, default=3)
+    p.add_argument("--topk", type=int, default=None,
+                   help="classification: how many classes to print (default 3)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert grey images: auto (default) when the border is the opposite "
                         "shade of the training images', yes, or no")
-    p.add_argument("--score-thresh", type=float, default=0.5,
+    p.add_argument("--score-thresh", type=float, default=None,
                    help="detection: the lowest score reported and drawn (default 0.5)")
     p.add_argument("--out", default=None,
-                   help="detection: the folder of the drawings (default: each image's own "
-                        "folder); an existing drawing is never overwritten")
+                   help="segmentation and detection: the folder of the masks or drawings "
+                        "(default: each image's own folder); an existing drawing is never "
+                        "overwritten")
     p.add_argument("--model", default=None, help="default: the checkpoint's model")
 
     p = sub.add_parser("inspect", help="list the tensors of a checkpoint (.ember or PyTorch .pth)",
@@ -282,16 +305,23 @@ def _set_threads(count):
         set_num_threads(count)
 
 
-def _dataset_name(value):
-    from ember.train.data import DATASETS
-    if value in DATASETS:
+def _dataset_name(value, task):
+    """``(dataset name, data root or None)`` for ``--dataset``: one of the task's dataset
+    names, or a folder path (``"folder"``)."""
+    names = [name for name in task.datasets if name != "folder"]
+    if value in names:
         return value, None
     if os.path.sep in value or os.path.exists(value):
         if not os.path.isdir(value):
             raise CliError(f"dataset path {value} does not exist or is not a folder")
         return "folder", value
-    raise CliError(f"unknown dataset {value!r}; choose one of {', '.join(DATASETS)} or give "
-                   f"an image folder's path")
+    from ember.train.tasks import TASKS, get_task
+    for other in TASKS:
+        if other != task.name and value in get_task(other).datasets:
+            raise CliError(f"dataset {value} is for --task {other}, not {task.name} (which "
+                           f"reads {', '.join(names)} or a folder's path)")
+    raise CliError(f"unknown dataset {value!r} for {task.name}; choose one of "
+                   f"{', '.join(names)} or give a folder's path")
 
 
 def _resolve_checkpoint(path):
@@ -327,7 +357,8 @@ def _new_recipe(args):
     from ember.train.tasks import get_task
     task = get_task(args.task)
     defaults = task.recipe_defaults(args.model)
-    dataset, root = _dataset_name(args.dataset or defaults.get("dataset", MAIN_JOB.dataset))
+    dataset, root = _dataset_name(args.dataset or defaults.get("dataset", MAIN_JOB.dataset),
+                                  task)
     use_main_model = (args.model is None and dataset == MAIN_JOB.dataset
                       and args.task == MAIN_JOB.task)
 
@@ -383,7 +414,7 @@ def _cmd_eval(args):
     config = state["config"]
     dataset = root = None
     if args.dataset is not None:
-        dataset, root = _dataset_name(args.dataset)
+        dataset, root = _dataset_name(args.dataset, task)
     text = task.evaluate(model, config, args.split, dataset, args.data_root or root)
     print(f"{config['recipe']['model']} ({args.checkpoint}, epoch {state['epoch']}) {text}")
     return 0
@@ -391,7 +422,14 @@ def _cmd_eval(args):
 
 # ----------------------------------------------------------------------------- predict
 def _cmd_predict(args):
+    from ember.train.tasks import TASKS, get_task
     task, model, state = _load_for_inference(args.checkpoint, args.model)
+    given = {"topk": args.topk, "out": args.out, "score_thresh": args.score_thresh}
+    for name, value in given.items():
+        if value is not None and name not in task.predict_options:
+            users = [t for t in TASKS if name in get_task(t).predict_options]
+            raise CliError(f"--{name.replace('_', '-')} applies to {' and '.join(users)}, not to "
+                           f"this {task.name} checkpoint")
     task.print_predictions(model, state["config"], args, sys.stdout, sys.stderr)
     return 0
 
@@ -608,21 +646,22 @@ def _cmd_datasets(args):
     from ember.train.data import HAS_TEST_SPLIT, split_sizes
     from ember.train.recipes import MAIN_JOB
     from ember.vision.datasets import available
-    from ember.train.data import _OTHER_TASKS
-    cli_names = {"MNISTSample": "mnist-sample", "MNISTDetection": "mnist-detect",
-                 "Digits": "digits", "MNIST": "mnist", "FashionMNIST": "fashion-mnist",
-                 "KMNIST": "kmnist", "CIFAR10": "cifar10", "CIFAR100": "cifar100",
-                 "ImageFolder": "folder"}
+    cli_names = {"MNISTSample": "mnist-sample", "Digits": "digits", "MNIST": "mnist",
+                 "FashionMNIST": "fashion-mnist", "KMNIST": "kmnist", "CIFAR10": "cifar10",
+                 "CIFAR100": "cifar100", "ImageFolder": "folder", "MNISTSegment": "mnist-segment",
+                 "SegmentationFolder": "PATH", "MNISTDetection": "mnist-detect"}
     for info in available():
         name = cli_names.get(info.name)
         sizes = ", ".join(f"{k} {v:,}" for k, v in info.sizes.items()) or "your data"
         shape = "x".join(map(str, info.image_shape)) if info.image_shape else "any size"
-        usage = f"--dataset {name}" if name else "ember.vision.datasets only (2-D points)"
+        task = "" if info.task == MAIN_JOB.task else f"--task {info.task} "
+        usage = f"{task}--dataset {name}" if name else \
+            f"ember.vision.datasets only ({'2-D points' if info.image_shape == (2,) else 'Python'})"
         print(f"{info.name:<13} {info.source:<24} {shape:<9} {sizes}")
         print(f"{'':<13} {info.description}; {usage}")
-        if name in _OTHER_TASKS:
-            print(f"{'':<13} ember train --task {_OTHER_TASKS[name]} uses these splits as they "
-                  f"are")
+        if name and info.sizes and info.task != MAIN_JOB.task:
+            print(f"{'':<13} ember train uses its own splits: "
+                  + " / ".join(f"{v:,} {k}" for k, v in info.sizes.items()))
         elif name and info.sizes:
             has_test = name in HAS_TEST_SPLIT
             total = info.sizes["train"] if has_test else sum(info.sizes.values())
@@ -639,7 +678,8 @@ def _cmd_datasets(args):
 # ----------------------------------------------------------------------------- summary
 def _cmd_summary(args):
     import ember
-    from ember.train.recipes import ModelError, build_model
+    from ember.train.recipes import ModelError
+    from ember.train.tasks import get_task, task_of_model
     from ember.vision.models import default_input_size
     if args.input_size is None:
         try:
@@ -656,7 +696,8 @@ def _cmd_summary(args):
         n, c, h, w = args.input_size
     if min(n, c, h, w) < 1:
         raise CliError(f"--input-size must be positive, got {n} {c} {h} {w}")
-    model, wanted = build_model(args.model, args.num_classes, c, (h, w))
+    task = get_task(task_of_model(args.model))
+    model, wanted = task.build_named_model(args.model, args.num_classes, c, (h, w))
     if wanted != c:
         raise CliError(f"model {args.model} expects {wanted}-channel inputs, got --input-size "
                        f"{n} {c} {h} {w}")

@@ -1,13 +1,15 @@
 """The figures of a run folder, drawn with matplotlib's Agg backend (no display needed):
 learning curves, the confusion matrix, misclassified test images and the first layer's
-filters (lecture 001/003 show AlexNet's first-layer filters the same way; inventory G1). Every figure is
-written to a temporary file and moved into place."""
+filters (lecture 001/003 show AlexNet's first-layer filters the same way; inventory G1); for
+segmentation, images beside their true and predicted masks, the per-class IoU and a mask
+with its colour legend. Every figure is written to a temporary file and moved into place."""
 import os
 
 import numpy as np
 
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_misclassified", "plot_filters",
-           "first_layer_weights"]
+           "first_layer_weights", "colour_mask", "plot_segmentation", "plot_class_iou",
+           "plot_mask_legend"]
 
 
 def _pyplot():
@@ -31,21 +33,24 @@ def _save(fig, path):
     return path
 
 
-def plot_history(history, path):
-    """Loss and accuracy per epoch (train and, when present, validation) side by side."""
+def plot_history(history, path, metric="acc", name="accuracy", percent=True):
+    """Loss and a metric per epoch (train and, when present, validation) side by side; the
+    metric is the history's ``<phase>_<metric>`` column (``acc`` by default, ``miou`` for
+    segmentation), shown in percent when ``percent``."""
     plt = _pyplot()
     epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    scale = 100 if percent else 1
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     for phase in ("train", "val"):
         if history and f"{phase}_loss" in history[0]:
             ax_loss.plot(epochs, [row[f"{phase}_loss"] for row in history], marker="o",
                          label=phase)
-            ax_acc.plot(epochs, [100 * row[f"{phase}_acc"] for row in history], marker="o",
-                        label=phase)
+            ax_metric.plot(epochs, [scale * row[f"{phase}_{metric}"] for row in history],
+                           marker="o", label=phase)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax_metric.set(xlabel="epoch", ylabel=f"{name} (%)" if percent else name, title=name)
     from matplotlib.ticker import MaxNLocator
-    for ax in (ax_loss, ax_acc):
+    for ax in (ax_loss, ax_metric):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # no epoch 0.96
         ax.grid(alpha=0.3)
         ax.legend()
@@ -139,4 +144,92 @@ def plot_filters(weights, path, limit=64):
         fig.colorbar(shown, ax=axes, fraction=0.03, pad=0.02, label="weight")
     scale = "each stretched to its own range" if rgb else "one scale"
     fig.suptitle(f"first-layer filters ({n} of shape {tuple(weights.shape[1:])}; {scale})")
+    return _save(fig, path)
+
+
+# ------------------------------------------------------------------------- segmentation
+def colour_mask(labels, ignore_index=255):
+    """``(H, W)`` labels -> ``(H, W, 3)`` uint8 in Pascal VOC's colours
+    (``ember.vision.datasets.segmentation.palette``; ``ignore_index`` pixels in its cream)."""
+    from ember.vision.datasets.segmentation import palette
+    labels = np.asarray(labels, dtype=np.int64)
+    colours = palette()
+    return colours[np.where((labels >= 0) & (labels < 256), labels, ignore_index)]
+
+
+def _legend(ax, classes, shown, ignore_index=255):
+    """Colour patches with the names of the classes in ``shown`` (labels), beside ``ax``."""
+    from matplotlib.patches import Patch
+    colours = colour_mask(np.asarray(sorted(shown)), ignore_index) / 255.0
+    handles = [Patch(facecolor=colour, edgecolor="0.5", label=classes[label]
+                     if 0 <= label < len(classes) else f"ignored ({label})")
+               for label, colour in zip(sorted(shown), colours)]
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
+              frameon=False, title="class")
+
+
+def plot_segmentation(images, truths, predictions, classes, path, limit=8):
+    """One row per image (up to ``limit``): the image, its true mask and the predicted one,
+    in VOC colours, with a legend of the classes that appear. ``images``: uint8 ``(N, H, W,
+    C)``; ``truths`` / ``predictions``: ``(N, H, W)`` labels."""
+    plt = _pyplot()
+    n = min(limit, len(images))
+    fig, axes = plt.subplots(max(n, 1), 3, figsize=(7.5, 2.4 * max(n, 1)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for title, ax in zip(("image", "truth", "prediction"), axes[0]):
+        ax.set_title(title)
+    shown = set()
+    for i in range(n):
+        axes[i, 0].imshow(_display(images[i]), cmap="gray")
+        axes[i, 1].imshow(colour_mask(truths[i]), interpolation="nearest")
+        axes[i, 2].imshow(colour_mask(predictions[i]), interpolation="nearest")
+        shown |= set(np.unique(truths[i]).tolist()) | set(np.unique(predictions[i]).tolist())
+    if shown:
+        _legend(axes[0, 2], classes, shown)
+    return _save(fig, path)
+
+
+def plot_class_iou(classes, iou, path, title="IoU per class (test)"):
+    """A horizontal bar per class with its IoU (classes whose IoU is undefined — absent from
+    truth and prediction — are marked n/a) and the mean as a dashed line."""
+    plt = _pyplot()
+    values = np.array([np.nan if v is None else v for v in iou], dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(classes) + 1.2))
+    rows = np.arange(len(classes))
+    ax.barh(rows, np.nan_to_num(values), color=colour_mask(rows) / 255.0, edgecolor="0.3")
+    for row, value in zip(rows, values):
+        ax.text(min(np.nan_to_num(value), 1.0) + 0.01, row,
+                "n/a" if np.isnan(value) else f"{value:.3f}", va="center", fontsize=8)
+    if (~np.isnan(values)).any():
+        ax.axvline(np.nanmean(values), color="k", linestyle="--", linewidth=1,
+                   label=f"mean {np.nanmean(values):.3f}")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_yticks(rows, [str(c) for c in classes])
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.12), xlabel="IoU", title=title)
+    return _save(fig, path)
+
+
+def plot_mask_legend(image, labels, classes, path):
+    """The image, its predicted mask in VOC colours and the two blended, with a legend of the
+    classes present and their share of the pixels (what ``ember predict`` writes beside the
+    mask PNG). ``image``: uint8 ``(H, W, C)``; ``labels``: ``(H, W)``."""
+    plt = _pyplot()
+    colours = colour_mask(labels)
+    grey = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
+    blend = (0.5 * grey + 0.5 * colours).astype(np.uint8)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+    for ax, picture, title in zip(axes, (_display(image), colours, blend),
+                                  ("image", "predicted mask", "overlay")):
+        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, interpolation="nearest")
+        ax.set_title(title)
+        ax.axis("off")
+    present, counts = np.unique(labels, return_counts=True)
+    named = [f"{classes[k]} ({100 * c / labels.size:.1f}%)" for k, c in zip(present, counts)]
+    from matplotlib.patches import Patch
+    handles = [Patch(facecolor=colour / 255.0, edgecolor="0.5", label=name)
+               for colour, name in zip(colour_mask(present), named)]
+    axes[2].legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
+                   frameon=False, title="class (share of pixels)")
     return _save(fig, path)

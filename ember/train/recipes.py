@@ -112,6 +112,9 @@ class Recipe:
         if self.adversarial not in ADVERSARIAL:
             raise RecipeError(f"adversarial {self.adversarial!r} is unknown; choose one of "
                               f"{', '.join(ADVERSARIAL)}", "adversarial")
+        if self.adversarial != "none" and self.task != "classification":
+            raise RecipeError(f"adversarial training is for classification, not for the "
+                              f"{self.task} task", "adversarial")
         if not (isinstance(self.epsilon, (int, float)) and 0 < self.epsilon <= 1):
             raise RecipeError(f"epsilon must lie in (0, 1] (pixel values), got {self.epsilon}",
                               "epsilon")
@@ -134,9 +137,10 @@ MAIN_JOB = Recipe(model="lenet5", lr=DEFAULT_LR["sgd"])
 
 
 def model_names():
-    """The names ``build_model`` accepts: ``mlp`` and every ``ember.vision.models`` builder."""
+    """The names ``build_model`` accepts: ``mlp`` and every classifier of
+    ``ember.vision.models`` (not the segmentation models of its ``segmentation`` package)."""
     from ember.vision import models
-    return ["mlp"] + models.list_models()
+    return ["mlp"] + models.list_models(models)
 
 
 def _mlp(num_classes, channels, size, hidden=(256, 128)):
@@ -180,7 +184,7 @@ def build_model(name, num_classes, channels, size):
             raise ModelError(f"model lenet5 expects 28x28 (padded) or 32x32 images, the data "
                              f"has {h}x{w}")
         model = models.lenet5(num_classes=num_classes, padded=(h == 28), in_channels=channels)
-    elif name in models.list_models():
+    elif name in models.list_models(models):
         builder = getattr(models, name)
         try:
             model = builder(in_channels=channels, **classes)
@@ -192,7 +196,7 @@ def build_model(name, num_classes, channels, size):
                                  f"{e}") from None
     else:
         raise ModelError(f"unknown model {name!r}; choose mlp or one of "
-                         f"{', '.join(models.list_models())}")
+                         f"{', '.join(models.list_models(models))}")
     wanted = _first_conv_channels(model) or channels
     if wanted not in (channels, 3) or (wanted == 3 and channels not in (1, 3)):
         raise ModelError(f"model {name} expects {wanted}-channel images, the data has {channels}")

@@ -388,14 +388,18 @@ def _fit(trainer, train_loader, val_loader, epochs, profile, out):
 
 def fit(*, out=None, progress=True, stream=None, profile=False, callbacks=(), **recipe):
     """``run(Recipe(**recipe), out, ...)``: a training run from keyword arguments, e.g.
-    ``fit(model="resnet20", dataset="cifar10", data_root="~/data", epochs=30)``. Unknown
-    keywords are an error naming the fields a recipe has."""
+    ``fit(model="resnet20", dataset="cifar10", data_root="~/data", epochs=30)``; fields not
+    given take the task's defaults (``task.recipe_defaults(model)``, e.g. segmentation's
+    dataset, epochs and optimizer), then the main job's. Unknown keywords are an error naming the fields a
+    recipe has."""
     from dataclasses import fields
     names = {f.name for f in fields(Recipe)}
     unknown = sorted(set(recipe) - names)
     if unknown:
         raise RecipeError(f"fit: unknown recipe field(s) {', '.join(unknown)}; a recipe has "
                           f"{', '.join(sorted(names))}")
-    base = {**MAIN_JOB.to_dict(), "model": None, "lr": None}
+    task = get_task(recipe.get("task", MAIN_JOB.task))
+    base = {**MAIN_JOB.to_dict(), "model": None, "lr": None,
+            **task.recipe_defaults(recipe.get("model"))}
     return run(Recipe(**{**base, **recipe}), out, progress=progress, stream=stream,
                profile=profile, callbacks=callbacks)

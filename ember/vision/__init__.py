@@ -1,5 +1,6 @@
 """``ember.vision``: what torchvision gives a PyTorch user — ``datasets``, ``transforms``,
-``models``, ``ops`` (boxes, NMS, RoI pooling, FPN) and ``metrics`` (imported on first use:
+``models``, ``ops`` (boxes, NMS, RoI pooling, FPN) and the ``metrics`` of the vision tasks
+(imported on first use:
 ``ember.vision.models.resnet18()``)."""
 import importlib as _importlib
 

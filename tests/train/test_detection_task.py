@@ -102,13 +102,13 @@ def test_detection_errors(capsys, tmp_path):
     assert code == 1 and "unknown detection model 'lenet5'; choose one of fasterrcnn_small" in err
     code, _, err = _run(capsys, "train", "--task", "detection", "--dataset", "digits",
                         "--out", str(tmp_path / "b"))
-    assert code == 1 and "the detection task trains on mnist-detect" in err
+    assert code == 1 and "dataset digits is for --task classification, not detection" in err
     code, _, err = _run(capsys, "train", "--dataset", "mnist-detect", "--out", str(tmp_path / "c"))
     assert code == 1 and "dataset mnist-detect is for --task detection" in err
     code, _, err = _run(capsys, "train", "--task", "detection", "--adversarial", "fgsm",
                         "--out", str(tmp_path / "d"))
-    assert code == 1 and "--adversarial training attacks classifiers; the detection task has " \
-        "none (got 'fgsm')" in err
+    assert code == 1 and "adversarial training is for classification, not for the detection " \
+        "task" in err
     assert not os.path.exists(tmp_path / "a")
 
 

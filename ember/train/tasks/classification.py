@@ -28,6 +28,7 @@ class ClassificationTask:
     metrics = _metrics.Accuracy
     datasets = _data.DATASETS
     default_dataset = "mnist-sample"
+    predict_options = ("topk",)         # the ``ember predict`` options that apply
 
     def recipe_defaults(self, model=None):
         """No overrides: the command line's defaults are this task's (the main job)."""
@@ -58,6 +59,16 @@ class ClassificationTask:
         if wanted != pre["channels"]:
             data = self.load_data(recipe, channels=wanted)
         return model, data
+
+    def model_names(self):
+        """The names ``--model`` accepts (``ember.train.recipes.model_names``)."""
+        from ember.train.recipes import model_names
+        return model_names()
+
+    def build_named_model(self, name, num_classes, channels, size):
+        """``ember summary``: the model ``name`` for ``channels`` x ``size`` images and the
+        channels it expects (``ember.train.recipes.build_model``)."""
+        return build_model(name, num_classes, channels, size)
 
     def config(self, data):
         """What the run's ``config.json`` and checkpoints record about the data, so that
@@ -182,11 +193,11 @@ class ClassificationTask:
             results.append((path, [(classes[i], float(p[i])) for i in top], image_notes))
         return results
 
-
     def print_predictions(self, model, config, args, stream, notes_stream):
         """``ember predict``: one line per image with its ``--topk`` classes and their
         probabilities; the notes on how each image was adapted go to ``notes_stream``."""
-        for path, top, notes in self.predict(model, config, args.images, args.topk, args.invert):
+        topk = 3 if args.topk is None else args.topk
+        for path, top, notes in self.predict(model, config, args.images, topk, args.invert):
             for note in notes:
                 print(f"note: {path}: {note}", file=notes_stream)
             print(f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top), file=stream)

@@ -25,7 +25,7 @@ import numpy as np
 
 import ember
 from ember.train.data import DataError
-from ember.train.recipes import ModelError, RecipeError
+from ember.train.recipes import ModelError
 from ember.vision.metrics.detection import (MeanAveragePrecision, format_coco_summary,
                                             voc_evaluate)
 
@@ -139,6 +139,7 @@ class DetectionTask:
     loss_fn = None
     datasets = (DATASET,)
     default_dataset = DATASET
+    predict_options = ("score_thresh", "out")   # the ``ember predict`` options that apply
 
     def __init__(self):
         self.metrics = DetectionMetrics
@@ -166,9 +167,6 @@ class DetectionTask:
     def load_data(self, recipe, preprocessing=None, channels=None):
         """The mnist-detect splits as lists of ``(image, target)``."""
         from ember.vision.datasets.detection import MNISTDetection
-        if recipe.adversarial != "none":
-            raise RecipeError(f"adversarial training attacks classifiers; the detection task "
-                              f"has none (got {recipe.adversarial!r})", "adversarial")
         if recipe.dataset != DATASET:
             raise DataError(f"the detection task trains on {DATASET}, got dataset "
                             f"{recipe.dataset!r}")
@@ -303,7 +301,8 @@ class DetectionTask:
             for note in notes:
                 print(f"note: {path}: {note}", file=notes_stream)
             detections = predict_items(model, [image])[0]
-            keep = detections["scores"] >= args.score_thresh
+            keep = detections["scores"] >= (0.5 if args.score_thresh is None
+                                             else args.score_thresh)
             detections = {k: v[keep] for k, v in detections.items()}
             detections["boxes"] = detections["boxes"] / np.array([scale[1], scale[0]] * 2)
             os.makedirs(os.path.dirname(target), exist_ok=True)

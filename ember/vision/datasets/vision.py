@@ -31,18 +31,28 @@ def no_download_error(name, searched, files):
 
 
 class VisionDataset(Dataset):
-    """Base class: stores ``root``, ``transform`` and ``target_transform``.
+    """Base class: stores ``root``, ``transform``, ``target_transform`` and ``transforms``.
 
-    Subclasses implement ``__getitem__`` and ``__len__`` and may add lines to ``repr``
-    through ``extra_repr``.
+    ``transforms`` (torchvision's, a keyword here) is one callable ``transforms(image,
+    target) -> (image, target)`` for targets that must move with the image, such as a
+    segmentation mask (``ember.vision.transforms.joint``); it excludes ``transform`` and
+    ``target_transform``. Subclasses implement ``__getitem__`` and ``__len__`` and may add
+    lines to ``repr`` through ``extra_repr``.
     """
 
-    def __init__(self, root=None, transform=None, target_transform=None):
+    def __init__(self, root=None, transform=None, target_transform=None, transforms=None):
+        if transforms is not None and (transform is not None or target_transform is not None):
+            raise ValueError(f"{type(self).__name__}: give either transforms (applied to the "
+                             f"image and the target together) or transform / "
+                             f"target_transform, not both")
         self.root = os.path.expanduser(os.fspath(root)) if root is not None else None
         self.transform = transform
         self.target_transform = target_transform
+        self.transforms = transforms
 
     def _apply_transforms(self, image, target):
+        if self.transforms is not None:
+            return self.transforms(image, target)
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
@@ -61,6 +71,8 @@ class VisionDataset(Dataset):
             lines.append(f"Transform: {_indent(repr(self.transform))}")
         if self.target_transform is not None:
             lines.append(f"Target transform: {_indent(repr(self.target_transform))}")
+        if self.transforms is not None:
+            lines.append(f"Transforms: {_indent(repr(self.transforms))}")
         return "\n".join([f"Dataset {type(self).__name__}"] + ["    " + line for line in lines])
 
 

@@ -13,6 +13,9 @@ AlexNet with LRN, 001/003), ``mobilenet_v1`` (003's tables), the CIFAR ``resnet2
 ``sample_cnn`` (003 "样例卷积网络") and ``one_vs_seven`` (000). Small sequence models for 28x28
 digits: ``vit_mnist``, ``swin_mnist`` and ``lstm_mnist`` (a row-by-row LSTM, 004 "RNNs").
 
+Dense prediction (``ember.vision.models.segmentation``, torchvision's
+``models.segmentation``): ``fcn_resnet50/101``, ``deeplabv3_resnet50/101`` and the lectures'
+``unet``, ``fcn32s/16s/8s`` and ``segnet``, listed and built by name here too.
 Detection and instance segmentation: ``ember.vision.models.detection`` (Faster / Mask R-CNN,
 YOLO, classification with localization).
 
@@ -40,6 +43,10 @@ from ember.vision.models.resnet import (BasicBlock, Bottleneck, CifarResNet, Res
 from ember.vision.models.swin import SwinTransformer, swin_b, swin_mnist, swin_s, swin_t
 from ember.vision.models.vgg import (VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn,
                                      vgg19, vgg19_bn)
+from ember.vision.models import segmentation
+from ember.vision.models.segmentation import (deeplabv3_resnet50, deeplabv3_resnet101, fcn8s,
+                                              fcn16s, fcn32s, fcn_resnet50, fcn_resnet101,
+                                              segnet, unet)
 from ember.vision.models.vit import (VisionTransformer, vit_b_16, vit_b_32, vit_h_14, vit_l_16,
                                      vit_l_32, vit_mnist)
 from ember.vision.models import detection  # noqa: E402  (torchvision.models.detection)
@@ -52,6 +59,7 @@ _BUILDERS = (
     "googlenet", "densenet121", "densenet161", "densenet169", "densenet201",
     "mobilenet_v1", "mobilenet_v2",
     "lenet5", "sample_cnn", "one_vs_seven",
+    *segmentation.BUILDERS,
     "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14", "vit_mnist",
     "swin_t", "swin_s", "swin_b", "swin_mnist", "lstm_mnist",
 )
@@ -62,5 +70,5 @@ __all__ = [
     "SampleCNN", "OneVsSevenNet", "VisionTransformer", "SwinTransformer", "RowLSTMClassifier",
     "IntermediateLayerGetter", "create_feature_extractor", "get_graph_node_names", "freeze",
     "unfreeze", "replace_head", "get_model", "list_models", "default_input_size",
-    *_BUILDERS,
+    "segmentation", *_BUILDERS,
 ]

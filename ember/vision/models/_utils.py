@@ -252,9 +252,15 @@ def _builders():
     return {name: getattr(models, name) for name in models._BUILDERS}
 
 
-def list_models():
-    """Names of every model builder in ``ember.vision.models``, sorted."""
-    return sorted(_builders())
+def list_models(module=None):
+    """Names of the model builders, sorted: every one, or (torchvision's ``module=``) those
+    defined directly in the package ``module`` — ``list_models(ember.vision.models)`` the
+    classifiers, ``list_models(ember.vision.models.segmentation)`` the segmentation models."""
+    builders = _builders()
+    if module is None:
+        return sorted(builders)
+    return sorted(name for name, builder in builders.items()
+                  if builder.__module__.rsplit(".", 1)[0] == module.__name__)
 
 
 # (C, H, W) of one input image for builders not made for ImageNet's 3x224x224
@@ -264,6 +270,7 @@ _INPUT_SIZES = {
     "resnet20": (3, 32, 32), "resnet32": (3, 32, 32), "resnet56": (3, 32, 32),
     "sample_cnn": (3, 32, 32),
     "one_vs_seven": (16,),            # a flattened 4x4 image
+    "unet": (1, 572, 572),            # the U-Net paper's tile (388x388 output)
     "vit_mnist": (1, 28, 28), "swin_mnist": (1, 28, 28),
     "lstm_mnist": (1, 28, 28),        # 28 rows of 28 pixels
 }
@@ -271,8 +278,8 @@ _INPUT_SIZES = {
 
 def default_input_size(name):
     """The shape ``(C, H, W)`` of one input the builder ``name`` is made for: ImageNet's
-    ``(3, 224, 224)`` unless the builder is one of the lectures' small networks or the CIFAR
-    ResNets (``ember summary`` uses it when no ``--input-size`` is given)."""
+    ``(3, 224, 224)`` unless the builder is one of the lectures' small networks, the CIFAR
+    ResNets or U-Net (``ember summary`` uses it when no ``--input-size`` is given)."""
     if name not in _builders():
         raise ValueError(f"default_input_size: unknown model {name!r}; available: "
                          f"{list_models()}")
