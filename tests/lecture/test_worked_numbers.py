@@ -141,6 +141,50 @@ def test_h13_speedup_9c_over_9_plus_c():
     assert round(9 * 1024 / (9 + 1024), 2) == 8.92
 
 
+# ------------------------------------------------------------------------------------ H15
+def _ramp(height, width):
+    """A one-channel feature map ``f(y, x) = 10 y + x`` (float64): bilinear sampling of it is
+    exact, so a RoI Align bin's value is ``f`` at the bin's centre."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    return ember.from_numpy((10 * y + x)[None, None])
+
+
+def test_h15_roi_mapping_onto_the_feature_map():
+    """003 L5123–5151 (RoI Pooling/Align): a 600x800 image with a 6x8 feature map (scale
+    1/100); the box "left x=50, top y=150, width=250, height=350" maps to "left x=0.5, y=1.5,
+    width=2.5, height=3.5" on the map. RoI Align (no rounding) at that scale samples exactly
+    there: the centres of its 2x2 bins are x 0.5 + 2.5·(1/4, 3/4), y 1.5 + 3.5·(1/4, 3/4).
+    The slide's reverse quiz: "left x=2, top y=1, width=5, height=3" on the map is the image
+    box 200, 100, 500, 300 (the same RoI Align at scale 1 on the map's coordinates)."""
+    from ember.vision.ops import roi_align
+    features = _ramp(6, 8)
+    image_box = ember.tensor([[0, 50, 150, 50 + 250, 150 + 350]], dtype=ember.float64)
+    out = roi_align(features, image_box, (2, 2), spatial_scale=1 / 100, sampling_ratio=2)
+    xs = 0.5 + 2.5 * np.array([0.25, 0.75])
+    ys = 1.5 + 3.5 * np.array([0.25, 0.75])
+    np.testing.assert_allclose(out.numpy()[0, 0], 10 * ys[:, None] + xs[None, :], rtol=0,
+                               atol=1e-12)
+    quiz = ember.tensor([[0, 200, 100, 200 + 500, 100 + 300]], dtype=ember.float64)
+    on_map = ember.tensor([[0, 2, 1, 2 + 5, 1 + 3]], dtype=ember.float64)
+    np.testing.assert_allclose(
+        roi_align(features, quiz, (3, 5), spatial_scale=1 / 100, sampling_ratio=2).numpy(),
+        roi_align(features, on_map, (3, 5), spatial_scale=1, sampling_ratio=2).numpy(),
+        rtol=0, atol=1e-12)
+
+
+def test_h15_roi_pool_splits_a_5x4_region_into_2x2_nearly_equal_bins():
+    """003 L5163–5213: a 512x5x4 region pooled to 512x2x2, "divided into 2x2 regions of
+    approximately the same size": RoI Pool's bins take rows [0, 3) and [2, 5) (height 5/2
+    rounded outwards) and columns [0, 2) and [2, 4), and each keeps its maximum."""
+    from ember.vision.ops import roi_pool
+    features = _ramp(6, 8).repeat(1, 512, 1, 1)
+    region = ember.tensor([[0, 0, 0, 3, 4]], dtype=ember.float64)   # x1 y1 x2 y2, ends included
+    out = roi_pool(features, region, (2, 2)).numpy()
+    assert out.shape == (1, 512, 2, 2)
+    np.testing.assert_array_equal(out[0, 0], [[21, 23], [41, 43]])
+    assert (out == out[:, :1]).all()
+
+
 # ------------------------------------------------------------------------------------ H16
 CIFAR_SCORES = np.array([            # 001 L200–209: class rows × (cat, car, frog) image columns
     [-3.45, -0.51, 3.42], [-8.87, 6.04, 4.64], [0.09, 5.31, 2.65], [2.9, -4.22, 5.1],
