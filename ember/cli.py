@@ -103,7 +103,7 @@ def build_parser():
                    help="basic: random shifts of up to 2 pixels per 28 of image side (random "
                         "crop with padding; 1 pixel on 8x8 digits; image and mask together for "
                         "segmentation); for detection a light scale jitter and crop moving the "
-                        "boxes and masks (default: basic, detection: none)")
+                        "boxes and masks (default: basic; segmentation, detection: none)")
     p.add_argument("--val-split", type=float, default=MAIN_JOB.val_split,
                    help="share of the images held out for validation (image folders, "
                         "classification datasets)")
