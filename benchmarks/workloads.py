@@ -152,8 +152,9 @@ def vit_small(lib, image=32, patch=4, dim=64, depth=2, heads=4, mlp_dim=128, num
 
 
 def unet_small(lib, base_width=8, depth=4, num_classes=11):
-    """The U-Net ``ember train --task segmentation`` trains on mnist-segment (lecture 004's
-    U-Net, padded 3x3 convs with BatchNorm, base width 8, 4 levels: 486,499 parameters):
+    """A small U-Net for mnist-segment (lecture 004's U-Net, padded 3x3 convs with BatchNorm;
+    by default base width 8, 4 levels: 486,499 parameters; the segmentation recipe trains
+    it at ``CPU_WIDTHS["unet"]`` of ``ember.train.tasks.segmentation``):
     per level two 3x3 conv-BN-ReLU, 2x2 max-pool; a 2x2 stride-2 transposed conv up, the
     copied encoder map concatenated, two 3x3 conv-BN-ReLU; a 1x1 conv to the classes."""
     nn = lib.nn

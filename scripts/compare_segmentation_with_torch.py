@@ -3,12 +3,12 @@ mnist-segment``) in Ember and the same recipe in PyTorch; print both test mIoUs 
 and CPU time of each.
 
 Same data (``mnist-segment``: 2,000 / 200 / 500 scenes of 64x64 pixels from disjoint pools of
-the bundled MNIST digits), same normalisation, same augmentation (image and mask shifted
-together by up to 5 pixels, the uncovered border ignored), the same U-Net (padded 3x3 convs
-with BatchNorm, base width 8, 4 levels: ``benchmarks.workloads.unet_small``, written once for
-both libraries), per-pixel cross-entropy, the same optimizer and 1cycle schedule
-(``SegmentationTask.defaults``), and the test mIoU of the epoch with the best validation
-mIoU. Each framework uses its own initialisation and random streams. Both run on the same
+the bundled MNIST digits), same normalisation, the recipe's augmentation, the same U-Net
+(padded 3x3 convs with BatchNorm at the recipe's widths, ``CPU_WIDTHS["unet"]``:
+``benchmarks.workloads.unet_small``, written once for both libraries), per-pixel
+cross-entropy with the recipe's class weights, the same optimizer and 1cycle schedule
+(``SegmentationTask.recipe_defaults()``), and the test mIoU of the epoch with the best
+validation mIoU. Each framework uses its own initialisation and random streams. Both run on the same
 thread count (``--threads``, default 2); the machine's load average is printed, since a
 shared machine slows either side.
 
@@ -54,7 +54,7 @@ def run_torch(seed, threads):
     from benchmarks.workloads import unet_small
     from ember.train.recipes import Recipe
     from ember.train.tasks import get_task
-    from ember.train.tasks.segmentation import IGNORE_INDEX, SegmentationArrays
+    from ember.train.tasks.segmentation import CPU_WIDTHS, IGNORE_INDEX, SegmentationArrays
     from ember.utils.data.worker import batch_stream, fetching_with
     from ember.vision.metrics import confusion_matrix, mean_iou, pixel_accuracy
 
@@ -62,13 +62,15 @@ def run_torch(seed, threads):
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     task = get_task("segmentation")
-    recipe = Recipe(**{**Recipe().to_dict(), **task.defaults, "task": "segmentation",
+    recipe = Recipe(**{**Recipe().to_dict(), **task.recipe_defaults(), "task": "segmentation",
                        "model": "unet", "seed": seed})
     data = task.load_data(recipe)
     pre = data["preprocessing"]
     train = SegmentationArrays(*data["train"], pre, recipe.augment)
     evaluation = {k: SegmentationArrays(*data[k], pre) for k in ("val", "test")}
-    model = unet_small(torch)
+    widths = CPU_WIDTHS["unet"]
+    model = unet_small(torch, base_width=widths["base_width"], depth=widths["depth"])
+    weight = torch.from_numpy(np.asarray(task.class_weights, np.float32))
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps = -(-len(train) // recipe.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.lr, total_steps=recipe.epochs * steps)
@@ -93,7 +95,8 @@ def run_torch(seed, threads):
             with fetching_with(batch_stream(seed * 1000 + epoch, b)):
                 xb, yb = train.__getitems__(idx)
             loss = F.cross_entropy(model(torch.from_numpy(xb.numpy())),
-                                   torch.from_numpy(yb.numpy()), ignore_index=IGNORE_INDEX)
+                                   torch.from_numpy(yb.numpy()), weight=weight,
+                                   ignore_index=IGNORE_INDEX)
             opt.zero_grad()
             loss.backward()
             opt.step()
