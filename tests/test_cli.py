@@ -9,6 +9,7 @@ import pytest
 
 import ember
 from ember.cli import main
+from tests.run_folders import assert_resumed_run_equals_full
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["train", "--model", "mlp", "--dataset", "digits", "--epochs", "1", "--schedule", "none",
@@ -117,16 +118,7 @@ def test_interrupted_then_resumed_run_is_bit_for_bit_the_full_run(capsys, tmp_pa
     ember.manual_seed(1234)
     np.random.seed(4321)
     assert main(["train", "--resume", str(tmp_path / "cut" / "checkpoints" / "last.ember")]) == 0
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "time"} for r in rows]
-    full = json.load(open(tmp_path / "full" / "metrics.json"))
-    resumed = json.load(open(tmp_path / "cut" / "metrics.json"))
-    assert len(full) == 3 and strip(full) == strip(resumed)
-    assert json.load(open(tmp_path / "full" / "test_metrics.json")) == \
-        json.load(open(tmp_path / "cut" / "test_metrics.json"))
-    a = ember.load(str(tmp_path / "full" / "checkpoints" / "last.ember"))["model"]
-    b = ember.load(str(tmp_path / "cut" / "checkpoints" / "last.ember"))["model"]
-    for key in a:
-        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+    assert_resumed_run_equals_full(str(tmp_path / "full"), str(tmp_path / "cut"), 3)
 
 
 def test_resume_errors(capsys, run_dir, tmp_path):

@@ -11,6 +11,7 @@ from PIL import Image
 
 import ember
 from ember.cli import main
+from tests.run_folders import assert_resumed_run_equals_full
 from ember.train.recipes import Recipe
 from ember.train.tasks import get_task, task_of_model
 from ember.vision.datasets import DigitCanvases
@@ -151,16 +152,7 @@ def test_interrupted_then_resumed_run_is_bit_for_bit_the_full_run(capsys, scenes
     ember.manual_seed(1234)
     np.random.seed(4321)
     assert main(["train", "--resume", str(tmp_path / "cut")]) == 0
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "time"} for r in rows]
-    full = json.load(open(tmp_path / "full" / "metrics.json"))
-    resumed = json.load(open(tmp_path / "cut" / "metrics.json"))
-    assert len(full) == 2 and strip(full) == strip(resumed)
-    assert json.load(open(tmp_path / "full" / "test_metrics.json")) == \
-        json.load(open(tmp_path / "cut" / "test_metrics.json"))
-    a = ember.load(str(tmp_path / "full" / "checkpoints" / "last.ember"))["model"]
-    b = ember.load(str(tmp_path / "cut" / "checkpoints" / "last.ember"))["model"]
-    for key in a:
-        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+    assert_resumed_run_equals_full(str(tmp_path / "full"), str(tmp_path / "cut"), 2)
 
 
 def test_other_models_and_data_errors(capsys, scenes, tmp_path):
