@@ -220,9 +220,14 @@ def run(tasks):
             job.done.get()
     finally:
         _lock.release()
-    if job.error is not None:
-        raise job.error
-    return job.results
+    # a worker keeps its last job until the next one arrives: drop the tasks (and the arrays
+    # their arguments reference) now, or an op's output would stay referenced after the op
+    # (the engine then copies a gradient it could have kept, and memory peaks higher)
+    results, error = job.results, job.error
+    job.tasks = job.results = None
+    if error is not None:
+        raise error
+    return results
 
 
 # a product is split over the threads from this many multiply-adds per thread: ~40 µs of one

@@ -45,6 +45,22 @@ def test_run_raises_the_error_of_a_task_and_stays_usable(two_threads):
     assert _parallel.run([lambda: 1, lambda: 2]) == [1, 2]
 
 
+def test_run_keeps_no_reference_to_the_tasks_arguments(two_threads):
+    """A worker holds its last job until the next one: the arrays a job's tasks reference
+    must not stay alive through it (the engine would copy a gradient it could keep, and an
+    op's buffers would outlive the op)."""
+    import weakref
+    from functools import partial
+    data = np.ones((4, 8))
+    alive = weakref.ref(data)
+    out = np.empty_like(data)
+    _parallel.run([partial(np.multiply, data[part], 2, out=out[part])
+                   for part in _parallel.split(4, 2)])
+    del data
+    assert alive() is None
+    np.testing.assert_array_equal(out, 2.0)
+
+
 def test_nested_runs_and_busy_pool_run_serially(two_threads):
     def outer(i):
         inner_ids = _parallel.run([threading.get_ident, threading.get_ident])
