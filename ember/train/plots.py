@@ -83,18 +83,31 @@ def _display(image):
 
 
 def plot_misclassified(images, targets, predictions, classes, path, limit=36):
-    """A grid of (up to ``limit``) test images the model got wrong, titled ``true -> predicted``.
-    ``images``: uint8 ``(N, H, W, C)``; ``targets`` / ``predictions``: ``(N,)``."""
+    """A grid of (up to ``limit``) test images the model got wrong, each labelled ``true ->
+    predicted``. ``images``: uint8 ``(N, H, W, C)``; ``targets`` / ``predictions``: ``(N,)``.
+
+    The images are pasted into one mosaic drawn on a single axes (grey images on the fixed
+    0..255 scale): a grid of 36 axes took 0.65 s to lay out and save, the mosaic 0.1 s, a
+    tenth of the main job's run."""
     plt = _pyplot()
     wrong = np.flatnonzero(np.asarray(targets) != np.asarray(predictions))[:limit]
     cols = max(1, min(6, len(wrong)))
     rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, i in zip(axes.ravel(), wrong):
-        ax.imshow(_display(images[i]), cmap="gray")
-        ax.set_title(f"{classes[targets[i]]} -> {classes[predictions[i]]}", fontsize=8)
+    h, w, channels = images.shape[1:] if len(images) else (1, 1, 1)
+    gap, label = max(2, w // 7), max(6, h // 2)      # between images; the label's band above
+    cell_h, cell_w = label + h, gap + w
+    mosaic = np.full((rows * cell_h, cols * cell_w, channels), 255, np.uint8)
+    for k, i in enumerate(wrong):
+        top, left = (k // cols) * cell_h + label, (k % cols) * cell_w + gap // 2
+        mosaic[top:top + h, left:left + w] = images[i]
+    fig = plt.figure(figsize=(1.6 * cols, 1.8 * rows + 0.4))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0 - 0.4 / (1.8 * rows + 0.4)))
+    ax.axis("off")
+    ax.imshow(_display(mosaic), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    for k, i in enumerate(wrong):
+        ax.text((k % cols) * cell_w + cell_w / 2, (k // cols) * cell_h + label - 1,
+                f"{classes[targets[i]]} -> {classes[predictions[i]]}", ha="center",
+                va="bottom", fontsize=8)
     fig.suptitle(f"misclassified test images ({len(wrong)} shown; true -> predicted)"
                  if len(wrong) else "no misclassified test images")
     return _save(fig, path)
