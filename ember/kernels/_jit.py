@@ -75,6 +75,32 @@ def _install_locator():
 CACHE = _install_locator()
 
 
+def _allow_wide_vectors():
+    """Let LLVM vectorize with 512-bit registers on a CPU with AVX-512.
+
+    LLVM's tuning for Intel's AVX-512 cores prefers 256-bit vectors (``prefer-256-bit``), so
+    by default the kernels use half of the vector width these CPUs have. Clearing that
+    preference doubles the lanes of the row passes: ``exp32`` over a million values took 0.82
+    ms with 256-bit vectors and 0.60 ms with 512-bit ones on an Intel Xeon (Sapphire Rapids)
+    here. Results do not change: every lane computes the same float operations, and the
+    kernels' reductions are written as explicit partial sums that LLVM may not reorder. The
+    option is Numba's ``NUMBA_CPU_FEATURES`` (the host's features plus ``-prefer-256-bit``),
+    set only when the user has set neither it nor ``NUMBA_CPU_NAME`` and only on CPUs with
+    AVX-512; it applies to the whole process once Numba's CPU target is first built (which
+    happens on the first compilation or cache load, so if the process compiled Numba code
+    before Ember's kernels it has no effect)."""
+    from numba.core import config
+    if config.CPU_FEATURES is not None or config.CPU_NAME is not None:
+        return
+    import llvmlite.binding as llvm
+    features = llvm.get_host_cpu_features().flatten()
+    if "+avx512f" in features.split(","):
+        config.CPU_FEATURES = features + ",-prefer-256-bit"
+
+
+_allow_wide_vectors()
+
+
 class _ColdCompileNotice(event.Listener):
     """Prints one line when the first of Ember's kernels compiles in this process (a cache
     hit loads without compiling, and prints nothing)."""

@@ -15,6 +15,7 @@ from ember._random import rng
 from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
 from ember.ops._checks import same_float_dtype, tensor_argument
+from ember.ops.activation import _row_kernels, _rows
 from ember.ops.affine import linear
 from ember.ops.conv import pad
 from ember.ops.elementwise import cast
@@ -49,20 +50,31 @@ class ScaledDotProductAttention(Function):
                 weights=False):
         if groups > 1:
             k, v = np.repeat(k, groups, axis=-3), np.repeat(v, groups, axis=-3)
-        s = q @ _swap(k)
-        s *= scale
+        if q.shape[-1] < k.shape[-2]:       # scale the smaller operand (E < S: the queries)
+            s = (q * q.dtype.type(scale)) @ _swap(k)
+        else:
+            s = q @ _swap(k)
+            s *= scale
         if mask is not None:
             s = s + mask
         if causal:
             length, src = s.shape[-2:]
             s += np.where(np.tri(length, src, dtype=bool), 0, -np.inf).astype(s.dtype)
         # softmax over the keys, in place; a row that attends to nothing (all -inf) gets
-        # weight 0 everywhere, as in torch
-        m = s.max(axis=-1, keepdims=True)
-        s -= np.where(np.isfinite(m), m, 0)
-        p = np.exp(s, out=s)
-        total = p.sum(axis=-1, keepdims=True)
-        p /= np.where(total > 0, total, 1)
+        # weight 0 everywhere, as in torch. Without a mask every row has a finite score (a
+        # causal row always sees its first key), so the compiled row pass applies (one pass per
+        # row instead of five NumPy passes: 2.9 -> 1.6 ms for ViT-small's 64 x 4 x 65 x 65
+        # scores on one thread; backward 1.9 -> 0.8 ms)
+        kernels = _row_kernels(s.ndim - 1, s) if mask is None else None
+        if kernels is not None:
+            p = np.empty_like(s)      # not in place: LLVM vectorizes only unaliased rows
+            kernels.softmax_forward(_rows(s), _rows(p))
+        else:
+            m = s.max(axis=-1, keepdims=True)
+            s -= np.where(np.isfinite(m), m, 0)
+            p = np.exp(s, out=s)
+            total = p.sum(axis=-1, keepdims=True)
+            p /= np.where(total > 0, total, 1)
         p_drop = p if noise is None else p * noise
         self.q, self.k, self.v, self.p, self.p_drop = q, k, v, p, p_drop
         self.scale, self.noise, self.groups = scale, noise, groups
@@ -85,9 +97,14 @@ class ScaledDotProductAttention(Function):
         if self.noise is not None:
             dp *= self.noise
         p = self.p
-        ds = dp
-        ds -= (dp * p).sum(axis=-1, keepdims=True)
-        ds *= p
+        kernels = _row_kernels(dp.ndim - 1, dp, p)
+        if kernels is not None:
+            ds = np.empty_like(dp)
+            kernels.softmax_backward(_rows(dp), _rows(p), _rows(ds))
+        else:
+            ds = dp
+            ds -= (dp * p).sum(axis=-1, keepdims=True)
+            ds *= p
         gq = unbroadcast((ds @ self.k) * self.scale, meta[0][0]) if need[0] else None
         gk = None
         if need[1]:

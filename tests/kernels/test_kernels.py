@@ -427,6 +427,43 @@ def test_cross_entropy_agrees_with_numpy_to_float32_rounding(kw, monkeypatch):
     _assert_within(dx, dx_ref, 4 * bound * terms * per_item, "grad")
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_softmax_agrees_with_numpy_to_float32_rounding(causal):
+    rng = np.random.default_rng(8)
+    q, k, v, g = (rng.standard_normal((2, 3, 65, 16)).astype(np.float32) for _ in range(4))
+
+    def run():
+        leaves = [ember.from_numpy(a.copy()).requires_grad_(True) for a in (q, k, v)]
+        out = F.scaled_dot_product_attention(*leaves, is_causal=causal)
+        out.backward(ember.from_numpy(g.copy()))
+        return [out.detach().numpy()] + [t.grad.numpy() for t in leaves]
+    reference, compiled = _both(run)
+    assert not all(np.array_equal(r, c) for r, c in zip(reference, compiled))
+    # the softmax rows differ by the row bound (relative); each output sums 65 products of
+    # weights and unit-normal values (and the gradients two such products in a chain)
+    bound = _row_bound(65)
+    scale = [np.abs(r).max() for r in reference]
+    for r, c, size, what in zip(reference, compiled, scale, ("out", "dq", "dk", "dv")):
+        _assert_within(c, r, 8 * 65 * bound * max(size, 1.0), what)
+
+
+def test_wide_vectors_are_allowed_only_where_the_user_left_numba_alone(monkeypatch):
+    from numba.core import config
+    import llvmlite.binding as llvm
+    from ember.kernels import _jit
+    monkeypatch.setattr(config, "CPU_NAME", None)
+    monkeypatch.setattr(config, "CPU_FEATURES", "+sse2")        # the user's choice stays
+    _jit._allow_wide_vectors()
+    assert config.CPU_FEATURES == "+sse2"
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    _jit._allow_wide_vectors()
+    host = llvm.get_host_cpu_features().flatten()
+    if "+avx512f" in host.split(","):
+        assert config.CPU_FEATURES == host + ",-prefer-256-bit"
+    else:
+        assert config.CPU_FEATURES is None
+
+
 NORMS = {
     "batch_norm": lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
     "layer_norm": lambda x, w, b: F.layer_norm(x, x.shape[-1:], w, b),
