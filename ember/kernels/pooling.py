@@ -20,6 +20,41 @@ def _better(v, best):
     return (v > best) | (v != v)
 
 
+@inline
+def _max_pool_2x2(values, pooled, chosen_out, planes, height, width, out_h, out_w,
+                  need_argmax):
+    """The lectures' 2x2 pool with stride 2: each window's four cells read at once, the
+    windows of a row in one loop without bounds tests, which LLVM vectorizes across the
+    windows (LeNet-5's first pool at batch 64: 0.39 -> 0.07 ms). The same comparisons in the
+    same scan order as the general loop, so the same results."""
+    lowest = values.dtype.type(-np.inf)
+    one = np.uint64(1)
+    for p in range(planes):
+        for oy in range(out_h):
+            top = np.uint64(p * height * width + 2 * oy * width)
+            bottom = top + np.uint64(width)
+            o = np.uint64((p * out_h + oy) * out_w)
+            for ox in range(out_w):
+                c = np.uint64(2 * ox)
+                v0, v1 = values[top + c], values[top + c + one]
+                v2, v3 = values[bottom + c], values[bottom + c + one]
+                better = _better(v0, lowest)
+                best = v0 if better else lowest
+                chosen = 0 if better else -1
+                better = _better(v1, best)
+                best = v1 if better else best
+                chosen = 1 if better else chosen
+                better = _better(v2, best)
+                best = v2 if better else best
+                chosen = 2 if better else chosen
+                better = _better(v3, best)
+                best = v3 if better else best
+                chosen = 3 if better else chosen
+                pooled[o + np.uint64(ox)] = best
+                if need_argmax:
+                    chosen_out[o + np.uint64(ox)] = chosen if chosen >= 0 else 0
+
+
 @kernel
 def max_pool2d_forward(x, out, argmax, kernel_size, stride, padding, dilation, tiled):
     """``out[p, o] = max`` of the window of output ``o`` over its in-bounds cells and
@@ -36,6 +71,10 @@ def max_pool2d_forward(x, out, argmax, kernel_size, stride, padding, dilation, t
     values, pooled, chosen_out = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
     need_argmax = chosen_out.shape[0] > 0
     lowest = x.dtype.type(-np.inf)
+    if tiled and kh == 2 and kw == 2:
+        _max_pool_2x2(values, pooled, chosen_out, planes, height, width, out_h, out_w,
+                      need_argmax)
+        return
     o = np.uint64(0)
     for p in range(planes):
         plane = np.uint64(p * height * width)
@@ -76,6 +115,27 @@ def max_pool2d_forward(x, out, argmax, kernel_size, stride, padding, dilation, t
                 o += np.uint64(1)
 
 
+@inline
+def _max_pool_2x2_backward(upstream, chosen, cells, planes, height, width, out_h, out_w):
+    """The tiled backward for 2x2 windows: each window's gradient written to its four cells
+    (times the mask of the chosen one) in one loop over a row of windows, which LLVM
+    vectorizes (LeNet-5's first pool at batch 64: 0.31 -> 0.11 ms)."""
+    dt = cells.dtype.type
+    one = np.uint64(1)
+    for p in range(planes):
+        for oy in range(out_h):
+            top = np.uint64(p * height * width + 2 * oy * width)
+            bottom = top + np.uint64(width)
+            o = np.uint64((p * out_h + oy) * out_w)
+            for ox in range(out_w):
+                g, number = upstream[o + np.uint64(ox)], chosen[o + np.uint64(ox)]
+                c = np.uint64(2 * ox)
+                cells[top + c] = g * dt(number == 0)
+                cells[top + c + one] = g * dt(number == 1)
+                cells[bottom + c] = g * dt(number == 2)
+                cells[bottom + c + one] = g * dt(number == 3)
+
+
 @kernel
 def max_pool2d_backward(grad, argmax, dx, kernel_size, stride, padding, dilation, tiled):
     """``dx[p, q] = Σ grad[p, o]·[argmax[p, o] = j]`` over the windows ``o`` that hold cell ``q``
@@ -96,6 +156,9 @@ def max_pool2d_backward(grad, argmax, dx, kernel_size, stride, padding, dilation
     if not tiled or out_h * kh < height or out_w * kw < width:
         for i in range(cells.shape[0]):
             cells[i] = dt(0)
+    if tiled and kh == 2 and kw == 2:
+        _max_pool_2x2_backward(upstream, chosen, cells, planes, height, width, out_h, out_w)
+        return
     for p in range(planes):
         plane = np.uint64(p * height * width)
         windows = np.uint64(p * out_h * out_w)

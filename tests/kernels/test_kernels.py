@@ -257,6 +257,7 @@ def test_fold_uses_the_compiled_col2im():
 POOL_CONFIGS = [  # (input shape, kernel, stride, padding, dilation, ceil_mode)
     ((2, 3, 8, 8), 2, 2, 0, 1, False),            # the lectures' 2x2/2: tiled
     ((2, 3, 9, 7), 2, 2, 0, 1, False),            # tiled, a row and a column left over
+    ((2, 2, 9, 10), 3, 3, 0, 1, False),           # tiled 3x3 (the general tiled loop)
     ((2, 2, 9, 9), 3, 2, 1, 1, False),            # overlapping windows, padding
     ((1, 2, 10, 9), (3, 2), (2, 1), (1, 1), (2, 1), True),
     ((3, 8, 7), 3, 1, 1, 1, True),                # unbatched
