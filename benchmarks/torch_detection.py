@@ -11,6 +11,8 @@ PyTorch kernels written here:
   points. It equals torchvision's kernel inside the map; at the border ``grid_sample`` reads
   zeros beyond the last pixel where torchvision repeats it.
 - :func:`nms_torch`: the greedy NMS of torchvision's CPU kernel, one kept box at a time.
+- :func:`paste_masks_aligned`: Ember's ``paste_masks_in_image(..., aligned=True)``
+  (Detectron2's paste) as ``F.grid_sample``, for the Mask R-CNN of ``maskrcnn_small``.
 
 Also the small backbone and the YOLO detector of ``ember.vision.models.detection`` written with
 ``torch.nn``, so both libraries train the same networks.
@@ -101,12 +103,31 @@ def roi_align_grid_sample(input, rois, output_size, spatial_scale=1.0, sampling_
     return F.avg_pool2d(out, s)
 
 
-def patch_torchvision(mask_targets_aligned=True):
+def paste_masks_aligned(masks, boxes, img_shape, padding=1):
+    """Masks ``(K, 1, M, M)`` pasted into ``(K, 1, H, W)`` images without rounding the boxes:
+    every pixel centre sampled from the box's ``M x M`` cells by ``grid_sample``
+    (``align_corners=False``, zeros outside), the inverse of the aligned mask projection.
+    ``padding`` (torchvision's signature) does not apply."""
+    import torch
+    h, w = img_shape
+    if masks.shape[0] == 0:
+        return masks.new_zeros((0, 1, h, w))
+    x1, y1, x2, y2 = (boxes[:, i:i + 1].to(masks.dtype) for i in range(4))
+    gx = (torch.arange(w, dtype=masks.dtype) + 0.5 - x1) / (x2 - x1).clamp(min=1e-6) * 2 - 1
+    gy = (torch.arange(h, dtype=masks.dtype) + 0.5 - y1) / (y2 - y1).clamp(min=1e-6) * 2 - 1
+    grid = torch.stack([gx[:, None, :].expand(-1, h, w), gy[:, :, None].expand(-1, h, w)], 3)
+    return torch.nn.functional.grid_sample(masks, grid, align_corners=False)
+
+
+def patch_torchvision(mask_targets_aligned=True, mask_paste_aligned=True):
     """Route torchvision's detectors to :func:`nms_torch` and :func:`roi_align_grid_sample`;
     with ``mask_targets_aligned``, project Mask R-CNN's mask targets with aligned RoI Align as
-    Ember's ``maskrcnn_small`` does (``RoIHeads.mask_targets_aligned``)."""
+    Ember's ``maskrcnn_small`` does (``RoIHeads.mask_targets_aligned``); with
+    ``mask_paste_aligned``, paste its masks with :func:`paste_masks_aligned`
+    (``GeneralizedRCNNTransform.mask_paste_aligned``)."""
     torch, tv = torchvision()
     import torchvision.models.detection.roi_heads as roi_heads
+    import torchvision.models.detection.transform as transform
     import torchvision.ops.boxes as boxes
     import torchvision.ops.poolers as poolers
     boxes.nms = nms_torch
@@ -119,6 +140,8 @@ def patch_torchvision(mask_targets_aligned=True):
             return roi_align_grid_sample(gt_masks[:, None].to(rois), rois, (m, m), 1.0, 2,
                                          True)[:, 0]
         roi_heads.project_masks_on_boxes = project_masks_on_boxes
+    if mask_paste_aligned:
+        transform.paste_masks_in_image = paste_masks_aligned
     return torch, tv
 
 
@@ -157,30 +180,44 @@ def small_backbone(torch, in_channels=1, widths=(16, 32), out_channels=64,
     return SmallBackbone()
 
 
-def small_rcnn(torch, masks=False, num_classes=11, mask_layers=(16,), representation_size=128):
-    """``fasterrcnn_small`` / ``maskrcnn_small`` built from torchvision's classes."""
+def small_rcnn(torch, masks=False, num_classes=11, mask_layers=(16,), representation_size=128,
+               returned_stages=(1,)):
+    """``fasterrcnn_small`` / ``maskrcnn_small`` built from torchvision's classes: the RPN and
+    the box head on the last map of ``returned_stages``, the mask head on the first
+    (``maskrcnn_small`` returns stages ``(0, 1)``, ``fasterrcnn_small`` ``(1,)``). torchvision's
+    RPN slides over every map, so its ``forward`` is given the last one only
+    (``RegionProposalNetwork.featmap_names`` in Ember)."""
     _, tv = torchvision()
     from torchvision.models.detection import FasterRCNN, MaskRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.ops import MultiScaleRoIAlign
-    backbone = small_backbone(torch)
+    backbone = small_backbone(torch, returned_stages=returned_stages)
+    coarsest = str(len(returned_stages) - 1)
     kwargs = dict(min_size=64, max_size=64, image_mean=[0.5], image_std=[0.5],
                   size_divisible=16,
                   rpn_anchor_generator=AnchorGenerator(((12, 20, 32),), ((1.0, 2.0),)),
                   rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=200,
                   rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=100,
-                  box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2),
+                  box_roi_pool=MultiScaleRoIAlign([coarsest], 7, 2),
                   box_head=TwoMLPHead(64 * 49, representation_size),
                   box_predictor=FastRCNNPredictor(representation_size, num_classes),
                   box_batch_size_per_image=64, box_detections_per_img=30)
     if not masks:
-        return FasterRCNN(backbone, **kwargs)
-    return MaskRCNN(backbone, mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2),
-                    mask_head=MaskRCNNHeads(64, mask_layers, 1),
-                    mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1],
-                                                     num_classes), **kwargs)
+        model = FasterRCNN(backbone, **kwargs)
+    else:
+        model = MaskRCNN(backbone, mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2),
+                         mask_head=MaskRCNNHeads(64, mask_layers, 1),
+                         mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1],
+                                                          num_classes), **kwargs)
+    if len(returned_stages) > 1:
+        rpn_forward = model.rpn.forward
+
+        def forward_on_the_last_map(images, features, targets=None):
+            return rpn_forward(images, OrderedDict([(coarsest, features[coarsest])]), targets)
+        model.rpn.forward = forward_on_the_last_map
+    return model
 
 
 def small_yolo(torch, num_classes=11, boxes_per_cell=2, lambda_coord=5.0, lambda_noobj=0.5,

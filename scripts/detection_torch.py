@@ -57,7 +57,8 @@ def main(argv=None):
         epochs = args.epochs or recipe["epochs"]
         torch.manual_seed(args.seed)
         model = {"fasterrcnn_small": lambda: small_rcnn(torch),
-                 "maskrcnn_small": lambda: small_rcnn(torch, masks=True, mask_layers=(32,)),
+                 "maskrcnn_small": lambda: small_rcnn(torch, masks=True, mask_layers=(32,),
+                                                     returned_stages=(0, 1)),
                  "yolo_small": lambda: small_yolo(torch)}[name]()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=recipe["lr"], momentum=recipe["momentum"],

@@ -106,15 +106,11 @@ def _data(masks):
     return images, targets
 
 
-@pytest.mark.parametrize("mask, fpn", [(False, False), (True, False), (False, True)])
-def test_small_rcnn_matches_torchvision(tv, mask, fpn):
-    torch, _ = tv
-    torch.manual_seed(0)
-    tm = _tiny(torch, _torch_parts(), mask, fpn).double()
-    em = _tiny(ember, _ember_parts(), mask, fpn).double()
+def _same_as_torchvision(torch, tm, em, images, targets):
+    """Load ``tm``'s weights (float64) into ``em``; the losses, every gradient (of the inputs
+    and the parameters) and the detections must agree."""
     assert list(em.state_dict()) == list(tm.state_dict())
     em.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
-    images, targets = _data(mask)
     ti = [torch.from_numpy(i).requires_grad_() for i in images]
     ei = [ember.from_numpy(i).requires_grad_() for i in images]
     t_losses = tm(ti, [{k: torch.from_numpy(v) for k, v in t.items()} for t in targets])
@@ -140,6 +136,47 @@ def test_small_rcnn_matches_torchvision(tv, mask, fpn):
         assert list(e_det) == list(t_det) and len(t_det["boxes"]) > 10
         for key in t_det:
             assert_close(e_det[key].numpy(), t_det[key].numpy(), what=key)
+
+
+@pytest.mark.parametrize("mask, fpn", [(False, False), (True, False), (False, True)])
+def test_small_rcnn_matches_torchvision(tv, mask, fpn):
+    torch, _ = tv
+    torch.manual_seed(0)
+    tm = _tiny(torch, _torch_parts(), mask, fpn).double()
+    em = _tiny(ember, _ember_parts(), mask, fpn).double()
+    _same_as_torchvision(torch, tm, em, *_data(mask))
+
+
+def test_maskrcnn_small_matches_torchvision_built_by_the_comparison_script(tv, monkeypatch):
+    # maskrcnn_small (RPN and box head on the stride-4 map, mask head on the stride-2 map,
+    # aligned mask targets and paste) against the torchvision model that
+    # scripts/detection_torch.py trains; every anchor and proposal sampled, in float64
+    torch, _ = tv
+    import torchvision.models.detection.roi_heads as tv_roi_heads
+    import torchvision.models.detection.transform as tv_transform
+    from benchmarks.torch_detection import paste_masks_aligned, small_rcnn
+    align = torch_roi_align()
+
+    def project_masks_on_boxes(gt_masks, boxes, matched_idxs, m):
+        rois = torch.cat([matched_idxs.to(boxes)[:, None], boxes], dim=1)
+        return align(gt_masks[:, None].to(rois), rois, 1.0, m, m, -1, True)[:, 0]
+    monkeypatch.setattr(tv_roi_heads, "project_masks_on_boxes", project_masks_on_boxes)
+    monkeypatch.setattr(tv_transform, "paste_masks_in_image", paste_masks_aligned)
+    torch.manual_seed(0)
+    tm = small_rcnn(torch, masks=True, mask_layers=(8,), returned_stages=(0, 1)).double()
+    em = ed.maskrcnn_small(mask_layers=(8,)).double()
+    for model in (tm, em):                       # few proposals: the RoI Align oracle is slow
+        model.rpn._pre_nms_top_n = {"training": 60, "testing": 60}
+        model.rpn._post_nms_top_n = {"training": 16, "testing": 12}
+        model.rpn.fg_bg_sampler.batch_size_per_image = 10 ** 6
+        model.roi_heads.fg_bg_sampler.batch_size_per_image = 10 ** 6
+        model.roi_heads.score_thresh = 0.0
+    from ember.vision.datasets import MNISTDetection
+    scenes = [MNISTDetection("val", length=2)[i] for i in range(2)]
+    images = [image.numpy().astype(np.float64) for image, _ in scenes]
+    targets = [{"boxes": t["boxes"].numpy().astype(np.float64), "labels": t["labels"].numpy(),
+                "masks": t["masks"].numpy()} for _, t in scenes]
+    _same_as_torchvision(torch, tm, em, images, targets)
 
 
 def test_resnet50_fpn_builders_match_torchvision():
@@ -204,6 +241,32 @@ def test_paste_masks_matches_torchvision():
     expected = paste_masks_in_image(torch.from_numpy(masks), torch.from_numpy(boxes), (45, 52))
     # float32: each pixel mixes four mask values with weights summing to 1
     assert_close(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_aligned_paste_is_detectron2s_grid_sample():
+    # Detectron2's paste: each image pixel centre mapped into the box's M x M cells and sampled
+    # by grid_sample (align_corners=False, zeros outside the mask), box coordinates unrounded
+    torch, _ = torchvision()
+    rng = np.random.default_rng(4)
+    masks = rng.random((6, 1, 14, 14))
+    boxes = rng.uniform(-10, 38, (6, 4))
+    boxes[:, 2:] = boxes[:, :2] + rng.uniform(0.5, 40, (6, 2))
+    h, w = 45, 52
+    x1, y1, x2, y2 = (torch.from_numpy(boxes[:, i])[:, None] for i in range(4))
+    gx = (torch.arange(w, dtype=torch.float64) + 0.5 - x1) / (x2 - x1) * 2 - 1
+    gy = (torch.arange(h, dtype=torch.float64) + 0.5 - y1) / (y2 - y1) * 2 - 1
+    grid = torch.stack([gx[:, None, :].expand(-1, h, w), gy[:, :, None].expand(-1, h, w)], 3)
+    expected = torch.nn.functional.grid_sample(torch.from_numpy(masks), grid,
+                                               align_corners=False)
+    got = ed.paste_masks_in_image(ember.from_numpy(masks), ember.from_numpy(boxes), (h, w),
+                                  aligned=True)
+    assert_close(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+    # a degenerate box pastes nothing; no masks give an empty stack
+    flat = ed.paste_masks_in_image(ember.ones(1, 1, 14, 14), ember.tensor([[5.0, 5, 5, 9]]),
+                                   (16, 16), aligned=True)
+    assert flat.shape == (1, 1, 16, 16) and float(flat.abs().sum()) == 0
+    assert ed.paste_masks_in_image(ember.zeros(0, 1, 14, 14), ember.zeros(0, 4), (8, 8),
+                                   aligned=True).shape == (0, 1, 8, 8)
 
 
 def test_transform_resizes_images_boxes_and_masks_as_torchvision():
@@ -290,18 +353,25 @@ def test_rpn_proposals_are_capped_and_inside_the_image():
 def test_aligned_mask_targets_keep_thin_strokes():
     # a perfect 28x28 mask of each mnist-detect digit, projected as the training targets are
     # and pasted back as the predictions are: torchvision's unaligned projection shifts it by
-    # half a pixel, which thin strokes do not survive (RoIHeads.mask_targets_aligned)
+    # half a pixel, which thin strokes do not survive (RoIHeads.mask_targets_aligned); its
+    # paste rounds the box to whole pixels, the aligned paste undoes the projection exactly
     from ember.vision.datasets import MNISTDetection
     from ember.vision.models.detection.roi_heads import project_masks_on_boxes
-    ious = {False: [], True: []}
+    ious = {(False, False): [], (True, False): [], (True, True): []}
     for i in range(12):
         _, target = MNISTDetection("val", length=12)[i]
         index = ember.arange(len(target["boxes"]))
         truth = target["masks"].numpy().astype(bool)
-        for aligned in ious:
+        for aligned, paste_aligned in ious:
             small = project_masks_on_boxes(target["masks"], target["boxes"], index, 28, aligned)
-            pasted = ed.paste_masks_in_image(small[:, None], target["boxes"], (64, 64))
+            pasted = ed.paste_masks_in_image(small[:, None], target["boxes"], (64, 64),
+                                             aligned=paste_aligned)
             pasted = pasted.numpy()[:, 0] > 0.5
-            ious[aligned] += list((pasted & truth).sum((1, 2)) / (pasted | truth).sum((1, 2)))
-    assert np.mean(ious[True]) > 0.9 > 0.7 > np.mean(ious[False])
-    assert ed.maskrcnn_small().roi_heads.mask_targets_aligned is True
+            ious[aligned, paste_aligned] += list((pasted & truth).sum((1, 2))
+                                                 / (pasted | truth).sum((1, 2)))
+    mean = {key: np.mean(value) for key, value in ious.items()}
+    assert mean[True, True] > 0.99 > mean[True, False] > 0.9 > 0.7 > mean[False, False]
+    model = ed.maskrcnn_small()
+    assert model.roi_heads.mask_targets_aligned is True and model.transform.mask_paste_aligned
+    from ember.vision.models.detection.small import SmallBackbone
+    assert ed.MaskRCNN(SmallBackbone(), num_classes=3).transform.mask_paste_aligned is False

@@ -128,6 +128,20 @@ def test_small_builders():
     assert model.roi_heads.box_predictor.cls_score.out_features == 5
     mask = maskrcnn_small(num_classes=5, mask_layers=(8,))
     assert mask.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 5
+    # stride-2 and stride-4 maps: the RPN and the box head on the coarser, the mask head on
+    # the finer; the RPN asks for a map the backbone lacks: one line
+    features = mask.backbone(ember.rand(1, 1, 64, 64))
+    assert list(features) == ["0", "1"] and mask.rpn.featmap_names == ["1"]
+    assert mask.roi_heads.box_roi_pool.featmap_names == ["1"]
+    assert mask.roi_heads.mask_roi_pool.featmap_names == ["0"]
+    mask.eval()
+    assert mask([ember.rand(1, 64, 64)])[0]["masks"].shape[1:] == (1, 64, 64)
+    mask.rpn.featmap_names = ["2"]
+    with pytest.raises(KeyError, match=r"featmap_names \['2'\] asks for maps \['2'\]"):
+        mask([ember.rand(1, 64, 64)])
+    one_map = maskrcnn_small(returned_stages=(1,))
+    assert one_map.roi_heads.mask_roi_pool.featmap_names == ["0"] == one_map.rpn.featmap_names
+    assert fasterrcnn_small().rpn.featmap_names is None
     two_levels = SmallBackbone(3, (8, 16, 32), 24, returned_stages=(0, 2))
     features = two_levels(ember.rand(1, 3, 32, 32))
     assert list(features) == ["0", "1"] and features["1"].shape == (1, 24, 4, 4)

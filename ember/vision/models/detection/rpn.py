@@ -75,6 +75,10 @@ class RegionProposalNetwork(nn.Module):
     ``forward(images, features, targets=None)`` -> ``(boxes, losses)``: per image the
     proposals ``(L_i, 4)`` (no gradient), and in training ``{"loss_objectness",
     "loss_rpn_box_reg"}``.
+
+    ``featmap_names`` (attribute, Ember's addition, default None: every map, as torchvision):
+    the names of the maps the RPN slides over, when the backbone returns maps meant for the
+    RoI heads only (``maskrcnn_small`` keeps its stride-2 map for the mask head).
     """
 
     def __init__(self, anchor_generator, head, fg_iou_thresh, bg_iou_thresh,
@@ -94,6 +98,7 @@ class RegionProposalNetwork(nn.Module):
         self.nms_thresh = nms_thresh
         self.score_thresh = score_thresh
         self.min_size = 1e-3
+        self.featmap_names = None
 
     def pre_nms_top_n(self):
         return self._pre_nms_top_n["training" if self.training else "testing"]
@@ -178,7 +183,15 @@ class RegionProposalNetwork(nn.Module):
         return objectness_loss, box_loss
 
     def forward(self, images, features, targets=None):
-        features = list(features.values())
+        if self.featmap_names is not None:
+            missing = [name for name in self.featmap_names if name not in features]
+            if missing:
+                raise KeyError(f"RegionProposalNetwork: featmap_names {self.featmap_names} "
+                               f"asks for maps {missing} the backbone does not return (it "
+                               f"returns {list(features)})")
+            features = [features[name] for name in self.featmap_names]
+        else:
+            features = list(features.values())
         objectness, pred_bbox_deltas = self.head(features)
         anchors = self.anchor_generator(images, features)
         num_images = len(anchors)

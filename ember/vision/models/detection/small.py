@@ -71,10 +71,11 @@ def _anchor_sets(anchor_sizes, levels):
 
 
 def _small_kwargs(num_classes, image_size, anchor_sizes, aspect_ratios, representation_size,
-                  backbone, kwargs):
-    """The FasterRCNN arguments shared by the small builders (``kwargs`` override them)."""
-    levels = len(backbone.returned_stages)
-    names = [str(i) for i in range(levels)]
+                  backbone, kwargs, names=None):
+    """The FasterRCNN arguments shared by the small builders (``kwargs`` override them), for
+    an RPN and a box head on the maps ``names`` (default: every map of ``backbone``)."""
+    names = names or [str(i) for i in range(len(backbone.returned_stages))]
+    levels = len(names)
     defaults = dict(
         min_size=image_size, max_size=image_size,
         image_mean=[0.5] * backbone.stem[0].in_channels,
@@ -109,19 +110,27 @@ def fasterrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 3
 def maskrcnn_small(num_classes=11, in_channels=1, image_size=64, widths=(16, 32),
                    out_channels=64, anchor_sizes=(12, 20, 32), aspect_ratios=(1.0, 2.0),
                    representation_size=128, mask_layers=(32,), mask_targets_aligned=True,
-                   returned_stages=None, **kwargs):
+                   mask_paste_aligned=True, returned_stages=(0, 1), **kwargs):
     """``MaskRCNN`` on a :class:`SmallBackbone`: ``fasterrcnn_small``'s parts plus a
-    ``14x14`` mask RoI Align, ``mask_layers`` 3x3 convs and a ``28x28`` mask per class, the
-    mask targets projected with aligned RoI Align (``RoIHeads``: a small object's thin parts
-    need it)."""
+    ``14x14`` mask RoI Align, ``mask_layers`` 3x3 convs and a ``28x28`` mask per class.
+
+    The backbone returns the maps of ``returned_stages`` (by default stride 2 and 4): the RPN
+    and the box head work on the last (coarsest) map as in ``fasterrcnn_small``, the mask head
+    pools the first (the finest): on the stride-4 map a 12-pixel digit spans 3x3 cells, too
+    few for its 2-3 pixel strokes. The mask targets are projected with aligned RoI Align
+    (``RoIHeads.mask_targets_aligned``) and the predicted masks pasted back by its exact
+    inverse (``GeneralizedRCNNTransform.mask_paste_aligned``): a small object's thin parts
+    need both."""
     backbone = SmallBackbone(in_channels, widths, out_channels, returned_stages)
-    names = [str(i) for i in range(len(backbone.returned_stages))]
-    options = dict(mask_roi_pool=MultiScaleRoIAlign(names, 14, 2),
+    finest, coarsest = "0", str(len(backbone.returned_stages) - 1)
+    options = dict(mask_roi_pool=MultiScaleRoIAlign([finest], 14, 2),
                    mask_head=MaskRCNNHeads(out_channels, mask_layers, 1),
                    mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))
     options.update(kwargs)
     args = _small_kwargs(num_classes, image_size, anchor_sizes, aspect_ratios,
-                         representation_size, backbone, options)
+                         representation_size, backbone, options, names=[coarsest])
     model = MaskRCNN(backbone, **args)
+    model.rpn.featmap_names = [coarsest]
     model.roi_heads.mask_targets_aligned = mask_targets_aligned
+    model.transform.mask_paste_aligned = mask_paste_aligned
     return model

@@ -37,6 +37,10 @@ class GeneralizedRCNNTransform(nn.Module):
         image_mean, image_std: per-channel normalization.
         size_divisible: the padded batch's height and width are multiples of this.
         fixed_size: ``(width, height)`` to resize every image to, instead of min/max size.
+
+    ``mask_paste_aligned`` (attribute, Ember's addition, default False as in torchvision):
+    ``postprocess`` pastes the masks with ``paste_masks_in_image(..., aligned=True)``, the
+    inverse of the aligned mask targets (``RoIHeads.mask_targets_aligned``).
     """
 
     def __init__(self, min_size, max_size, image_mean, image_std, size_divisible=32,
@@ -51,6 +55,7 @@ class GeneralizedRCNNTransform(nn.Module):
         self.size_divisible = size_divisible
         self.fixed_size = fixed_size
         self._skip_resize = kwargs.pop("_skip_resize", False)
+        self.mask_paste_aligned = False
         if kwargs:
             raise TypeError(f"GeneralizedRCNNTransform: unexpected arguments {sorted(kwargs)}")
 
@@ -127,7 +132,8 @@ class GeneralizedRCNNTransform(nn.Module):
         for pred, size, original in zip(result, image_shapes, original_image_sizes):
             pred["boxes"] = resize_boxes(pred["boxes"], size, original)
             if "masks" in pred:
-                pred["masks"] = paste_masks_in_image(pred["masks"], pred["boxes"], original)
+                pred["masks"] = paste_masks_in_image(pred["masks"], pred["boxes"], original,
+                                                     aligned=self.mask_paste_aligned)
         return result
 
     def __repr__(self):
