@@ -21,6 +21,14 @@ def _better(v, best):
 
 
 @inline
+def _window_row(p, oy, height, width, out_h, out_w):
+    """Flat offsets of a row ``oy`` of 2x2 windows in plane ``p``: its two input rows and its
+    first window."""
+    top = np.uint64(p * height * width + 2 * oy * width)
+    return top, top + np.uint64(width), np.uint64((p * out_h + oy) * out_w)
+
+
+@inline
 def _max_pool_2x2(values, pooled, chosen_out, planes, height, width, out_h, out_w,
                   need_argmax):
     """The lectures' 2x2 pool with stride 2: each window's four cells read at once, the
@@ -31,9 +39,7 @@ def _max_pool_2x2(values, pooled, chosen_out, planes, height, width, out_h, out_
     one = np.uint64(1)
     for p in range(planes):
         for oy in range(out_h):
-            top = np.uint64(p * height * width + 2 * oy * width)
-            bottom = top + np.uint64(width)
-            o = np.uint64((p * out_h + oy) * out_w)
+            top, bottom, o = _window_row(p, oy, height, width, out_h, out_w)
             for ox in range(out_w):
                 c = np.uint64(2 * ox)
                 v0, v1 = values[top + c], values[top + c + one]
@@ -124,9 +130,7 @@ def _max_pool_2x2_backward(upstream, chosen, cells, planes, height, width, out_h
     one = np.uint64(1)
     for p in range(planes):
         for oy in range(out_h):
-            top = np.uint64(p * height * width + 2 * oy * width)
-            bottom = top + np.uint64(width)
-            o = np.uint64((p * out_h + oy) * out_w)
+            top, bottom, o = _window_row(p, oy, height, width, out_h, out_w)
             for ox in range(out_w):
                 g, number = upstream[o + np.uint64(ox)], chosen[o + np.uint64(ox)]
                 c = np.uint64(2 * ox)
