@@ -80,6 +80,17 @@ def maskrcnn_loss(mask_logits, proposals, gt_masks, gt_labels, mask_matched_idxs
         mask_logits[ember.arange(labels.shape[0]), labels], targets)
 
 
+def _interpolation_matrix(shape, dtype, taps):
+    """``(K, out_size, source)`` zeros plus, for each tap ``(cell, weight, keep)`` of
+    ``(K, out_size)`` arrays, ``weight`` added at ``[k, i, cell[k, i]]`` where ``keep``: the
+    two taps of a linear interpolation, shared by both mask pastes."""
+    weights = np.zeros(shape, dtype)
+    ks, rows = np.indices(shape[:2])
+    for cell, weight, keep in taps:
+        np.add.at(weights, (ks[keep], rows[keep], cell[keep]), weight[keep])
+    return weights
+
+
 def _bilinear_resize_matrix(box_start, box_end, out_size, source, dtype):
     """``(K, out_size, source)``: row ``i`` of box ``k`` holds the weights of the ``source``
     mask pixels for image pixel ``i`` when a mask is resized (bilinear, ``align_corners=False``,
@@ -94,12 +105,8 @@ def _bilinear_resize_matrix(box_start, box_end, out_size, source, dtype):
     low = np.minimum(np.floor(src).astype(np.int64), source - 1)
     high = np.minimum(low + 1, source - 1)
     frac = src - low
-    weights = np.zeros((k, out_size, source), dtype)
-    rows = np.broadcast_to(np.arange(out_size)[None], (k, out_size))
-    ks = np.broadcast_to(np.arange(k)[:, None], (k, out_size))
-    np.add.at(weights, (ks[inside], rows[inside], low[inside]), (1 - frac)[inside])
-    np.add.at(weights, (ks[inside], rows[inside], high[inside]), frac[inside])
-    return weights
+    return _interpolation_matrix((k, out_size, source), dtype,
+                                 ((low, 1 - frac, inside), (high, frac, inside)))
 
 
 def _aligned_resize_matrix(box_start, box_end, out_size, source, dtype):
@@ -111,12 +118,9 @@ def _aligned_resize_matrix(box_start, box_end, out_size, source, dtype):
     src = (np.arange(out_size)[None, :] + 0.5 - box_start[:, None]) / length * source - 0.5
     low = np.floor(src).astype(np.int64)
     frac = src - low
-    weights = np.zeros((len(box_start), out_size, source), dtype)
-    ks, rows = np.indices(src.shape)
-    for cell, weight in ((low, 1 - frac), (low + 1, frac)):
-        inside = (cell >= 0) & (cell < source)
-        np.add.at(weights, (ks[inside], rows[inside], cell[inside]), weight[inside])
-    return weights
+    return _interpolation_matrix((len(box_start), out_size, source), dtype,
+                                 [(cell, weight, (cell >= 0) & (cell < source))
+                                  for cell, weight in ((low, 1 - frac), (low + 1, frac))])
 
 
 def paste_masks_in_image(masks, boxes, img_shape, padding=1, aligned=False):
