@@ -76,11 +76,11 @@ def max_pool2d_forward(x, out, argmax, kernel_size, stride, padding, dilation, t
     out_h, out_w = out.shape[1], out.shape[2]
     values, pooled, chosen_out = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
     need_argmax = chosen_out.shape[0] > 0
-    lowest = x.dtype.type(-np.inf)
     if tiled and kh == 2 and kw == 2:
         _max_pool_2x2(values, pooled, chosen_out, planes, height, width, out_h, out_w,
                       need_argmax)
         return
+    lowest = x.dtype.type(-np.inf)
     o = np.uint64(0)
     for p in range(planes):
         plane = np.uint64(p * height * width)
