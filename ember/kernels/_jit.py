@@ -82,8 +82,9 @@ def _allow_wide_vectors():
     by default the kernels use half of the vector width these CPUs have. Clearing that
     preference doubles the lanes of the row passes: ``exp32`` over a million values took 0.82
     ms with 256-bit vectors and 0.60 ms with 512-bit ones on an Intel Xeon (Sapphire Rapids)
-    here. Results do not change: every lane computes the same float operations, and the
-    kernels' reductions are written as explicit partial sums that LLVM may not reorder. The
+    here (before its fused multiply-adds). Results do not change: every lane computes the same
+    float operations, and the kernels' reductions are written as explicit partial sums or
+    vector lanes (``ember.kernels.lanes``) that LLVM may not reorder. The
     option is Numba's ``NUMBA_CPU_FEATURES`` (the host's features plus ``-prefer-256-bit``),
     set only when the user has set neither it nor ``NUMBA_CPU_NAME`` and only on CPUs with
     AVX-512; it applies to the whole process once Numba's CPU target is first built (which

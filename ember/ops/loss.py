@@ -246,10 +246,18 @@ class CrossEntropy(Function):
                 big_a = (1.0 - self.eps) * gi + (self.eps / c) * self.wsum * g * valid
             else:
                 big_a = gi
-            dx = _parallel.map_rows(np.multiply, p, big_a * self.inv_s,
-                                     minimum=CE_PARALLEL_MIN_ELEMENTS)
-            picked = np.take_along_axis(dx, self.ts, axis=1) - (1.0 - self.eps) * gi
-            np.put_along_axis(dx, self.ts, picked, axis=1)
+            scale, one_hot = big_a * self.inv_s, (1.0 - self.eps) * gi
+            kernels = compiled() if p.ndim == 2 and flat(p) is not None else None
+            if kernels is not None and p.dtype == np.float32:
+                dx = np.empty_like(p)
+                parts = _parallel.batch_parts(p.shape[0], p.size, CE_PARALLEL_MIN_ELEMENTS)
+                _parallel.run([partial(kernels.rows.cross_entropy_backward, p[r], scale[r, 0],
+                                       self.ts[r, 0], one_hot[r, 0], dx[r]) for r in parts])
+            else:
+                dx = _parallel.map_rows(np.multiply, p, scale,
+                                         minimum=CE_PARALLEL_MIN_ELEMENTS)
+                picked = np.take_along_axis(dx, self.ts, axis=1) - one_hot
+                np.put_along_axis(dx, self.ts, picked, axis=1)
             if self.eps:
                 wv = self.w.reshape(wshape) if self.w is not None else 1.0
                 dx -= (self.eps / c) * (g * valid) * wv
