@@ -9,13 +9,13 @@ a softmax. The two intrinsics here write the loop in LLVM IR with an explicit ``
 accumulator: lane ``j`` takes elements ``j, j + 16, j + 32, ...`` of the run, one vector
 instruction per 16 elements. The order of the float operations is fixed by this code (LLVM
 splits a 16-lane vector into the CPU's registers without reordering lanes), so every CPU
-computes the same result; the callers add the 16 partial sums pairwise and the tail of the
-run (its last ``n mod 16`` values) one by one, see ``ember.kernels.rows``.
+computes the same result. The 16 lanes are then combined pairwise inside the vector (four
+shuffles), and :func:`run_sum` / :func:`run_max` add the tail of the run (its last ``n mod
+16`` values) one by one.
 """
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ember.kernels._jit import inline
@@ -30,7 +30,9 @@ _MASK = ir.VectorType(ir.IntType(1), LANES)
 
 def _lane_loop(context, builder, signature, args, start, step):
     """Emit ``acc = start; for each block of 16 values: acc = step(acc, block)`` over the first
-    ``blocks`` blocks of ``values[base:]`` and return ``acc`` as a tuple of 16 float32."""
+    ``blocks`` blocks of ``values[base:]``, then combine the 16 lanes of ``acc`` by ``step``
+    on adjacent pairs (lanes 0 and 1, 2 and 3, ...; then the pairs of those, four times) and
+    return the float32 that remains."""
     array_type = signature.args[0]
     array = context.make_array(array_type)(context, builder, args[0])
     base, blocks = args[1], builder.zext(args[2], _I64) if args[2].type.width < 64 else args[2]
@@ -55,10 +57,16 @@ def _lane_loop(context, builder, signature, args, start, step):
     result = builder.phi(start.type)
     result.add_incoming(start, entry)
     result.add_incoming(updated, loop)
-    out = cgutils.get_null_value(context.get_value_type(signature.return_type))
-    for j in range(LANES):
-        out = builder.insert_value(out, builder.extract_element(result, ir.Constant(_I64, j)), j)
-    return out
+    # combine adjacent lanes, halving the vector each time: (0+1, 2+3, ...), then again
+    width = LANES
+    while width > 1:
+        width //= 2
+        even = builder.shuffle_vector(result, result, ir.Constant(
+            ir.VectorType(ir.IntType(32), width), list(range(0, 2 * width, 2))))
+        odd = builder.shuffle_vector(result, result, ir.Constant(
+            ir.VectorType(ir.IntType(32), width), list(range(1, 2 * width, 2))))
+        result = step(builder, even, odd)
+    return builder.extract_element(result, ir.Constant(_I64, 0))
 
 
 def _signature(values, base, blocks):
@@ -66,13 +74,13 @@ def _signature(values, base, blocks):
             and values.ndim == 1 and isinstance(base, types.Integer)
             and isinstance(blocks, types.Integer)):
         return None
-    return types.UniTuple(types.float32, LANES)(values, base, blocks)
+    return types.float32(values, base, blocks)
 
 
 @intrinsic
-def lane_sums(typingctx, values, base, blocks):
-    """``(s_0, ..., s_15)`` with ``s_j = Σ_b values[base + 16·b + j]`` over ``b < blocks``,
-    each lane summed in the order of ``b`` (0 for every lane when ``blocks`` is 0)."""
+def lane_sum(typingctx, values, base, blocks):
+    """``((s_0 + s_1) + (s_2 + s_3)) + ...`` (pairwise) with ``s_j = Σ_b values[base + 16·b +
+    j]`` over ``b < blocks``, each lane summed in the order of ``b`` (0 when ``blocks`` is 0)."""
     signature = _signature(values, base, blocks)
     if signature is None:
         return None
@@ -85,9 +93,9 @@ def lane_sums(typingctx, values, base, blocks):
 
 
 @intrinsic
-def lane_maxima(typingctx, values, base, blocks):
-    """``(m_0, ..., m_15)`` with ``m_j`` the maximum of ``values[base + 16·b + j]`` over
-    ``b < blocks`` (−inf when ``blocks`` is 0), NaN when one of them is NaN."""
+def lane_max(typingctx, values, base, blocks):
+    """The maximum of ``values[base : base + 16·blocks]`` taken in 16 lanes as
+    :func:`lane_sum` (−inf when ``blocks`` is 0), NaN when one of them is NaN."""
     signature = _signature(values, base, blocks)
     if signature is None:
         return None
@@ -105,12 +113,10 @@ def lane_maxima(typingctx, values, base, blocks):
 
 @inline
 def run_sum(values, base, n):
-    """``Σ values[base : base + n]``: 16 lane sums (:func:`lane_sums`) added pairwise, then
-    the last ``n mod 16`` values one by one."""
+    """``Σ values[base : base + n]``: :func:`lane_sum` over the blocks of 16, then the last
+    ``n mod 16`` values one by one."""
     blocks = n // LANES
-    s = lane_sums(values, base, blocks)
-    total = ((((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
-             + (((s[8] + s[9]) + (s[10] + s[11])) + ((s[12] + s[13]) + (s[14] + s[15]))))
+    total = lane_sum(values, base, blocks)
     for i in range(LANES * blocks, n):
         total += values[base + np.uint64(i)]
     return total
@@ -121,14 +127,8 @@ def run_max(values, base, n):
     """``max(values[base : base + n])`` (−inf for an empty run), NaN if any value is NaN, as
     ``np.max``."""
     blocks = n // LANES
-    m = lane_maxima(values, base, blocks)
-    top = np.float32(-np.inf)
-    nan = False
-    for j in range(LANES):
-        nan = nan | (m[j] != m[j])
-        top = m[j] if m[j] > top else top
+    top = lane_max(values, base, blocks)
     for i in range(LANES * blocks, n):
         v = values[base + np.uint64(i)]
-        nan = nan | (v != v)
-        top = v if v > top else top
-    return np.float32(np.nan) if nan else top
+        top = v if (v != v) or (v > top) else top
+    return top
