@@ -227,6 +227,25 @@ def test_sdpa_gradcheck():
     assert gradcheck64(with_dropout, [q, k, v])
 
 
+def test_split_heads_equals_chunk_and_transpose_and_is_differentiable():
+    from ember.ops.attention import SplitHeads
+    length, batch, heads, head_dim = 5, 3, 2, 4
+    qkv = np.random.randn(length, batch, 3 * heads * head_dim)
+    parts = SplitHeads.apply(ember.tensor(qkv), heads=heads)
+    for part, chunk in zip(parts, np.split(qkv, 3, axis=-1)):
+        expected = chunk.reshape(length, batch * heads, head_dim).transpose(1, 0, 2)
+        assert part.shape == expected.shape and part.numpy().flags.c_contiguous
+        np.testing.assert_array_equal(part.numpy(), expected)
+    # every output used, and only the first and last (the middle gets a zero gradient)
+    assert gradcheck64(lambda t: sum((p * p).sum() * (i + 1) for i, p in
+                                     enumerate(SplitHeads.apply(t, heads=heads))), [qkv])
+    x = ember.tensor(qkv, requires_grad=True)
+    q, k, v = SplitHeads.apply(x, heads=heads)
+    (q.sum() + 2 * v.sum()).backward()
+    g = x.grad.numpy().reshape(length, batch, 3, -1)
+    assert np.all(g[:, :, 0] == 1) and np.all(g[:, :, 1] == 0) and np.all(g[:, :, 2] == 2)
+
+
 def test_sdpa_dropout_statistics():
     q, k = ember.zeros(1, 200, 4), ember.zeros(1, 50, 4)       # uniform weights 1/50
     v = ember.ones(1, 50, 1)
