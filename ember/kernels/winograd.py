@@ -10,17 +10,19 @@ costs more than the transform's arithmetic).
 """
 import numpy as np
 
-from ember.kernels._jit import kernel
+from ember.kernels._jit import inline, kernel
 
 
-@kernel
-def filter_transform(w, planes):
-    """``ember.ops._winograd.filter_transform``: w (K, C, 3, 3) → planes of (K, C), ``G g Gᵀ``
-    rows first, ``(g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2)`` along each axis."""
+@inline
+def _transform_filters(w, planes, first, last):
+    """``G g Gᵀ`` of every filter of w (K, C, 3, 3), rows first, ``(g0, (g0 + g1 + g2)/2,
+    (g0 − g1 + g2)/2, g2)`` along each axis, written to the planes with row/column 0 at index
+    ``first`` and 3 at ``last`` (1 and 2 in place)."""
     kernels_out, channels = w.shape[0], w.shape[1]
     weights, transformed = w.reshape(-1), planes.reshape(-1)
     plane = np.uint64(planes.shape[1])
     half = w.dtype.type(0.5)
+    at0, at3 = np.uint64(first), np.uint64(last)
     t = np.empty((4, 3), w.dtype)
     for kc in range(kernels_out * channels):
         base = np.uint64(9 * kc)
@@ -32,13 +34,55 @@ def filter_transform(w, planes):
             t[1, b] = (g0 + g1 + g2) * half
             t[2, b] = (g0 - g1 + g2) * half
             t[3, b] = g2
-        at = np.uint64(kc)
         for a in range(4):
-            row = np.uint64(4 * a) * plane + at
-            transformed[row] = t[a, 0]
+            at = at0 if a == 0 else (at3 if a == 3 else np.uint64(a))
+            row = np.uint64(4) * at * plane + np.uint64(kc)
+            transformed[row + at0 * plane] = t[a, 0]
             transformed[row + plane] = (t[a, 0] + t[a, 1] + t[a, 2]) * half
             transformed[row + np.uint64(2) * plane] = (t[a, 0] - t[a, 1] + t[a, 2]) * half
-            transformed[row + np.uint64(3) * plane] = t[a, 2]
+            transformed[row + at3 * plane] = t[a, 2]
+
+
+@kernel
+def filter_transform(w, planes):
+    """``ember.ops._winograd.filter_transform``: w (K, C, 3, 3) → planes of (K, C)."""
+    _transform_filters(w, planes, 0, 3)
+
+
+@kernel
+def flipped_filter_transform(w, planes):
+    """``ember.ops._winograd.filter_transform(w, flip=True)``: the planes of
+    :func:`filter_transform` with rows and columns 0 and 3 swapped."""
+    _transform_filters(w, planes, 3, 0)
+
+
+@kernel
+def filter_from_transform(du, dw):
+    """``ember.ops._winograd.filter_from_transform``: du (16, K, C) → dw (K, C, 3, 3),
+    ``Gᵀ dU G`` with ``(u0 + mid, (u1 − u2)/2, mid + u3)``, ``mid = (u1 + u2)/2``, along the
+    rows (ξ) first, then along ν."""
+    count = dw.shape[0] * dw.shape[1]
+    planes, weights = du.reshape(-1), dw.reshape(-1)
+    plane = np.uint64(count)
+    half = du.dtype.type(0.5)
+    r = np.empty((3, 4), du.dtype)
+    for kc in range(count):
+        at = np.uint64(kc)
+        for b in range(4):
+            u0 = planes[np.uint64(b) * plane + at]
+            u1 = planes[np.uint64(4 + b) * plane + at]
+            u2 = planes[np.uint64(8 + b) * plane + at]
+            u3 = planes[np.uint64(12 + b) * plane + at]
+            mid = (u1 + u2) * half
+            r[0, b] = u0 + mid
+            r[1, b] = (u1 - u2) * half
+            r[2, b] = mid + u3
+        base = np.uint64(9 * kc)
+        for i in range(3):
+            mid = (r[i, 1] + r[i, 2]) * half
+            weights[base + np.uint64(3 * i)] = r[i, 0] + mid
+            weights[base + np.uint64(3 * i + 1)] = (r[i, 1] - r[i, 2]) * half
+            weights[base + np.uint64(3 * i + 2)] = mid + r[i, 3]
 
 
 @kernel
