@@ -14,17 +14,16 @@ from ember.kernels._jit import inline, kernel
 
 
 @inline
-def _transform_filters(w, planes, first, last):
+def _transform_filters(w, planes, start, stop, first, last):
     """``G g Gᵀ`` of every filter of w (K, C, 3, 3), rows first, ``(g0, (g0 + g1 + g2)/2,
     (g0 − g1 + g2)/2, g2)`` along each axis, written to the planes with row/column 0 at index
-    ``first`` and 3 at ``last`` (1 and 2 in place)."""
-    kernels_out, channels = w.shape[0], w.shape[1]
+    ``first`` and 3 at ``last`` (1 and 2 in place); filters ``start`` to ``stop`` of the K·C."""
     weights, transformed = w.reshape(-1), planes.reshape(-1)
     plane = np.uint64(planes.shape[1])
     half = w.dtype.type(0.5)
     at0, at3 = np.uint64(first), np.uint64(last)
     t = np.empty((4, 3), w.dtype)
-    for kc in range(kernels_out * channels):
+    for kc in range(start, stop):
         base = np.uint64(9 * kc)
         for b in range(3):
             g0 = weights[base + np.uint64(b)]
@@ -44,29 +43,29 @@ def _transform_filters(w, planes, first, last):
 
 
 @kernel
-def filter_transform(w, planes):
-    """``ember.ops._winograd.filter_transform``: w (K, C, 3, 3) → planes of (K, C)."""
-    _transform_filters(w, planes, 0, 3)
+def filter_transform(w, planes, start, stop):
+    """``ember.ops._winograd.filter_transform``: w (K, C, 3, 3) → planes of (K, C), the
+    filters ``start`` to ``stop`` of the K·C."""
+    _transform_filters(w, planes, start, stop, 0, 3)
 
 
 @kernel
-def flipped_filter_transform(w, planes):
+def flipped_filter_transform(w, planes, start, stop):
     """``ember.ops._winograd.filter_transform(w, flip=True)``: the planes of
     :func:`filter_transform` with rows and columns 0 and 3 swapped."""
-    _transform_filters(w, planes, 3, 0)
+    _transform_filters(w, planes, start, stop, 3, 0)
 
 
 @kernel
-def filter_from_transform(du, dw):
+def filter_from_transform(du, dw, start, stop):
     """``ember.ops._winograd.filter_from_transform``: du (16, K, C) → dw (K, C, 3, 3),
     ``Gᵀ dU G`` with ``(u0 + mid, (u1 − u2)/2, mid + u3)``, ``mid = (u1 + u2)/2``, along the
-    rows (ξ) first, then along ν."""
-    count = dw.shape[0] * dw.shape[1]
+    rows (ξ) first, then along ν; the filters ``start`` to ``stop`` of the K·C."""
     planes, weights = du.reshape(-1), dw.reshape(-1)
-    plane = np.uint64(count)
+    plane = np.uint64(dw.shape[0] * dw.shape[1])
     half = du.dtype.type(0.5)
     r = np.empty((3, 4), du.dtype)
-    for kc in range(count):
+    for kc in range(start, stop):
         at = np.uint64(kc)
         for b in range(4):
             u0 = planes[np.uint64(b) * plane + at]

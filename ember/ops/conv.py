@@ -197,9 +197,10 @@ class Conv(Function):
 
         task = winograd_part if self.winograd else backward_part
         shares = _parallel.run([partial(task, part) for part in self.chunks])
-        dw = _sum([s[0] for s in shares]) if need_dw else None
-        if self.winograd and need_dw:
-            dw = wg.filter_from_transform(dw, w.shape)
+        dw = None
+        if need_dw:
+            dw = [s[0] for s in shares]
+            dw = wg.filter_from_transform(dw, w.shape) if self.winograd else _sum(dw)
         db = _sum([s[1] for s in shares]) if need_db else None
         if dx is not None and not self.batched:
             dx = dx[0]

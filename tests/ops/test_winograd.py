@@ -116,7 +116,9 @@ def test_winograd_float32_error_is_within_a_bound_of_its_sums(winograd, n, c, si
                                               ((1, 2, 4, 4), ((0, 0), (0, 0))),
                                               ((3, 4, 6, 5), ((2, 2), (1, 1)))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_transforms_equal_numpy(x_shape, padding, dtype):
+def test_compiled_transforms_equal_numpy(x_shape, padding, dtype, monkeypatch):
+    from ember import _parallel
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN_ELEMENTS", 1)    # filters in blocks on threads
     rng = np.random.default_rng(4)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal((5, x_shape[1], 3, 3)).astype(dtype)
@@ -133,7 +135,8 @@ def test_compiled_transforms_equal_numpy(x_shape, padding, dtype):
         m[...] = rng_m
         out = wg.output_transform(m, planes, out_size, b, np.empty(dy.shape, dtype))
         flipped = wg.flipped_filter_transform(w).copy()
-        return u, v, g, out, flipped, wg.filter_from_transform(u, w.shape)
+        parts = [u.copy(), (u * 3).astype(dtype), (u - 1).astype(dtype)]
+        return u, v, g, out, flipped, wg.filter_from_transform(parts, w.shape)
     rng_m = rng.standard_normal((16, 5, x_shape[0] * tiles[0] * tiles[1])).astype(dtype)
     with kernels.use("numpy"):
         reference = run()
