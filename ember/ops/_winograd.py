@@ -51,6 +51,9 @@ POLICY = "auto"
 # ... and from this many input and output channels: the thin GEMMs of fewer channels leave
 # nothing for the saved multiplications to win against the transforms (ResNet's 3->64 stem).
 MIN_CHANNELS = 16
+# The compiled transforms go by rows of tiles (vectorized along the row) from this many tiles a
+# row, one tile at a time below (see ember.kernels.winograd.input_transform_by_rows)
+ROW_TILES = 8
 
 
 def applies(x_shape, weight_shape, stride, padding, dilation, groups, dtype):
@@ -183,8 +186,9 @@ def input_transform(x, padding, tiles):
     v, planes = stack(c, n * th * tw, x.dtype, "winograd_v")
     kernels = _compiled()
     if kernels is not None:
-        kernels.input_transform(np.ascontiguousarray(x), padding[0][0], padding[1][0], th, tw,
-                                planes)
+        transform = (kernels.input_transform_by_rows if tw >= ROW_TILES
+                     else kernels.input_transform)
+        transform(np.ascontiguousarray(x), padding[0][0], padding[1][0], th, tw, planes)
         return v
     grid = (2 * th + 2, 2 * tw + 2)
     xp = workspace("winograd_xpad", (n, c) + grid, x.dtype)
@@ -211,7 +215,9 @@ def output_transform(m, planes, out_size, bias, out):
     th, tw = tile_grid(out_size)
     kernels = _compiled()
     if kernels is not None:
-        kernels.output_transform(planes, th, tw, bias, out)
+        transform = (kernels.output_transform_by_rows if tw >= ROW_TILES
+                     else kernels.output_transform)
+        transform(planes, th, tw, bias, out)
         return out
     t = m.reshape(4, 4, k, n, th, tw)
     full = np.empty((n, k, 2 * th, 2 * tw), m.dtype)
@@ -248,7 +254,9 @@ def grad_transform(dy, tiles):
     g, planes = stack(k, n * th * tw, dy.dtype, "winograd_dy")
     kernels = _compiled()
     if kernels is not None:
-        kernels.grad_transform(np.ascontiguousarray(dy), th, tw, planes)
+        transform = (kernels.grad_transform_by_rows if tw >= ROW_TILES
+                     else kernels.grad_transform)
+        transform(np.ascontiguousarray(dy), th, tw, planes)
         return g
     padded = workspace("winograd_dypad", (n, k, 2 * th, 2 * tw), dy.dtype)
     padded.fill(0)

@@ -116,9 +116,11 @@ def test_winograd_float32_error_is_within_a_bound_of_its_sums(winograd, n, c, si
                                               ((1, 2, 4, 4), ((0, 0), (0, 0))),
                                               ((3, 4, 6, 5), ((2, 2), (1, 1)))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_transforms_equal_numpy(x_shape, padding, dtype, monkeypatch):
+@pytest.mark.parametrize("row_tiles", [1, 10 ** 6])     # every row by rows / one tile at a time
+def test_compiled_transforms_equal_numpy(x_shape, padding, dtype, row_tiles, monkeypatch):
     from ember import _parallel
     monkeypatch.setattr(_parallel, "PARALLEL_MIN_ELEMENTS", 1)    # filters in blocks on threads
+    monkeypatch.setattr(wg, "ROW_TILES", row_tiles)
     rng = np.random.default_rng(4)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal((5, x_shape[1], 3, 3)).astype(dtype)
