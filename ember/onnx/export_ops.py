@@ -187,19 +187,35 @@ def batch_norm(ctx, op):
         bias = bias or ctx.initializer(np.zeros(channels, x.dtype), "bn_bias")
         return ctx.emit("BatchNormalization", [ctx.value(x), weight, bias, mean, var],
                         epsilon=c["eps"])
-    # statistics of the batch itself (layer_norm, and BatchNorm without running statistics):
-    # standardize over every axis but the channel axis 1
-    axes = ctx.int64([0] + list(range(2, x.ndim)))
-    name = ctx.value(x)
-    centred = ctx.emit("Sub", [name, ctx.emit("ReduceMean", [name, axes], keepdims=1)])
-    variance = ctx.emit("ReduceMean", [ctx.emit("Mul", [centred, centred]), axes], keepdims=1)
-    std = ctx.emit("Sqrt", [ctx.emit("Add", [variance, ctx.scalar(c["eps"], x.dtype)])])
-    out = ctx.emit("Div", [centred, std])
+    # statistics of the batch itself (BatchNorm without running statistics): standardize over
+    # every axis but the channel axis 1
+    out = _standardize(ctx, x, [0] + list(range(2, x.ndim)), c["eps"])
     shape = ctx.int64([channels] + [1] * (x.ndim - 2))
     if weight is not None:
         out = ctx.emit("Mul", [out, ctx.emit("Reshape", [weight, shape])])
     if bias is not None:
         out = ctx.emit("Add", [out, ctx.emit("Reshape", [bias, shape])])
+    return out
+
+
+def _standardize(ctx, x, axes, eps):
+    """``(x − mean) / sqrt(var + eps)`` over ``axes`` (biased variance)."""
+    axes = ctx.int64(axes)
+    name = ctx.value(x)
+    centred = ctx.emit("Sub", [name, ctx.emit("ReduceMean", [name, axes], keepdims=1)])
+    variance = ctx.emit("ReduceMean", [ctx.emit("Mul", [centred, centred]), axes], keepdims=1)
+    std = ctx.emit("Sqrt", [ctx.emit("Add", [variance, ctx.scalar(eps, x.dtype)])])
+    return ctx.emit("Div", [centred, std])
+
+
+def layer_norm(ctx, op):
+    x, c = op.inputs[0], op.config
+    out = _standardize(ctx, x, list(range(x.ndim - c["normalized_ndim"], x.ndim)), c["eps"])
+    affine = iter(op.inputs[1:])
+    if c["has_weight"]:
+        out = ctx.emit("Mul", [out, ctx.value(next(affine))])
+    if c["has_bias"]:
+        out = ctx.emit("Add", [out, ctx.value(next(affine))])
     return out
 
 
@@ -485,7 +501,7 @@ CONVERTERS = {
     "Conv": conv, "MaxPool": max_pool, "AvgPool": avg_pool, "GlobalAvgPool": global_avg_pool,
     "Resample": resample, "Pad": pad,
     # normalization
-    "BatchNorm": batch_norm, "LocalResponseNorm": local_response_norm,
+    "BatchNorm": batch_norm, "LayerNorm": layer_norm, "LocalResponseNorm": local_response_norm,
     # linear
     "Linear": linear, "MatMul": matmul, "Embedding": embedding,
     # activations

@@ -48,6 +48,65 @@ def _channel_view(a):
     return a.reshape(1, -1, 1)
 
 
+def _standardize_channels(x3, w, b, eps):
+    """Training-mode batch norm of ``x3`` (N, C, L) per channel, by blocks of channels on
+    Ember's threads: ``(out, xc, μ, σ², σ⁻¹)`` with ``xc = x − μ`` and ``out = xc·σ⁻¹·γ + β``
+    (γ, β when given)."""
+    dt = x3.dtype
+    c, m = x3.shape[1], x3.shape[0] * x3.shape[2]
+    out, xc = np.empty(x3.shape, dt), np.empty(x3.shape, dt)
+    mu, var, invstd = np.empty(c, dt), np.empty(c, dt), np.empty(c, dt)
+    kernels = _norm_kernels(x3)
+
+    def standardize(part):
+        """Statistics and output of the channels ``part``."""
+        if kernels is not None:
+            kernels.batch_norm_forward(x3, *part.indices(c)[:2], eps, w, b, out, xc, mu, var,
+                                       invstd)
+            return
+        xp, xcp = x3[:, part], xc[:, part]
+        # a float64 accumulator keeps μ within half an ulp (x̂ amplifies μ's error by σ⁻¹)
+        mu[part] = xp.sum(axis=(0, 2), dtype=np.float64) / m
+        np.subtract(xp, _channel_view(mu[part]), out=xcp)
+        var[part] = np.einsum("ncl,ncl->c", xcp, xcp) / dt.type(m)
+        invstd[part] = 1.0 / np.sqrt(var[part] + eps)
+        scale = invstd[part] * w[part] if w is not None else invstd[part]
+        np.multiply(xcp, _channel_view(scale), out=out[:, part])
+        if b is not None:
+            out[:, part] += _channel_view(b[part])
+    _parallel.run([partial(standardize, part) for part in _channel_parts(x3)])
+    return out, xc, mu, var, invstd
+
+
+def _standardize_channels_backward(dy, xc, invstd, gamma, m, need_x):
+    """The backward of :func:`_standardize_channels` (see :class:`BatchNorm`): ``(dx or None,
+    Σdy, Σdy·xc)`` per channel, by blocks of channels on Ember's threads."""
+    c = dy.shape[1]
+    sum_dy, sum_dy_xc = np.empty(c, dy.dtype), np.empty(c, dy.dtype)
+    dx = np.empty(dy.shape, dy.dtype) if need_x else None
+    kernels = _norm_kernels(dy, xc)
+
+    def backward_part(part):
+        """Σdy, Σdy·xc and dx of the channels ``part``."""
+        if kernels is not None:
+            kernels.batch_norm_backward(dy, xc, *part.indices(c)[:2], invstd, gamma, sum_dy,
+                                        sum_dy_xc, dx if need_x else _EMPTY[dy.dtype])
+            return
+        dyp, xcp = dy[:, part], xc[:, part]
+        sum_dy[part] = dyp.sum(axis=(0, 2))
+        sum_dy_xc[part] = np.einsum("ncl,ncl->c", dyp, xcp)
+        if need_x:
+            # dx = γσ⁻¹·(dy − Σdy/M − xc·σ⁻²·Σ(dy·xc)/M), built in one buffer
+            inv = invstd[part]
+            dxp = dx[:, part]
+            np.multiply(xcp, _channel_view(inv * inv * sum_dy_xc[part] / m), out=dxp)
+            dxp += _channel_view(sum_dy[part] / m)
+            np.subtract(dyp, dxp, out=dxp)
+            dxp *= _channel_view(gamma[part] * inv)
+    _parallel.run([partial(backward_part, part) for part in _channel_parts(dy)])
+    return dx, sum_dy, sum_dy_xc
+
+
 class BatchNorm(Function):
     """Per-channel standardization of ``x`` viewed as ``(N, C, L)``, with optional affine.
 
@@ -75,28 +134,7 @@ class BatchNorm(Function):
         b = affine[-1].astype(dt, copy=False) if has_bias else None
         self.w, self.has_weight, self.has_bias, self.training = w, has_weight, has_bias, training
         if training:
-            out, xc = np.empty(x3.shape, dt), np.empty(x3.shape, dt)
-            mu, var, invstd = np.empty(c, dt), np.empty(c, dt), np.empty(c, dt)
-
-            kernels = _norm_kernels(x3)
-
-            def standardize(part):
-                """Statistics and output of the channels ``part``."""
-                if kernels is not None:
-                    kernels.batch_norm_forward(x3, *part.indices(c)[:2], eps, w, b, out, xc,
-                                               mu, var, invstd)
-                    return
-                xp, xcp = x3[:, part], xc[:, part]
-                # a float64 accumulator keeps μ within half an ulp (x̂ amplifies μ's error by σ⁻¹)
-                mu[part] = xp.sum(axis=(0, 2), dtype=np.float64) / m
-                np.subtract(xp, _channel_view(mu[part]), out=xcp)
-                var[part] = np.einsum("ncl,ncl->c", xcp, xcp) / dt.type(m)
-                invstd[part] = 1.0 / np.sqrt(var[part] + eps)
-                scale = invstd[part] * w[part] if has_weight else invstd[part]
-                np.multiply(xcp, _channel_view(scale), out=out[:, part])
-                if has_bias:
-                    out[:, part] += _channel_view(b[part])
-            _parallel.run([partial(standardize, part) for part in _channel_parts(x3)])
+            out, xc, mu, var, invstd = _standardize_channels(x3, w, b, eps)
             if running is not None:
                 running_mean, running_var = running
                 running_mean *= 1.0 - momentum
@@ -127,30 +165,10 @@ class BatchNorm(Function):
         need_w = self.has_weight and self.needs_input_grad[1]
         need_b = self.has_bias and self.needs_input_grad[-1]
         if self.training:
-            sum_dy, sum_dy_xc = np.empty(c, grad.dtype), np.empty(c, grad.dtype)
-            dx = np.empty(dy.shape, grad.dtype) if need_x else None
-            kernels = _norm_kernels(dy, self.xc)
-
-            def backward_part(part):
-                """Σdy, Σdy·xc and dx of the channels ``part``."""
-                if kernels is not None:
-                    kernels.batch_norm_backward(dy, self.xc, *part.indices(c)[:2], invstd,
-                                                gamma, sum_dy, sum_dy_xc,
-                                                dx if need_x else _EMPTY[grad.dtype])
-                    return
-                dyp, xcp = dy[:, part], self.xc[:, part]
-                sum_dy[part] = dyp.sum(axis=(0, 2))
-                sum_dy_xc[part] = np.einsum("ncl,ncl->c", dyp, xcp)
-                if need_x:
-                    # dx = γσ⁻¹·(dy − Σdy/M − xc·σ⁻²·Σ(dy·xc)/M), built in one buffer
-                    inv = invstd[part]
-                    dxp = dx[:, part]
-                    np.multiply(xcp, _channel_view(inv * inv * sum_dy_xc[part] / self.m), out=dxp)
-                    dxp += _channel_view(sum_dy[part] / self.m)
-                    np.subtract(dyp, dxp, out=dxp)
-                    dxp *= _channel_view(gamma[part] * inv)
+            dx, sum_dy, sum_dy_xc = None, None, None
             if need_x or need_w or need_b:
-                _parallel.run([partial(backward_part, part) for part in _channel_parts(dy)])
+                dx, sum_dy, sum_dy_xc = _standardize_channels_backward(dy, self.xc, invstd,
+                                                                       gamma, self.m, need_x)
             grads = [dx.reshape(self.shape) if need_x else None]
             if self.has_weight:
                 grads.append(invstd * sum_dy_xc if need_w else None)
@@ -230,6 +248,52 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _standardize(input, weight, bias, training, running_mean, running_var, momentum, eps)
 
 
+class LayerNorm(Function):
+    """``y = (x − μ)·σ⁻¹·w + b`` over the last ``normalized_ndim`` dims of ``x`` (``m``
+    elements: x viewed as (rows, m)), with ``w``, ``b`` of those dims' shape as flagged by
+    ``has_weight`` / ``has_bias``: one node for :func:`layer_norm` (the affine was two more nodes, whose backward
+    each reduced over every row). The standardization is :class:`BatchNorm`'s with the rows as
+    its channels. Backward, with ``x̂ = xc·σ⁻¹`` and ``dx̂ = dy·w``::
+
+        dx = σ⁻¹/m · (m·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))   per row,
+        dw = Σ_rows dy·x̂ = σ⁻¹ᵀ·(dy ⊙ xc),        db = Σ_rows dy = 1ᵀ·dy
+
+    the last two as BLAS products over the rows."""
+
+    def forward(self, x, *affine, has_weight, has_bias, normalized_ndim, eps):
+        m = math.prod(x.shape[x.ndim - normalized_ndim:])
+        x3 = x.reshape(1, -1, m)
+        out, xc, _, _, invstd = _standardize_channels(x3, None, None, eps)
+        rows = out.reshape(-1, m)
+        w = affine[0].reshape(m) if has_weight else None
+        if w is not None:
+            rows *= w
+        if has_bias:
+            rows += affine[-1].reshape(m)
+        self.xc, self.invstd, self.w, self.m, self.shape = xc, invstd, w, m, x.shape
+        self.has_weight, self.has_bias = has_weight, has_bias
+        self.affine_shape = x.shape[x.ndim - normalized_ndim:]
+        return out.reshape(x.shape)
+
+    def backward(self, grad):
+        need = self.needs_input_grad
+        dy = grad.reshape(-1, self.m)
+        grads = [None]
+        if need[0]:
+            dxhat = dy * self.w if self.w is not None else dy
+            ones = np.ones(self.invstd.shape, grad.dtype)
+            dx, _, _ = _standardize_channels_backward(dxhat.reshape(1, -1, self.m), self.xc,
+                                                      self.invstd, ones, self.m, True)
+            grads[0] = dx.reshape(self.shape)
+        if self.has_weight:
+            grads.append((self.invstd @ (dy * self.xc.reshape(dy.shape))).reshape(
+                self.affine_shape) if need[1] else None)
+        if self.has_bias:
+            grads.append((np.ones(dy.shape[0], grad.dtype) @ dy).reshape(self.affine_shape)
+                         if need[-1] else None)
+        return tuple(grads)
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Layer normalization (Ba et al. 2016; named in lecture 003 "Batch normalization").
 
@@ -252,6 +316,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                                f"{tuple(t.shape)}")
     m = math.prod(normalized_shape)
     rows = input.numel() // m if m else 0
+    affine = [t for t in (weight, bias) if t is not None]
+    dt = input._data.dtype
+    if rows and m and dt in (np.float32, np.float64) and all(t._data.dtype == dt
+                                                              for t in affine):
+        return LayerNorm.apply(input, *affine, has_weight=weight is not None,
+                               has_bias=bias is not None, normalized_ndim=k, eps=float(eps))
     out = _standardize(input.reshape(1, rows, m), None, None, True, None, None, 0.0, eps)
     out = out.reshape(input.shape)
     if weight is not None:

@@ -209,6 +209,8 @@ def test_layer_group_instance_gradcheck():
     x = rng.standard_normal((2, 4, 3))
     gradcheck64(lambda x, w, b: N.layer_norm(x, (4, 3), w, b),
                 [x, rng.random((4, 3)) + 0.5, rng.standard_normal((4, 3))])
+    gradcheck64(lambda x, w: N.layer_norm(x, (4, 3), weight=w), [x, rng.random((4, 3)) + 0.5])
+    gradcheck64(lambda x, b: N.layer_norm(x, (3,), bias=b), [x, rng.standard_normal(3)])
     gradcheck64(lambda x, w, b: N.group_norm(x, 2, w, b),
                 [x, rng.random(4) + 0.5, rng.standard_normal(4)])
     gradcheck64(lambda x, w, b: N.instance_norm(x, weight=w, bias=b),
