@@ -111,6 +111,24 @@ def lane_max(typingctx, values, base, blocks):
     return signature, codegen
 
 
+@intrinsic
+def lane_min(typingctx, values, base, blocks):
+    """:func:`lane_max` with the comparison reversed: the minimum (inf when ``blocks`` is 0),
+    NaN when one of the values is NaN."""
+    signature = _signature(values, base, blocks)
+    if signature is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        highest = ir.Constant(_VECTOR, [float("inf")] * LANES)
+
+        def step(b, acc, block):
+            take = b.or_(b.fcmp_unordered("uno", block, block), b.fcmp_ordered("<", block, acc))
+            return b.select(take, block, acc)
+        return _lane_loop(context, builder, sig, args, highest, step)
+    return signature, codegen
+
+
 @inline
 def run_sum(values, base, n):
     """``Σ values[base : base + n]``: :func:`lane_sum` over the blocks of 16, then the last
@@ -132,3 +150,14 @@ def run_max(values, base, n):
         v = values[base + np.uint64(i)]
         top = v if (v != v) or (v > top) else top
     return top
+
+
+@inline
+def run_min(values, base, n):
+    """``min(values[base : base + n])`` (inf for an empty run), NaN if any value is NaN."""
+    blocks = n // LANES
+    low = lane_min(values, base, blocks)
+    for i in range(LANES * blocks, n):
+        v = values[base + np.uint64(i)]
+        low = v if (v != v) or (v < low) else low
+    return low

@@ -17,8 +17,9 @@ import numpy as np
 
 from ember.kernels._jit import inline, kernel
 from ember.kernels.lanes import run_max as _row_max
+from ember.kernels.lanes import run_min
 from ember.kernels.lanes import run_sum as _row_sum
-from ember.kernels.mathfn import exp32
+from ember.kernels.mathfn import NORMAL_FLOOR, exp32, exp32_normal
 
 
 @inline
@@ -27,8 +28,14 @@ def _exp_of_shifted_row(values, result, base, n):
     ``(top, Σ result)`` over the row: the first passes of softmax, log-softmax and the
     cross-entropy."""
     top = _row_max(values, base, n)
-    for i in range(n):
-        result[base + np.uint64(i)] = exp32(values[base + np.uint64(i)] - top)
+    if run_min(values, base, n) - top >= NORMAL_FLOOR:      # false for a row with inf or NaN
+        # every shifted value lies in [NORMAL_FLOOR, 0]: the same exponentials, cheaper (the
+        # cross-entropy's 1024 rows of 1000, one thread: 0.63 -> 0.48 ms)
+        for i in range(n):
+            result[base + np.uint64(i)] = exp32_normal(values[base + np.uint64(i)] - top)
+    else:
+        for i in range(n):
+            result[base + np.uint64(i)] = exp32(values[base + np.uint64(i)] - top)
     return top, _row_sum(result, base, n)
 
 

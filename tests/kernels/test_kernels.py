@@ -100,6 +100,25 @@ def test_exp32_is_within_one_ulp_of_float64_exp():
     np.testing.assert_array_equal(out, [np.inf, 0.0, np.nan, np.inf, 0.0, 1.0])
 
 
+def test_exp32_normal_equals_exp32_on_its_range():
+    from ember.kernels import mathfn
+    from numba import njit
+
+    @njit
+    def both(x, full, normal):
+        for i in range(x.shape[0]):
+            full[i] = mathfn.exp32(x[i])
+            normal[i] = mathfn.exp32_normal(x[i])
+    floor = float(mathfn.NORMAL_FLOOR)
+    x = np.concatenate([np.linspace(floor, 88.0, 2_000_003, dtype=np.float32),
+                        np.array([floor, 88.0, 0.0, -0.0, 1e-30, -1e-30, -1e-45], np.float32),
+                        np.nextafter(np.float32(floor), np.float32(0.0), dtype=np.float32)[None]])
+    full, normal = np.empty_like(x), np.empty_like(x)
+    both(x, full, normal)
+    np.testing.assert_array_equal(normal, full)
+    assert np.all(np.abs(full) >= np.finfo(np.float32).tiny)      # normal results throughout
+
+
 def test_gelu_agrees_with_numpy_to_float32_rounding():
     """The kernel repeats ``_normal_cdf``'s float32 operations; only ``exp`` differs (within
     1.03 ulp of float64's, NumPy's within 2.3, see ember/kernels/mathfn.py), which moves Φ(−|x|)
@@ -377,31 +396,34 @@ def _lanes_reference(values):
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 31, 65, 1000])
-def test_lane_sum_and_max_follow_their_stated_order_bit_for_bit(n):
+def test_lane_sum_max_and_min_follow_their_stated_order_bit_for_bit(n):
     from numba import njit
     from ember.kernels import lanes
 
     @njit
-    def apply(values, rows, n, sums, maxima):
+    def apply(values, rows, n, sums, maxima, minima):
         for r in range(rows):
             sums[r] = lanes.run_sum(values, np.uint64(r * n), n)
             maxima[r] = lanes.run_max(values, np.uint64(r * n), n)
+            minima[r] = lanes.run_min(values, np.uint64(r * n), n)
     rng = np.random.default_rng(n)
     x = (rng.standard_normal((3, n)) * 100).astype(np.float32)
-    sums, maxima = np.empty(3, np.float32), np.empty(3, np.float32)
-    apply(x.reshape(-1), 3, n, sums, maxima)
+    sums, maxima, minima = (np.empty(3, np.float32) for _ in range(3))
+    apply(x.reshape(-1), 3, n, sums, maxima, minima)
     for r in range(3):
         total, top = _lanes_reference(x[r])
         assert sums[r] == total and maxima[r] == top
+        assert minima[r] == (x[r].min() if n else np.inf)
     if n:       # a NaN anywhere in the run (a lane or the tail) gives NaN, as np.max
         for at in {0, n // 2, n - 1}:
             y = x.copy()
             y[1, at] = np.nan
-            apply(y.reshape(-1), 3, n, sums, maxima)
-            assert np.isnan(maxima[1]) and np.isnan(sums[1])
+            apply(y.reshape(-1), 3, n, sums, maxima, minima)
+            assert np.isnan(maxima[1]) and np.isnan(sums[1]) and np.isnan(minima[1])
             assert maxima[0] == x[0].max() and maxima[2] == x[2].max()
+            assert minima[0] == x[0].min() and minima[2] == x[2].min()
         y = np.full((3, n), -np.inf, np.float32)
-        apply(y.reshape(-1), 3, n, sums, maxima)
+        apply(y.reshape(-1), 3, n, sums, maxima, minima)
         assert np.all(maxima == -np.inf) and np.all(sums == -np.inf)
 
 
@@ -450,8 +472,11 @@ def test_softmax_and_log_softmax_agree_with_numpy_to_float32_rounding(shape):
 
 
 def test_softmax_special_values_match_numpy():
+    # rows with inf or NaN, and rows reaching more than 87 below their maximum (the exact
+    # exponential; results down to subnormals and zero)
     x = np.array([[1.0, np.nan, 2.0], [-np.inf, 0.0, 1.0], [np.inf, 1.0, 2.0],
-                  [-np.inf, -np.inf, -np.inf]], np.float32)
+                  [-np.inf, -np.inf, -np.inf], [-100.0, 0.0, 5.0], [-90.0, 0.0, -87.5],
+                  [-87.0, 0.0, 0.5]], np.float32)
     reference, compiled = _both(lambda: [F.softmax(ember.from_numpy(x.copy()), dim=1).numpy(),
                                          F.log_softmax(ember.from_numpy(x.copy()), dim=1).numpy()])
     for r, c in zip(reference, compiled):
