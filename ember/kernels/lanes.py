@@ -92,23 +92,26 @@ def lane_sum(typingctx, values, base, blocks):
     return signature, codegen
 
 
+def _extremum(comparison, start):
+    """The codegen of a lane-wise maximum (``comparison`` ``">"``, ``start`` −inf) or minimum
+    (``"<"``, inf): a NaN in a block replaces the lane, and a NaN lane stays (no value
+    compares true against NaN)."""
+    def codegen(context, builder, sig, args):
+        def step(b, acc, block):
+            take = b.or_(b.fcmp_unordered("uno", block, block),
+                         b.fcmp_ordered(comparison, block, acc))
+            return b.select(take, block, acc)
+        return _lane_loop(context, builder, sig, args,
+                          ir.Constant(_VECTOR, [start] * LANES), step)
+    return codegen
+
+
 @intrinsic
 def lane_max(typingctx, values, base, blocks):
     """The maximum of ``values[base : base + 16·blocks]`` taken in 16 lanes as
     :func:`lane_sum` (−inf when ``blocks`` is 0), NaN when one of them is NaN."""
     signature = _signature(values, base, blocks)
-    if signature is None:
-        return None
-
-    def codegen(context, builder, sig, args):
-        lowest = ir.Constant(_VECTOR, [float("-inf")] * LANES)
-
-        def step(b, acc, block):
-            # a NaN in the block replaces the lane; a NaN lane stays (no value is > NaN)
-            take = b.or_(b.fcmp_unordered("uno", block, block), b.fcmp_ordered(">", block, acc))
-            return b.select(take, block, acc)
-        return _lane_loop(context, builder, sig, args, lowest, step)
-    return signature, codegen
+    return None if signature is None else (signature, _extremum(">", float("-inf")))
 
 
 @intrinsic
@@ -116,17 +119,7 @@ def lane_min(typingctx, values, base, blocks):
     """:func:`lane_max` with the comparison reversed: the minimum (inf when ``blocks`` is 0),
     NaN when one of the values is NaN."""
     signature = _signature(values, base, blocks)
-    if signature is None:
-        return None
-
-    def codegen(context, builder, sig, args):
-        highest = ir.Constant(_VECTOR, [float("inf")] * LANES)
-
-        def step(b, acc, block):
-            take = b.or_(b.fcmp_unordered("uno", block, block), b.fcmp_ordered("<", block, acc))
-            return b.select(take, block, acc)
-        return _lane_loop(context, builder, sig, args, highest, step)
-    return signature, codegen
+    return None if signature is None else (signature, _extremum("<", float("inf")))
 
 
 @inline

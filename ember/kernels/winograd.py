@@ -84,6 +84,18 @@ def filter_from_transform(du, dw, start, stop):
             weights[base + np.uint64(3 * i + 2)] = mid + r[i, 3]
 
 
+@inline
+def _pad_plane(values, source, height, width, top, left, grid_w, padded):
+    """Copy the plane of ``height x width`` values at ``source`` into the zero-padded grid
+    ``padded`` (rows of ``grid_w``) at row ``top``, column ``left``; the border stays as it
+    was (zero: every plane lands at the same place)."""
+    for y in range(height):
+        row = np.uint64((top + y) * grid_w + left)
+        start = source + np.uint64(y * width)
+        for i in range(width):
+            padded[row + np.uint64(i)] = values[start + np.uint64(i)]
+
+
 @kernel
 def input_transform(x, top, left, tiles_h, tiles_w, planes):
     """``ember.ops._winograd.input_transform``: x (N, C, H, W) zero-padded by ``top`` rows and
@@ -97,12 +109,8 @@ def input_transform(x, top, left, tiles_h, tiles_w, planes):
     r = np.empty((4, 4), x.dtype)
     for c in range(channels):
         for n in range(batch):
-            source = np.uint64((n * channels + c) * height * width)
-            for y in range(height):
-                row = np.uint64((top + y) * grid_w + left)
-                start = source + np.uint64(y * width)
-                for i in range(width):
-                    padded[row + np.uint64(i)] = values[start + np.uint64(i)]
+            _pad_plane(values, np.uint64((n * channels + c) * height * width), height, width,
+                       top, left, grid_w, padded)
             tiles = np.uint64((c * batch + n) * tiles_h * tiles_w)
             for ty in range(tiles_h):
                 top_row = np.uint64(2 * ty * grid_w)
@@ -143,12 +151,8 @@ def input_transform_by_rows(x, top, left, tiles_h, tiles_w, planes):
     r = np.empty((4, grid_w), x.dtype)
     for c in range(channels):
         for n in range(batch):
-            source = np.uint64((n * channels + c) * height * width)
-            for y in range(height):
-                row = np.uint64((top + y) * grid_w + left)
-                start = source + np.uint64(y * width)
-                for i in range(width):
-                    padded[row + np.uint64(i)] = values[start + np.uint64(i)]
+            _pad_plane(values, np.uint64((n * channels + c) * height * width), height, width,
+                       top, left, grid_w, padded)
             tiles = np.uint64((c * batch + n) * tiles_h * tiles_w)
             for ty in range(tiles_h):
                 top_row = np.uint64(2 * ty * grid_w)
