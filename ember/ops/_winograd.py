@@ -103,7 +103,7 @@ def filter_transform(w, flip=False):
         w, channels = np.ascontiguousarray(w), w.shape[1]
         # blocks of filters on Ember's threads (ResNet-18's 512x512: 2.2 ms on one thread)
         _parallel.run([partial(transform, w, planes, rows.start * channels, rows.stop * channels)
-                       for rows in _parallel.batch_parts(w.shape[0], 16 * w[:, :, 0, 0].size)])
+                       for rows in _parallel.batch_parts(w.shape[0], 16 * w.shape[0] * channels)])
         return u
     half = w.dtype.type(0.5)
     g = np.ascontiguousarray(w.transpose(2, 3, 0, 1))          # (3, 3, C_out, C_in)

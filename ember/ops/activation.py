@@ -654,9 +654,10 @@ class Softmax(Function):
 
 
 def _row_kernels(axis, *arrays):
-    """The compiled row-wise passes (``ember.kernels.rows``: softmax, log-softmax; equal to the
-    NumPy code to float32 rounding) for float32 arrays that are C-contiguous and reduced along
-    their last axis, else None."""
+    """The compiled row-wise passes (``ember.kernels.rows``: softmax, log-softmax, attention's
+    softmax, the cross-entropy's forward and input gradient; equal to the NumPy code to float32
+    rounding or bit for bit, see there) for float32 arrays that are C-contiguous and reduced
+    along their last axis, else None."""
     a = arrays[0]
     if a.dtype != np.float32 or a.ndim == 0 or axis != a.ndim - 1 or a.size == 0:
         return None

@@ -17,7 +17,7 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
-from ember.kernels import compiled, flat
+from ember.ops.activation import _row_kernels
 from ember.ops.elementwise import abs as _abs
 from ember.ops.elementwise import exp, log, minimum, sqrt, where
 from ember.ops.reduction import norm
@@ -140,11 +140,11 @@ def _shifted_exp(x):
     ``sum(axis=1)`` at (1024, 1000)); with the compiled kernels a 2-D float32 ``x`` takes one
     call per block (``ember.kernels.rows.shifted_exp``, equal to float32 rounding)."""
     parts = _parallel.batch_parts(x.shape[0], x.size, CE_PARALLEL_MIN_ELEMENTS)
-    kernels = compiled() if x.ndim == 2 and x.dtype == np.float32 and x.size else None
-    if kernels is not None and flat(x) is not None:
+    rows = _row_kernels(1, x) if x.ndim == 2 else None
+    if rows is not None:
         mx, s = np.empty((x.shape[0], 1), x.dtype), np.empty((x.shape[0], 1), x.dtype)
         p = np.empty_like(x)
-        _parallel.run([partial(kernels.rows.shifted_exp, x[r], mx[r, 0], p[r], s[r, 0])
+        _parallel.run([partial(rows.shifted_exp, x[r], mx[r, 0], p[r], s[r, 0])
                        for r in parts])
         return mx, p, s
     ones = np.ones(x.shape[1], x.dtype)
@@ -247,11 +247,11 @@ class CrossEntropy(Function):
             else:
                 big_a = gi
             scale, one_hot = big_a * self.inv_s, (1.0 - self.eps) * gi
-            kernels = compiled() if p.ndim == 2 and flat(p) is not None else None
-            if kernels is not None and p.dtype == np.float32:
+            rows = _row_kernels(1, p) if p.ndim == 2 else None
+            if rows is not None:
                 dx = np.empty_like(p)
                 parts = _parallel.batch_parts(p.shape[0], p.size, CE_PARALLEL_MIN_ELEMENTS)
-                _parallel.run([partial(kernels.rows.cross_entropy_backward, p[r], scale[r, 0],
+                _parallel.run([partial(rows.cross_entropy_backward, p[r], scale[r, 0],
                                        self.ts[r, 0], one_hot[r, 0], dx[r]) for r in parts])
             else:
                 dx = _parallel.map_rows(np.multiply, p, scale,

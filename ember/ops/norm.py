@@ -18,6 +18,7 @@ from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
 from ember.kernels import compiled, flat
+from ember.ops.affine import _sum_rows
 from ember.ops.elementwise import maximum, sqrt
 from ember.ops.reduction import mean, norm
 
@@ -251,14 +252,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 class LayerNorm(Function):
     """``y = (x − μ)·σ⁻¹·w + b`` over the last ``normalized_ndim`` dims of ``x`` (``m``
     elements: x viewed as (rows, m)), with ``w``, ``b`` of those dims' shape as flagged by
-    ``has_weight`` / ``has_bias``: one node for :func:`layer_norm` (the affine was two more nodes, whose backward
-    each reduced over every row). The standardization is :class:`BatchNorm`'s with the rows as
+    ``has_weight`` / ``has_bias``: one node for :func:`layer_norm` (the affine was two more
+    nodes, whose backward each reduced over every row). The standardization is :class:`BatchNorm`'s with the rows as
     its channels. Backward, with ``x̂ = xc·σ⁻¹`` and ``dx̂ = dy·w``::
 
         dx = σ⁻¹/m · (m·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))   per row,
-        dw = Σ_rows dy·x̂ = σ⁻¹ᵀ·(dy ⊙ xc),        db = Σ_rows dy = 1ᵀ·dy
+        dw = Σ_rows dy·x̂ = σ⁻¹ᵀ·(dy ⊙ xc),        db = Σ_rows dy
 
-    the last two as BLAS products over the rows."""
+    the last two as BLAS products over the rows (``_sum_rows`` for db, as Linear's bias)."""
 
     def forward(self, x, *affine, has_weight, has_bias, normalized_ndim, eps):
         m = math.prod(x.shape[x.ndim - normalized_ndim:])
@@ -289,8 +290,7 @@ class LayerNorm(Function):
             grads.append((self.invstd @ (dy * self.xc.reshape(dy.shape))).reshape(
                 self.affine_shape) if need[1] else None)
         if self.has_bias:
-            grads.append((np.ones(dy.shape[0], grad.dtype) @ dy).reshape(self.affine_shape)
-                         if need[-1] else None)
+            grads.append(_sum_rows(dy).reshape(self.affine_shape) if need[-1] else None)
         return tuple(grads)
 
 
