@@ -1,4 +1,5 @@
-"""Which algorithm a stride-1 3x3 convolution uses: im2col + one GEMM, or Winograd F(2x2, 3x3).
+"""Which algorithm a stride-1 convolution uses: im2col + one GEMM, Winograd F(2x2, 3x3) or the
+direct convolution of thin convs.
 
     python -m benchmarks.conv_algorithms [--reps 5]
 
@@ -15,6 +16,12 @@ installed, and prints the median milliseconds, the Winograd/im2col ratio and wha
 prints instead the float32 error of each algorithm against a float64 conv at the same shapes
 (batch 4): the largest absolute error of the output, the input gradient and the weight
 gradient, each divided by the largest magnitude of that float64 result.
+
+    python -m benchmarks.conv_algorithms --direct
+
+times the direct convolution (``ember/ops/_direct.py``: ``MAX_CHANNELS``, ``MAX_TAPS``)
+against im2col (and Winograd where it applies) at LeNet-5's convs and at 3x3 and 5x5 convs of
+8 to 64 channels, with the compiled kernels, on one thread, and prints what Ember picks.
 """
 import argparse
 
@@ -24,6 +31,7 @@ import ember
 import ember.nn.functional as F
 from benchmarks.conv_layouts import median_ms
 from ember import kernels
+from ember.ops import _direct as dc
 from ember.ops import _winograd as wg
 
 # name, (N, C_in, H, W), C_out
@@ -35,6 +43,53 @@ SHAPES = [
     ("16->16, 32x32, b32", (32, 16, 32, 32), 16),
     ("8->8, 32x32, b32", (32, 8, 32, 32), 8),
 ]
+
+# name, (N, C_in, H, W), C_out, kernel size, padding
+DIRECT_SHAPES = [
+    ("LeNet-5 conv1 1->6 5x5, b64", (64, 1, 28, 28), 6, 5, 2),
+    ("LeNet-5 conv2 6->16 5x5, b64", (64, 6, 14, 14), 16, 5, 0),
+    ("LeNet-5 conv2 6->16 5x5, b256", (256, 6, 14, 14), 16, 5, 0),
+    ("3->16 3x3, 32x32, b32", (32, 3, 32, 32), 16, 3, 1),
+    ("3->64 3x3, 32x32, b32", (32, 3, 32, 32), 64, 3, 1),
+    ("8->8 3x3, 32x32, b32", (32, 8, 32, 32), 8, 3, 1),
+    ("16->16 3x3, 32x32, b32", (32, 16, 32, 32), 16, 3, 1),
+    ("32->32 3x3, 16x16, b32", (32, 32, 16, 16), 32, 3, 1),
+    ("64->64 3x3, 8x8, b32", (32, 64, 8, 8), 64, 3, 1),
+    ("16->32 5x5, 16x16, b32", (32, 16, 16, 16), 32, 5, 2),
+    ("32->32 5x5, 16x16, b32", (32, 32, 16, 16), 32, 5, 2),
+    ("64->64 5x5, 8x8, b32", (32, 64, 8, 8), 64, 5, 2),
+    ("3->128 3x3, 16x16, b32", (32, 3, 16, 16), 128, 3, 1),
+]
+
+
+def _time_direct(reps, rng):
+    """im2col / Winograd / direct, forward + backward, one thread, compiled kernels."""
+    print(f"{'shape':<32} {'im2col':>8} {'winograd':>9} {'direct':>8} {'ratio':>6}  picked")
+    for name, x_shape, c_out, k, pad in DIRECT_SHAPES:
+        x = ember.from_numpy(rng.standard_normal(x_shape).astype(np.float32))
+        x.requires_grad_(x_shape[1] > 1)
+        w = ember.from_numpy(0.05 * rng.standard_normal((c_out, x_shape[1], k, k))
+                             .astype(np.float32)).requires_grad_(True)
+        b = ember.zeros(c_out, requires_grad=True)
+
+        def step():
+            y = F.conv2d(x, w, b, padding=pad)
+            y.backward(ember.ones_like(y))
+        args = (x_shape, w.shape, (1, 1), ((pad, pad), (pad, pad)), (1, 1), 1, np.float32)
+        times = {}
+        for algorithm, direct, winograd in (("im2col", "never", "never"),
+                                            ("winograd", "never", "always"),
+                                            ("direct", "always", "never")):
+            dc.POLICY, wg.POLICY = direct, winograd
+            if algorithm == "winograd" and not wg.applies(*args):
+                continue
+            times[algorithm] = median_ms(step, reps)
+        dc.POLICY, wg.POLICY = "auto", "auto"
+        picked = "direct" if dc.applies(*args) else "winograd" if wg.applies(*args) else "im2col"
+        other = min(times["im2col"], times.get("winograd", np.inf))
+        winograd = f"{times['winograd']:>9.2f}" if "winograd" in times else f"{'-':>9}"
+        print(f"{name:<32} {times['im2col']:>8.2f} {winograd} {times['direct']:>8.2f} "
+              f"{times['direct'] / other:>6.2f}  {picked}")
 
 
 def _float32_errors(x_shape, c_out, rng):
@@ -77,11 +132,19 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--error", action="store_true",
                         help="print each algorithm's float32 error against float64 instead")
+    parser.add_argument("--direct", action="store_true",
+                        help="time the direct convolution of thin convs instead")
     args = parser.parse_args(argv)
     ember.set_num_threads(1)
     rng = np.random.default_rng(0)
     if args.error:
         _print_errors(rng)
+        return
+    if args.direct:
+        if kernels.compiled() is None:
+            raise SystemExit("conv_algorithms --direct: the direct convolution needs the "
+                             "compiled kernels (pip install ember[fast])")
+        _time_direct(args.reps, rng)
         return
     backends = ["numpy"] + (["numba"] if kernels.compiled() is not None else [])
     print(f"{'shape':<32} {'kernels':>7} {'im2col':>8} {'winograd':>9} {'ratio':>6}  picked")

@@ -61,14 +61,22 @@ WIDE_MAX_WASTE = 1.15
 WEIGHT_GRAD_DIRECT_ELEMENTS = 2 ** 17
 
 
+# workspaces start on a cache line: a compiled kernel's vector loads from a misaligned buffer
+# straddle two lines (the direct conv's input gradient took 0.55 ms instead of 0.40)
+ALIGNMENT = 64
+
+
 def workspace(name, shape, dtype):
-    """A reusable scratch array of ``shape`` (contents undefined), one per name and dtype."""
+    """A reusable scratch array of ``shape`` (contents undefined), one per name and dtype,
+    starting at a multiple of ``ALIGNMENT`` bytes."""
     bufs = _local.__dict__.setdefault("buffers", {})
     dtype = np.dtype(dtype)
     size = math.prod(shape)
     buf = bufs.get((name, dtype))
     if buf is None or buf.size < size:
-        buf = np.empty(size, dtype)
+        raw = np.empty(size + ALIGNMENT // dtype.itemsize, dtype)
+        skip = (-raw.ctypes.data % ALIGNMENT) // dtype.itemsize
+        buf = raw[skip:skip + size]
         bufs[(name, dtype)] = buf
     return buf[:size].reshape(shape)
 

@@ -1,7 +1,10 @@
 """Convolutions (1-D/2-D/3-D, grouped, depthwise, transposed), unfold/fold, and padding.
 
 All convolutions share one mechanism (``ember/ops/_im2col.py``): im2col on a strided view of
-the zero-padded input, one GEMM batched over groups, and col2im for the input gradient.
+the zero-padded input, one GEMM batched over groups, and col2im for the input gradient. Two
+faster algorithms compute the same sums where measurement says so (:func:`_algorithm`):
+Winograd F(2x2, 3x3) for stride-1 3x3 convs of 16+ channels (``_winograd.py``), and the direct
+convolution of thin stride-1 2-D convs such as LeNet-5's (``_direct.py``, compiled kernels).
 
 * ``conv{1,2,3}d``: ``Y = W · im2col(X) + b``; backward ``dX = col2im(Wᵀ dY)``,
   ``dW = dY · im2col(X)ᵀ``, ``db = Σ dY`` (the lectures' conv backward: inventory A12).
@@ -23,6 +26,7 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor, as_tensor_arg
 from ember.autograd.function import Function
+from ember.ops import _direct as dc
 from ember.ops import _im2col as ic
 from ember.ops import _winograd as wg
 from ember.ops._checks import ntuple
@@ -141,7 +145,11 @@ class Conv(Function):
         self.batch_last = batch_last = (ic.batch_last_layout(stride, out_size, padded)
                                         and ic.compiled_conv(len(kernel), x.dtype) is None)
         y = np.empty((x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
-        self.winograd = wg.applies(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
+        algorithm = _algorithm(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
+        self.winograd, self.direct = algorithm == "winograd", algorithm == "direct"
+        if self.direct:
+            dc.conv(x, w, b, padding, dilation, y)
+            return y if self.batched else y[0]
         if self.winograd:
             u = wg.filter_transform(w)
 
@@ -165,6 +173,8 @@ class Conv(Function):
         need_dx, need_dw = self.needs_input_grad[:2]
         need_db = self.has_bias and self.needs_input_grad[2]
         dx = np.empty(x.shape, np.result_type(grad, w)) if need_dx else None
+        if self.direct:
+            return self._direct_backward(grad, dx, need_dw, need_db)
         flipped = wg.flipped_filter_transform(w) if self.winograd and need_dx else None
 
         def winograd_part(part):
@@ -205,6 +215,27 @@ class Conv(Function):
         if dx is not None and not self.batched:
             dx = dx[0]
         return (dx, dw, db) if self.has_bias else (dx, dw)
+
+    def _direct_backward(self, grad, dx, need_dw, need_db):
+        """dX, dW and db of a conv computed directly (``ember/ops/_direct.py``)."""
+        _, padding, dilation, _ = self.conf
+        dw, db = dc.backward(grad, self.x, self.w, padding, dilation, dx, need_dw, need_db)
+        if dx is not None and not self.batched:
+            dx = dx[0]
+        return (dx, dw, db) if self.has_bias else (dx, dw)
+
+
+def _algorithm(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    """``"winograd"`` (``_winograd.py``: 3x3 convs of 16+ channels), else ``"direct"``
+    (``_direct.py``: thin convs), else ``"im2col"``; a module's ``POLICY = "always"`` (tests)
+    puts it first."""
+    args = (x_shape, w_shape, stride, padding, dilation, groups, dtype)
+    direct = dc.applies(*args)
+    if direct and dc.POLICY == "always":
+        return "direct"
+    if wg.applies(*args):
+        return "winograd"
+    return "direct" if direct else "im2col"
 
 
 def _sum(arrays):

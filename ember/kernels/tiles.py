@@ -1,0 +1,287 @@
+"""Register tiles of ``<16 x float>`` accumulators for the direct convolution
+(``ember.kernels.direct``).
+
+A direct convolution of few channels (LeNet-5's 1→6 and 6→16 5x5 convs) does ``C_in·k²``
+multiply-adds per output, which im2col + GEMM runs at memory speed: the column matrix is 25x
+the input, and a GEMM with 6 or 16 output rows reads it once per handful of multiply-adds.
+Computed from the input itself, the same sums run at the speed of the FMA units, if the partial
+sums stay in registers. Numba has no vector type and LLVM's loop vectorizer only vectorizes
+innermost loops, so a Python loop cannot keep a block of partial sums in registers across the
+loop over kernel taps. The two intrinsics here write that loop in LLVM IR, with ``R × V``
+accumulators of 16 float32 lanes as loop-carried values (R channels, V vectors of 16
+consecutive positions): each step loads V vectors of input and R scalars (broadcast), and does
+``R·V`` fused multiply-adds. At R = V = 4 that is 16 FMAs for 8 loads, and LLVM keeps the 16
+accumulators in 16 of the 32 AVX-512 registers (on a CPU with 16 vector registers they would
+spill, which is why ``ember.ops._direct`` uses these tiles only where AVX-512 is present).
+
+Each accumulator adds its terms one at a time, in tap order, with one rounding per
+multiply-add (``llvm.fma``): the result is the same on every CPU.
+"""
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+LANES = 16
+
+_F32 = ir.FloatType()
+_I64 = ir.IntType(64)
+_VECTOR = ir.VectorType(_F32, LANES)
+_ZERO = ir.Constant(_VECTOR, [0.0] * LANES)
+
+
+def _int64(builder, value):
+    return value if value.type.width == 64 else builder.sext(value, _I64)
+
+
+def _const(n):
+    return ir.Constant(_I64, n)
+
+
+def _data(context, builder, array_type, array):
+    return context.make_array(array_type)(context, builder, array).data
+
+
+def _vector_at(builder, data, index):
+    """A ``<16 x float>*`` to ``data[index : index + 16]`` (float32 alignment only)."""
+    return builder.bitcast(builder.gep(data, [index]), _VECTOR.as_pointer())
+
+
+def _load(builder, data, index):
+    return builder.load(_vector_at(builder, data, index), align=4)
+
+
+def _store(builder, value, data, index):
+    builder.store(value, _vector_at(builder, data, index), align=4)
+
+
+def _broadcast(builder, data, index):
+    scalar = builder.load(builder.gep(data, [index]), align=4)
+    single = builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), scalar,
+                                    ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(single, single, ir.Constant(
+        ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+
+def _fma(builder, a, b, c):
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VECTOR, [_VECTOR] * 3),
+                                        "llvm.fma.v16f32")
+    return builder.call(fn, [a, b, c])
+
+
+def _counted_loop(builder, count, state, body):
+    """Emit ``for i in range(count): state = body(i, state)`` with ``state`` (a list of LLVM
+    values) carried in phi nodes; returns the state after the loop (the initial state when
+    ``count`` is 0)."""
+    entry = builder.block
+    loop = builder.append_basic_block("tile.loop")
+    done = builder.append_basic_block("tile.done")
+    builder.cbranch(builder.icmp_signed(">", count, _const(0)), loop, done)
+    builder.position_at_end(loop)
+    index = builder.phi(_I64)
+    carried = [builder.phi(value.type) for value in state]
+    updated = body(index, carried)
+    following = builder.add(index, _const(1))
+    end = builder.block
+    index.add_incoming(_const(0), entry)
+    index.add_incoming(following, end)
+    for phi, start, new in zip(carried, state, updated):
+        phi.add_incoming(start, entry)
+        phi.add_incoming(new, end)
+    builder.cbranch(builder.icmp_signed("<", following, count), loop, done)
+    builder.position_at_end(done)
+    result = []
+    for start, new in zip(state, updated):
+        phi = builder.phi(start.type)
+        phi.add_incoming(start, entry)
+        phi.add_incoming(new, end)
+        result.append(phi)
+    return result
+
+
+def _literal(value):
+    return value.literal_value if isinstance(value, types.IntegerLiteral) else None
+
+
+def _float32_vector(array):
+    return (isinstance(array, types.Array) and array.ndim == 1 and array.dtype == types.float32
+            and array.layout == "C")
+
+
+def _int64_vector(array):
+    return isinstance(array, types.Array) and array.ndim == 1 and array.dtype == types.int64
+
+
+@intrinsic(prefer_literal=True)
+def conv_tile(typingctx, x, x_base, offsets, weights, w_base, out, out_base, out_stride,
+              rows, vectors):
+    """``rows`` × ``vectors`` (literal ints) outputs of a direct convolution::
+
+        out[out_base + r·out_stride + j] = Σ_t weights[w_base + t·rows + r] ·
+                                               x[x_base + offsets[t] + j]
+
+    for ``r < rows``, ``j < 16·vectors``, the sum over ``t < len(offsets)`` taken in order of
+    ``t`` by fused multiply-adds from 0. ``x``, ``weights``, ``out``: 1-D contiguous float32;
+    ``offsets``: 1-D int64. No bounds are checked: the caller sizes the arrays."""
+    count_r, count_v = _literal(rows), _literal(vectors)
+    if (count_r is None or count_v is None or not all(map(_float32_vector, (x, weights, out)))
+            or not _int64_vector(offsets)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        x_data = _data(context, builder, sig.args[0], args[0])
+        offset_data = _data(context, builder, sig.args[2], args[2])
+        weight_data = _data(context, builder, sig.args[3], args[3])
+        out_data = _data(context, builder, sig.args[5], args[5])
+        x_base, w_base, out_base, out_stride = (_int64(builder, args[i]) for i in (1, 4, 6, 7))
+        taps = context.make_array(sig.args[2])(context, builder, args[2]).nitems
+
+        def step(t, acc):
+            at = builder.add(x_base, builder.load(builder.gep(offset_data, [t])))
+            inputs = [_load(builder, x_data, builder.add(at, _const(LANES * v)))
+                      for v in range(count_v)]
+            w_at = builder.add(w_base, builder.mul(t, _const(count_r)))
+            updated = []
+            for r in range(count_r):
+                w = _broadcast(builder, weight_data, builder.add(w_at, _const(r)))
+                updated += [_fma(builder, w, inputs[v], acc[r * count_v + v])
+                            for v in range(count_v)]
+            return updated
+
+        acc = _counted_loop(builder, taps, [_ZERO] * (count_r * count_v), step)
+        for r in range(count_r):
+            row = builder.add(out_base, builder.mul(out_stride, _const(r)))
+            for v in range(count_v):
+                _store(builder, acc[r * count_v + v], out_data,
+                       builder.add(row, _const(LANES * v)))
+        return context.get_dummy_value()
+
+    return types.none(x, x_base, offsets, weights, w_base, out, out_base, out_stride, rows,
+                      vectors), codegen
+
+
+@intrinsic(prefer_literal=True)
+def correlation_tile(typingctx, dy, dy_base, dy_stride, x, x_base, offsets, first_tap, blocks,
+                     samples, dy_sample, x_sample, acc, rows, taps):
+    """``rows`` × ``taps`` (literal ints) lane-wise correlations of a weight gradient, added to
+    the accumulators ``acc[(r·taps + t)·16 : +16]``::
+
+        acc[r, t, j] += Σ_s Σ_b dy[dy_base + s·dy_sample + r·dy_stride + 16·b + j] ·
+                                 x[x_base + s·x_sample + offsets[first_tap + t] + 16·b + j]
+
+    over ``s < samples`` and ``b < blocks``, in that order, by fused multiply-adds (lane ``j``
+    sums every 16th position; the caller combines the 16 lanes). ``dy``, ``x``, ``acc``: 1-D
+    contiguous float32; ``offsets``: 1-D int64. No bounds are checked."""
+    count_r, count_t = _literal(rows), _literal(taps)
+    if (count_r is None or count_t is None or not all(map(_float32_vector, (dy, x, acc)))
+            or not _int64_vector(offsets)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        dy_data = _data(context, builder, sig.args[0], args[0])
+        x_data = _data(context, builder, sig.args[3], args[3])
+        offset_data = _data(context, builder, sig.args[5], args[5])
+        acc_data = _data(context, builder, sig.args[11], args[11])
+        dy_base, dy_stride, x_base, first, count, samples, dy_sample, x_sample = (
+            _int64(builder, args[i]) for i in (1, 2, 4, 6, 7, 8, 9, 10))
+        shifts = [builder.load(builder.gep(offset_data, [builder.add(first, _const(t))]))
+                  for t in range(count_t)]
+        initial = [_load(builder, acc_data, _const(LANES * i)) for i in range(count_r * count_t)]
+
+        def sample(s, acc):
+            g_at = builder.add(dy_base, builder.mul(s, dy_sample))
+            x_at = builder.add(x_base, builder.mul(s, x_sample))
+            starts = [builder.add(x_at, shift) for shift in shifts]
+            rows_at = [builder.add(g_at, builder.mul(dy_stride, _const(r)))
+                       for r in range(count_r)]
+
+            def step(b, acc):
+                shift = builder.mul(b, _const(LANES))
+                inputs = [_load(builder, x_data, builder.add(at, shift)) for at in starts]
+                updated = []
+                for r in range(count_r):
+                    g = _load(builder, dy_data, builder.add(rows_at[r], shift))
+                    updated += [_fma(builder, g, inputs[t], acc[r * count_t + t])
+                                for t in range(count_t)]
+                return updated
+
+            return _counted_loop(builder, count, acc, step)
+
+        acc = _counted_loop(builder, samples, initial, sample)
+        for i, value in enumerate(acc):
+            _store(builder, value, acc_data, _const(LANES * i))
+        return context.get_dummy_value()
+
+    return types.none(dy, dy_base, dy_stride, x, x_base, offsets, first_tap, blocks, samples,
+                      dy_sample, x_sample, acc, rows, taps), codegen
+
+
+@intrinsic(prefer_literal=True)
+def transposed_tile(typingctx, dy, dy_base, dy_stride, channels, weights, offsets, out,
+                    out_base, vectors):
+    """``vectors`` (a literal int) blocks of 16 positions of a transposed convolution, added
+    into ``out``::
+
+        out[out_base + offsets[t] + j] += Σ_o weights[t·channels + o] · dy[dy_base + o·dy_stride + j]
+
+    for each tap ``t < len(offsets)`` in order and ``j < 16·vectors``: the sum over ``o <
+    channels`` is taken in registers by fused multiply-adds from 0, the even and the odd
+    channels in two partial sums (each in order; two chains of FMAs keep twice as many in
+    flight), the last channel of an odd count added to the even one; then the odd sum is added
+    to the even one, and the result to ``out``. ``dy``, ``weights``, ``out``: 1-D contiguous float32; ``offsets``: 1-D int64. No
+    bounds are checked."""
+    count_v = _literal(vectors)
+    if (count_v is None or not all(map(_float32_vector, (dy, weights, out)))
+            or not _int64_vector(offsets)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        dy_data = _data(context, builder, sig.args[0], args[0])
+        weight_data = _data(context, builder, sig.args[4], args[4])
+        offset_data = _data(context, builder, sig.args[5], args[5])
+        out_data = _data(context, builder, sig.args[6], args[6])
+        dy_base, dy_stride, channels, out_base = (_int64(builder, args[i]) for i in (1, 2, 3, 7))
+        taps = context.make_array(sig.args[5])(context, builder, args[5]).nitems
+
+        def tap(t, state):
+            w_at = builder.mul(t, channels)
+
+            def add_channel(o, acc):
+                w = _broadcast(builder, weight_data, builder.add(w_at, o))
+                row = builder.add(dy_base, builder.mul(o, dy_stride))
+                return [_fma(builder, w, _load(builder, dy_data,
+                                                builder.add(row, _const(LANES * v))), acc[v])
+                        for v in range(count_v)]
+
+            def channel_pair(i, acc):
+                even = builder.mul(i, _const(2))
+                return (add_channel(even, acc[:count_v])
+                        + add_channel(builder.add(even, _const(1)), acc[count_v:]))
+
+            pairs = builder.sdiv(channels, _const(2))
+            acc = _counted_loop(builder, pairs, [_ZERO] * (2 * count_v), channel_pair)
+            last = builder.sub(channels, _const(1))
+            odd = builder.icmp_signed("==", builder.srem(channels, _const(2)), _const(1))
+            before = builder.block
+            with builder.if_then(odd):
+                with_last = add_channel(last, acc[:count_v])
+                then_end = builder.block
+            merged = []
+            for v in range(count_v):
+                phi = builder.phi(_VECTOR)
+                phi.add_incoming(acc[v], before)
+                phi.add_incoming(with_last[v], then_end)
+                merged.append(phi)
+            at = builder.add(out_base, builder.load(builder.gep(offset_data, [t])))
+            for v in range(count_v):
+                index = builder.add(at, _const(LANES * v))
+                total = builder.fadd(merged[v], acc[count_v + v])
+                _store(builder, builder.fadd(_load(builder, out_data, index), total), out_data,
+                       index)
+            return state
+
+        _counted_loop(builder, taps, [], tap)
+        return context.get_dummy_value()
+
+    return types.none(dy, dy_base, dy_stride, channels, weights, offsets, out, out_base,
+                      vectors), codegen
