@@ -12,7 +12,7 @@ import numpy as np
 
 from ember.kernels._jit import inline, kernel
 from ember.kernels.lanes import lane_sum
-from ember.kernels.tiles import LANES, conv_tile, correlation_tile, transposed_tile
+from ember.kernels.tiles import LANES, correlation_tile, product_rows, transposed_tile
 
 # output channels per tile (the accumulators of a tile are ROWS x 4 vectors of 16 positions)
 ROWS = 4
@@ -50,35 +50,6 @@ def _fill(row, start, stop, value):
         row[base + i] = value
 
 
-@inline
-def _output_tiles(x, x_base, offsets, packed, w_base, rows, blocks, scratch):
-    """``scratch[r, 16·b + j]`` for ``r < rows`` (1 to 4), every block ``b < blocks`` of 16
-    positions: tiles of 4 blocks, then single blocks."""
-    stride = scratch.shape[1]
-    flat = scratch.reshape(-1)
-    full = blocks - blocks % VECTORS
-    for b in range(0, full, VECTORS):
-        at = b * LANES
-        if rows == 4:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 4, 4)
-        elif rows == 3:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 3, 4)
-        elif rows == 2:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 2, 4)
-        else:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 1, 4)
-    for b in range(full, blocks):
-        at = b * LANES
-        if rows == 4:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 4, 1)
-        elif rows == 3:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 3, 1)
-        elif rows == 2:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 2, 1)
-        else:
-            conv_tile(x, x_base + at, offsets, packed, w_base, flat, at, stride, 1, 1)
-
-
 @kernel
 def conv(xp, offsets, packed, bias, width, out):
     """``out[n, o, y, x] = Σ_t w[o, t] · xp[n, y·width + x + offsets[t]] (+ bias[o])``, the sum
@@ -93,11 +64,13 @@ def conv(xp, offsets, packed, bias, width, out):
     taps = offsets.shape[0]
     blocks = (height * width + LANES - 1) // LANES
     scratch = np.empty((ROWS, blocks * LANES), np.float32)
+    flat, stride = scratch.reshape(-1), blocks * LANES
     for n in range(out.shape[0]):
         x = xp[n]
         for o0 in range(0, channels, ROWS):
             rows = min(ROWS, channels - o0)
-            _output_tiles(x, 0, offsets, packed, o0 * taps, rows, blocks, scratch)
+            product_rows(x, 0, offsets, packed, o0 * taps, rows, 1, rows, flat, 0, stride,
+                         blocks)
             for r in range(rows):
                 b = np.float32(0) if bias is None else bias[o0 + r]
                 source = scratch[r]

@@ -22,6 +22,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ember.kernels._jit import inline, kernel
+
 LANES = 16
 
 _F32 = ir.FloatType()
@@ -113,11 +115,12 @@ def _int64_vector(array):
 
 
 @intrinsic(prefer_literal=True)
-def conv_tile(typingctx, x, x_base, offsets, weights, w_base, out, out_base, out_stride,
-              rows, vectors):
-    """``rows`` × ``vectors`` (literal ints) outputs of a direct convolution::
+def product_tile(typingctx, x, x_base, offsets, weights, w_base, w_tap, w_row, out, out_base,
+                 out_stride, rows, vectors):
+    """``rows`` × ``vectors`` (literal ints) outputs of a sum of shifted runs, the inner loop of
+    a direct convolution (and of a matrix product: ``offsets[t] = t·ld``)::
 
-        out[out_base + r·out_stride + j] = Σ_t weights[w_base + t·rows + r] ·
+        out[out_base + r·out_stride + j] = Σ_t weights[w_base + t·w_tap + r·w_row] ·
                                                x[x_base + offsets[t] + j]
 
     for ``r < rows``, ``j < 16·vectors``, the sum over ``t < len(offsets)`` taken in order of
@@ -132,18 +135,20 @@ def conv_tile(typingctx, x, x_base, offsets, weights, w_base, out, out_base, out
         x_data = _data(context, builder, sig.args[0], args[0])
         offset_data = _data(context, builder, sig.args[2], args[2])
         weight_data = _data(context, builder, sig.args[3], args[3])
-        out_data = _data(context, builder, sig.args[5], args[5])
-        x_base, w_base, out_base, out_stride = (_int64(builder, args[i]) for i in (1, 4, 6, 7))
+        out_data = _data(context, builder, sig.args[7], args[7])
+        x_base, w_base, w_tap, w_row, out_base, out_stride = (
+            _int64(builder, args[i]) for i in (1, 4, 5, 6, 8, 9))
         taps = context.make_array(sig.args[2])(context, builder, args[2]).nitems
+        row_shifts = [builder.mul(w_row, _const(r)) for r in range(count_r)]
 
         def step(t, acc):
             at = builder.add(x_base, builder.load(builder.gep(offset_data, [t])))
             inputs = [_load(builder, x_data, builder.add(at, _const(LANES * v)))
                       for v in range(count_v)]
-            w_at = builder.add(w_base, builder.mul(t, _const(count_r)))
+            w_at = builder.add(w_base, builder.mul(t, w_tap))
             updated = []
             for r in range(count_r):
-                w = _broadcast(builder, weight_data, builder.add(w_at, _const(r)))
+                w = _broadcast(builder, weight_data, builder.add(w_at, row_shifts[r]))
                 updated += [_fma(builder, w, inputs[v], acc[r * count_v + v])
                             for v in range(count_v)]
             return updated
@@ -156,8 +161,8 @@ def conv_tile(typingctx, x, x_base, offsets, weights, w_base, out, out_base, out
                        builder.add(row, _const(LANES * v)))
         return context.get_dummy_value()
 
-    return types.none(x, x_base, offsets, weights, w_base, out, out_base, out_stride, rows,
-                      vectors), codegen
+    return types.none(x, x_base, offsets, weights, w_base, w_tap, w_row, out, out_base,
+                      out_stride, rows, vectors), codegen
 
 
 @intrinsic(prefer_literal=True)
@@ -285,3 +290,74 @@ def transposed_tile(typingctx, dy, dy_base, dy_stride, channels, weights, offset
 
     return types.none(dy, dy_base, dy_stride, channels, weights, offsets, out, out_base,
                       vectors), codegen
+
+
+@inline
+def _row_tile(x, x_base, offsets, w, w_base, w_tap, w_row, rows, out, out_base, out_stride,
+              vectors):
+    """:func:`product_tile` for ``rows`` in 1–4 and ``vectors`` in (1, 2, 4) given at run
+    time (one literal instance per pair)."""
+    if vectors == 4:
+        if rows == 4:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         4, 4)
+        elif rows == 3:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         3, 4)
+        elif rows == 2:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         2, 4)
+        else:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         1, 4)
+    elif vectors == 2:
+        if rows == 4:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         4, 2)
+        elif rows == 3:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         3, 2)
+        elif rows == 2:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         2, 2)
+        else:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         1, 2)
+    else:
+        if rows == 4:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         4, 1)
+        elif rows == 3:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         3, 1)
+        elif rows == 2:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         2, 1)
+        else:
+            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
+                         1, 1)
+
+
+@kernel
+def product_rows(x, x_base, offsets, w, w_base, w_tap, w_row, rows, out, out_base, out_stride,
+                 vectors):
+    """``out[out_base + r·out_stride + j] = Σ_t w[w_base + t·w_tap + r·w_row] · x[x_base +
+    offsets[t] + j]`` for ``r < rows``, ``j < 16·vectors`` (:func:`product_tile`'s sums, each in
+    tap order by fused multiply-adds): rows in tiles of 4 (8 when ``vectors`` is 1, so that 8
+    sums are in flight), the columns of each in tiles of 4 vectors, then 2, then 1."""
+    r0 = 0
+    if vectors == 1:
+        while rows - r0 >= 8:
+            product_tile(x, x_base, offsets, w, w_base + r0 * w_row, w_tap, w_row, out,
+                         out_base + r0 * out_stride, out_stride, 8, 1)
+            r0 += 8
+    while r0 < rows:
+        count = min(4, rows - r0)
+        v0 = 0
+        while v0 < vectors:
+            step = 4 if vectors - v0 >= 4 else 2 if vectors - v0 >= 2 else 1
+            shift = v0 * LANES
+            _row_tile(x, x_base + shift, offsets, w, w_base + r0 * w_row, w_tap, w_row, count,
+                      out, out_base + r0 * out_stride + shift, out_stride, step)
+            v0 += step
+        r0 += count
