@@ -79,11 +79,11 @@ def _load():
             import numba  # noqa: F401
         except ImportError:
             return None
-        from ember.kernels import (activation, conv, direct, norm, optim, pooling, rows,
-                                   winograd)
-        _loaded = types.SimpleNamespace(activation=activation, conv=conv, direct=direct,
-                                        norm=norm, optim=optim, pooling=pooling, rows=rows,
-                                        winograd=winograd)
+        from ember.kernels import (activation, attention, conv, direct, norm, optim, pooling,
+                                   rows, winograd)
+        _loaded = types.SimpleNamespace(activation=activation, attention=attention, conv=conv,
+                                        direct=direct, norm=norm, optim=optim, pooling=pooling,
+                                        rows=rows, winograd=winograd)
     return _loaded
 
 
@@ -102,8 +102,8 @@ def _resolve():
 
 
 def compiled():
-    """The compiled kernels (a namespace of the modules ``activation``, ``conv``, ``direct``,
-    ``norm``, ``optim``, ``pooling``, ``rows``, ``winograd``), or None when Ember runs on NumPy
+    """The compiled kernels (a namespace of the modules ``activation``, ``attention``,
+    ``conv``, ``direct``, ``norm``, ``optim``, ``pooling``, ``rows``, ``winograd``), or None when Ember runs on NumPy
     alone."""
     kernels = _kernels
     if kernels is _UNSET:

@@ -39,16 +39,33 @@ def _exp_of_shifted_row(values, result, base, n):
     return top, _row_sum(result, base, n)
 
 
+@inline
+def softmax_row(values, result, base, n):
+    """``result[base : base + n] = exp(v − max) / Σ exp(v − max)`` of ``values[base : base +
+    n]`` (``result`` may be ``values``)."""
+    _, total = _exp_of_shifted_row(values, result, base, n)
+    for i in range(n):
+        result[base + np.uint64(i)] = result[base + np.uint64(i)] / total
+
+
+@inline
+def softmax_backward_row(upstream, probs, result, base, n):
+    """``result = g·y − y·Σ(g·y)`` over ``[base, base + n)`` (``result`` may be ``upstream``)."""
+    for i in range(n):
+        result[base + np.uint64(i)] = upstream[base + np.uint64(i)] * probs[base + np.uint64(i)]
+    total = _row_sum(result, base, n)
+    for i in range(n):
+        at = base + np.uint64(i)
+        result[at] = result[at] - probs[at] * total
+
+
 @kernel
 def softmax_forward(x, out):
     """``out = exp(x − max) / Σ exp(x − max)`` per row of x (R, n), as ``Softmax.forward``."""
     rows, n = x.shape
     values, result = x.reshape(-1), out.reshape(-1)
     for r in range(rows):
-        base = np.uint64(r * n)
-        _, total = _exp_of_shifted_row(values, result, base, n)
-        for i in range(n):
-            result[base + np.uint64(i)] = result[base + np.uint64(i)] / total
+        softmax_row(values, result, np.uint64(r * n), n)
 
 
 @kernel
@@ -57,13 +74,7 @@ def softmax_backward(grad, y, out):
     rows, n = grad.shape
     upstream, probs, result = grad.reshape(-1), y.reshape(-1), out.reshape(-1)
     for r in range(rows):
-        base = np.uint64(r * n)
-        for i in range(n):
-            result[base + np.uint64(i)] = upstream[base + np.uint64(i)] * probs[base + np.uint64(i)]
-        total = _row_sum(result, base, n)
-        for i in range(n):
-            at = base + np.uint64(i)
-            result[at] = result[at] - probs[at] * total
+        softmax_backward_row(upstream, probs, result, np.uint64(r * n), n)
 
 
 @kernel
