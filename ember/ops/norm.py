@@ -44,6 +44,14 @@ _EMPTY = {np.dtype(np.float32): np.empty((0, 0, 0), np.float32),
           np.dtype(np.float64): np.empty((0, 0, 0), np.float64)}
 
 
+def _sum(arrays):
+    """The sum of the per-thread shares of a gradient (in place into the first)."""
+    total = arrays[0]
+    for a in arrays[1:]:
+        total += a
+    return total
+
+
 def _channel_view(a):
     """``(1, C)``-broadcastable view of a per-channel vector against an ``(N, C, L)`` array."""
     return a.reshape(1, -1, 1)
@@ -263,6 +271,13 @@ class LayerNorm(Function):
 
     def forward(self, x, *affine, has_weight, has_bias, normalized_ndim, eps):
         m = math.prod(x.shape[x.ndim - normalized_ndim:])
+        self.has_weight, self.has_bias = has_weight, has_bias
+        self.affine_shape = x.shape[x.ndim - normalized_ndim:]
+        self.m, self.shape = m, x.shape
+        kernels = compiled()
+        self.rowwise = kernels is not None and x.dtype == np.float32 and x.size > 0
+        if self.rowwise:
+            return self._rowwise_forward(kernels.norm, x, affine, eps)
         x3 = x.reshape(1, -1, m)
         out, xc, _, _, invstd = _standardize_channels(x3, None, None, eps)
         rows = out.reshape(-1, m)
@@ -271,12 +286,47 @@ class LayerNorm(Function):
             rows *= w
         if has_bias:
             rows += affine[-1].reshape(m)
-        self.xc, self.invstd, self.w, self.m, self.shape = xc, invstd, w, m, x.shape
-        self.has_weight, self.has_bias = has_weight, has_bias
-        self.affine_shape = x.shape[x.ndim - normalized_ndim:]
+        self.xc, self.invstd, self.w = xc, invstd, w
         return out.reshape(x.shape)
 
+    def _rowwise_forward(self, norm, x, affine, eps):
+        """float32 with the compiled kernels: one pass per row (``layer_norm_forward``), the
+        rows split over Ember's threads when there are many."""
+        m = self.m
+        x2 = np.ascontiguousarray(x).reshape(-1, m)
+        w = np.ascontiguousarray(affine[0], np.float32).reshape(m) if self.has_weight else None
+        b = np.ascontiguousarray(affine[-1], np.float32).reshape(m) if self.has_bias else None
+        out, xc = np.empty(x2.shape, np.float32), np.empty(x2.shape, np.float32)
+        invstd = np.empty(x2.shape[0], np.float32)
+        _parallel.run([partial(norm.layer_norm_forward, x2[s], eps, w, b, out[s], xc[s],
+                               invstd[s]) for s in _parallel.batch_parts(x2.shape[0], x2.size)])
+        self.xc, self.invstd, self.w = xc, invstd, w
+        return out.reshape(self.shape)
+
+    def _rowwise_backward(self, grad):
+        need = self.needs_input_grad
+        dy = np.ascontiguousarray(grad, np.float32).reshape(-1, self.m)
+        dx = np.empty(dy.shape, np.float32) if need[0] else None
+        need_w = self.has_weight and need[1]
+        need_b = self.has_bias and need[-1]
+        parts = _parallel.batch_parts(dy.shape[0], dy.size)
+        shares = [(np.empty(self.m, np.float32) if need_w else None,
+                   np.empty(self.m, np.float32) if need_b else None) for _ in parts]
+        norm = compiled().norm
+        _parallel.run([partial(norm.layer_norm_backward, dy[s], self.xc[s], self.invstd[s],
+                               self.w, None if dx is None else dx[s], dw, db)
+                       for s, (dw, db) in zip(parts, shares)])
+        grads = [None if dx is None else dx.reshape(self.shape)]
+        for i, (present, needed) in enumerate(((self.has_weight, need_w),
+                                                (self.has_bias, need_b))):
+            if present:
+                grads.append(_sum([share[i] for share in shares]).reshape(self.affine_shape)
+                             if needed else None)
+        return tuple(grads)
+
     def backward(self, grad):
+        if self.rowwise:
+            return self._rowwise_backward(grad)
         need = self.needs_input_grad
         dy = grad.reshape(-1, self.m)
         grads = [None]
