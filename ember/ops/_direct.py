@@ -26,7 +26,7 @@ Every sum runs in a fixed order by fused multiply-adds (see the kernels), so the
 same on every CPU; against im2col + GEMM (whose order is BLAS's) they agree to float32
 rounding, and the tests hold them to float64 within bounds derived from that order.
 """
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -82,6 +82,14 @@ def applies(x_shape, weight_shape, stride, padding, dilation, groups, dtype):
                                          and c_in * kh * kw <= MAX_TAPS)))
 
 
+@lru_cache(maxsize=64)
+def grid(size, channels, kernel, padding, dilation):
+    """The :class:`Grid` of a conv's input (one per shape, kept: a grid's tap offsets cost as
+    much to build as a quarter of LeNet-5's conv2 forward kernel); arguments as :class:`Grid`'s,
+    as tuples."""
+    return Grid(size, channels, kernel, padding, dilation)
+
+
 class Grid:
     """The padded grid of a conv's input (H, W) under ``padding`` ((top, bottom), (left,
     right)), ``dilation`` and ``kernel`` (kH, kW) for ``channels`` input channels: ``width``
@@ -109,6 +117,11 @@ class Grid:
         return out.reshape(x.shape[0], -1)
 
 
+def _grid_of(x, w, padding, dilation):
+    return grid(tuple(x.shape[2:]), x.shape[1], tuple(w.shape[2:]),
+                tuple(tuple(p) for p in padding), tuple(dilation))
+
+
 def pack(w):
     """The weights (C_out, C_in, kH, kW) as the kernels read them: blocks of 4 output channels
     (fewer in the last), each tap-major (``ember.kernels.direct.conv``)."""
@@ -126,7 +139,7 @@ def _parts(n, macs):
 
 def _conv(x, w, bias, padding, dilation, out):
     """``out`` (N, C_out, H_out, W_out) ← the conv of ``x`` (N, C_in, H, W) with ``w``."""
-    grid = Grid(x.shape[2:], x.shape[1], w.shape[2:], padding, dilation)
+    grid = _grid_of(x, w, padding, dilation)
     packed, kernels = pack(w), _compiled()
 
     def part(s):
@@ -148,7 +161,7 @@ def backward(grad, x, w, padding, dilation, dx, need_dw, need_db):
     ``grad`` is laid on the input's padded grid once (zeros in the dropped columns) and read by
     all three: dX scatters ``Wᵀ·dY`` back to the taps' positions (the transposed conv, lecture
     003 「Transpose Convolution」), dW correlates it with the padded input, db sums it."""
-    grid = Grid(x.shape[2:], x.shape[1], w.shape[2:], padding, dilation)
+    grid = _grid_of(x, w, padding, dilation)
     taps = grid.offsets.size
     kernels = _compiled()
     c_out = w.shape[0]

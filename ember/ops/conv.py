@@ -139,17 +139,17 @@ class Conv(Function):
         kernel = w.shape[2:]
         out_size = ic.output_size(x.shape[2:], kernel, stride, padding, dilation)
         self.x, self.w, self.has_bias = x, w, b is not None
-        self.chunks = ic.batch_chunks(x.shape[0], w[0].size, math.prod(out_size),
-                                      w.shape[0] // groups, x.itemsize)
-        padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding))
-        self.batch_last = batch_last = (ic.batch_last_layout(stride, out_size, padded)
-                                        and ic.compiled_conv(len(kernel), x.dtype) is None)
         y = np.empty((x.shape[0], w.shape[0]) + tuple(out_size), np.result_type(x, w))
         algorithm = _algorithm(x.shape, w.shape, stride, padding, dilation, groups, x.dtype)
         self.winograd, self.direct = algorithm == "winograd", algorithm == "direct"
         if self.direct:
             dc.conv(x, w, b, padding, dilation, y)
             return y if self.batched else y[0]
+        self.chunks = ic.batch_chunks(x.shape[0], w[0].size, math.prod(out_size),
+                                      w.shape[0] // groups, x.itemsize)
+        padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding))
+        self.batch_last = batch_last = (ic.batch_last_layout(stride, out_size, padded)
+                                        and ic.compiled_conv(len(kernel), x.dtype) is None)
         if self.winograd:
             u = wg.filter_transform(w)
 
