@@ -19,9 +19,10 @@ gradient, each divided by the largest magnitude of that float64 result.
 
     python -m benchmarks.conv_algorithms --direct
 
-times the direct convolution (``ember/ops/_direct.py``: ``MAX_CHANNELS``, ``MAX_TAPS``)
-against im2col (and Winograd where it applies) at LeNet-5's convs and at 3x3 and 5x5 convs of
-8 to 64 channels, with the compiled kernels, on one thread, and prints what Ember picks.
+times the direct convolution (``ember/ops/_direct.py``: ``MAX_IN_CHANNELS``,
+``MAX_OUT_CHANNELS``, ``MAX_TAPS``) against im2col (and Winograd where it applies) at LeNet-5's
+convs and at 3x3 and 5x5 convs of 3 to 64 channels, with the compiled kernels, on one thread,
+and prints what Ember picks; with ``--error`` it prints the float32 errors at those shapes.
 """
 import argparse
 
@@ -32,6 +33,7 @@ import ember.nn.functional as F
 from benchmarks.conv_layouts import median_ms
 from ember import kernels
 from ember.ops import _direct as dc
+from ember.ops.conv import _algorithm
 from ember.ops import _winograd as wg
 
 # name, (N, C_in, H, W), C_out
@@ -85,45 +87,52 @@ def _time_direct(reps, rng):
                 continue
             times[algorithm] = median_ms(step, reps)
         dc.POLICY, wg.POLICY = "auto", "auto"
-        picked = "direct" if dc.applies(*args) else "winograd" if wg.applies(*args) else "im2col"
+        picked = _algorithm(*args)
         other = min(times["im2col"], times.get("winograd", np.inf))
         winograd = f"{times['winograd']:>9.2f}" if "winograd" in times else f"{'-':>9}"
         print(f"{name:<32} {times['im2col']:>8.2f} {winograd} {times['direct']:>8.2f} "
               f"{times['direct'] / other:>6.2f}  {picked}")
 
 
-def _float32_errors(x_shape, c_out, rng):
+def _float32_errors(x_shape, c_out, rng, k=3, pad=1):
     """{algorithm: [relative error of y, dx, dw]} of float32 against a float64 conv (im2col);
-    Winograd only where it applies (``MIN_CHANNELS``)."""
+    Winograd and the direct convolution where they apply."""
     x = rng.standard_normal(x_shape)
-    w = rng.standard_normal((c_out, x_shape[1], 3, 3)) * np.sqrt(2 / (9 * x_shape[1]))
-    dy = rng.standard_normal((x_shape[0], c_out) + x_shape[2:])
+    w = rng.standard_normal((c_out, x_shape[1], k, k)) * np.sqrt(2 / (k * k * x_shape[1]))
+    out = tuple(n + 2 * pad - k + 1 for n in x_shape[2:])
+    dy = rng.standard_normal((x_shape[0], c_out) + out)
 
     def run(dtype):
         xt = ember.tensor(x.astype(dtype), requires_grad=True)
         wt = ember.tensor(w.astype(dtype), requires_grad=True)
-        y = F.conv2d(xt, wt, padding=1)
+        y = F.conv2d(xt, wt, padding=pad)
         y.backward(ember.tensor(dy.astype(dtype)))
         return [a.astype(np.float64) for a in (y.detach().numpy(), xt.grad.numpy(),
                                                wt.grad.numpy())]
-    wg.POLICY = "never"
+    dc.POLICY, wg.POLICY = "never", "never"
     exact = run(np.float64)
     errors = {}
-    wg.POLICY = "always"
-    applies = wg.applies(x_shape, w.shape, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.float32)
-    for algorithm, policy in (("im2col", "never"), ("winograd", "always"))[:1 + applies]:
-        wg.POLICY = policy
+    args = (x_shape, w.shape, (1, 1), ((pad, pad), (pad, pad)), (1, 1), 1, np.float32)
+    for algorithm, direct, winograd in (("im2col", "never", "never"),
+                                        ("winograd", "never", "always"),
+                                        ("direct", "always", "never")):
+        dc.POLICY, wg.POLICY = direct, winograd
+        if ((algorithm == "winograd" and not wg.applies(*args))
+                or (algorithm == "direct" and not dc.applies(*args))):
+            continue
         errors[algorithm] = [np.abs(got - e).max() / np.abs(e).max()
                              for got, e in zip(run(np.float32), exact)]
-    wg.POLICY = "auto"
+    dc.POLICY, wg.POLICY = "auto", "auto"
     return errors
 
 
-def _print_errors(rng):
+def _print_errors(rng, direct=False):
     print(f"{'shape (batch 4)':<32} {'algorithm':>9} {'y':>8} {'dx':>8} {'dw':>8}")
-    for name, x_shape, c_out in SHAPES:
-        name = name.replace("b32", "b4")
-        for algorithm, errs in _float32_errors((4,) + x_shape[1:], c_out, rng).items():
+    shapes = (DIRECT_SHAPES if direct else
+              [(name, x_shape, c_out, 3, 1) for name, x_shape, c_out in SHAPES])
+    for name, x_shape, c_out, k, pad in shapes:
+        name = name.replace("b32", "b4").replace("b64", "b4").replace("b256", "b4")
+        for algorithm, errs in _float32_errors((4,) + x_shape[1:], c_out, rng, k, pad).items():
             print(f"{name:<32} {algorithm:>9} " + " ".join(f"{e:>8.1e}" for e in errs))
 
 
@@ -137,13 +146,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     ember.set_num_threads(1)
     rng = np.random.default_rng(0)
+    if args.direct and kernels.compiled() is None:
+        raise SystemExit("conv_algorithms --direct: the direct convolution needs the "
+                         "compiled kernels (pip install ember[fast])")
     if args.error:
-        _print_errors(rng)
+        _print_errors(rng, args.direct)
         return
     if args.direct:
-        if kernels.compiled() is None:
-            raise SystemExit("conv_algorithms --direct: the direct convolution needs the "
-                             "compiled kernels (pip install ember[fast])")
         _time_direct(args.reps, rng)
         return
     backends = ["numpy"] + (["numba"] if kernels.compiled() is not None else [])
