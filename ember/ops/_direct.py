@@ -55,10 +55,20 @@ _avx512 = None
 
 
 def _has_avx512():
+    """True when the kernels compile for AVX-512: Numba's target CPU (the host, unless the user
+    set ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``) has ``avx512f``. Called once the kernels
+    are loaded (Numba imported)."""
     global _avx512
     if _avx512 is None:
         import llvmlite.binding as llvm
-        _avx512 = "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+        from numba.core import config
+        if config.CPU_FEATURES is not None:
+            features = config.CPU_FEATURES
+        elif config.CPU_NAME in (None, "host"):
+            features = llvm.get_host_cpu_features().flatten()
+        else:                   # a named CPU: its features are not known here
+            features = ""
+        _avx512 = "+avx512f" in features.split(",")
     return _avx512
 
 
