@@ -64,6 +64,22 @@ DIRECT_SHAPES = [
 ]
 
 
+def _forcing(args):
+    """Yield each algorithm that applies to the conv ``args`` (``applies``' arguments), with
+    the modules' policies set so that every conv takes it; restores the policies after."""
+    try:
+        for algorithm, direct, winograd in (("im2col", "never", "never"),
+                                            ("winograd", "never", "always"),
+                                            ("direct", "always", "never")):
+            dc.POLICY, wg.POLICY = direct, winograd
+            if ((algorithm == "winograd" and not wg.applies(*args))
+                    or (algorithm == "direct" and not dc.applies(*args))):
+                continue
+            yield algorithm
+    finally:
+        dc.POLICY, wg.POLICY = "auto", "auto"
+
+
 def _time_direct(reps, rng):
     """im2col / Winograd / direct, forward + backward, one thread, compiled kernels."""
     print(f"{'shape':<32} {'im2col':>8} {'winograd':>9} {'direct':>8} {'ratio':>6}  picked")
@@ -78,15 +94,7 @@ def _time_direct(reps, rng):
             y = F.conv2d(x, w, b, padding=pad)
             y.backward(ember.ones_like(y))
         args = (x_shape, w.shape, (1, 1), ((pad, pad), (pad, pad)), (1, 1), 1, np.float32)
-        times = {}
-        for algorithm, direct, winograd in (("im2col", "never", "never"),
-                                            ("winograd", "never", "always"),
-                                            ("direct", "always", "never")):
-            dc.POLICY, wg.POLICY = direct, winograd
-            if algorithm == "winograd" and not wg.applies(*args):
-                continue
-            times[algorithm] = median_ms(step, reps)
-        dc.POLICY, wg.POLICY = "auto", "auto"
+        times = {algorithm: median_ms(step, reps) for algorithm in _forcing(args)}
         picked = _algorithm(*args)
         other = min(times["im2col"], times.get("winograd", np.inf))
         winograd = f"{times['winograd']:>9.2f}" if "winograd" in times else f"{'-':>9}"
@@ -111,19 +119,10 @@ def _float32_errors(x_shape, c_out, rng, k=3, pad=1):
                                                wt.grad.numpy())]
     dc.POLICY, wg.POLICY = "never", "never"
     exact = run(np.float64)
-    errors = {}
     args = (x_shape, w.shape, (1, 1), ((pad, pad), (pad, pad)), (1, 1), 1, np.float32)
-    for algorithm, direct, winograd in (("im2col", "never", "never"),
-                                        ("winograd", "never", "always"),
-                                        ("direct", "always", "never")):
-        dc.POLICY, wg.POLICY = direct, winograd
-        if ((algorithm == "winograd" and not wg.applies(*args))
-                or (algorithm == "direct" and not dc.applies(*args))):
-            continue
-        errors[algorithm] = [np.abs(got - e).max() / np.abs(e).max()
-                             for got, e in zip(run(np.float32), exact)]
-    dc.POLICY, wg.POLICY = "auto", "auto"
-    return errors
+    return {algorithm: [np.abs(got - e).max() / np.abs(e).max()
+                        for got, e in zip(run(np.float32), exact)]
+            for algorithm in _forcing(args)}
 
 
 def _print_errors(rng, direct=False):

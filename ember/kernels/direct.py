@@ -124,18 +124,8 @@ def weight_grad(dyp, xp, offsets, blocks, out, bias_out):
             g0, x0 = n0 * dy_sample + o0 * length, n0 * x_sample
             for t0 in range(0, taps, 4):
                 tile = acc[o0 // ROWS * tap_groups + t0 // 4]
-                if rows == 4:
-                    correlation_tile(g, g0, length, x, x0, offsets, t0, blocks, count, dy_sample,
-                                     x_sample, tile, 4, 4)
-                elif rows == 3:
-                    correlation_tile(g, g0, length, x, x0, offsets, t0, blocks, count, dy_sample,
-                                     x_sample, tile, 3, 4)
-                elif rows == 2:
-                    correlation_tile(g, g0, length, x, x0, offsets, t0, blocks, count, dy_sample,
-                                     x_sample, tile, 2, 4)
-                else:
-                    correlation_tile(g, g0, length, x, x0, offsets, t0, blocks, count, dy_sample,
-                                     x_sample, tile, 1, 4)
+                correlation_tile(g, g0, length, x, x0, offsets, t0, blocks, count, dy_sample,
+                                 x_sample, tile, rows, 4)
     for o0 in range(0, channels, ROWS):
         for t0 in range(0, taps, 4):
             tile = acc[o0 // ROWS * tap_groups + t0 // 4]

@@ -114,20 +114,55 @@ def _int64_vector(array):
     return isinstance(array, types.Array) and array.ndim == 1 and array.dtype == types.int64
 
 
+def _tile_shapes(rows, columns, shapes):
+    """The tile shapes a call can ask for: its own when both sizes are literal ints, else every
+    shape of ``shapes`` (the sizes are then chosen at run time); None if the arguments are not
+    integers."""
+    if not (isinstance(rows, types.Integer) and isinstance(columns, types.Integer)):
+        return None
+    literal = (_literal(rows), _literal(columns))
+    return [literal] if None not in literal else list(shapes)
+
+
+def _for_tile_shape(builder, rows, columns, shapes, emit):
+    """Emit ``emit(r, c)`` for the shape ``(rows, columns)`` (LLVM values) among ``shapes``: a
+    switch with one case (one tile loop) per shape; any other shape does nothing."""
+    if len(shapes) == 1:
+        emit(*shapes[0])
+        return
+    key = builder.add(builder.mul(_int64(builder, rows), _const(64)), _int64(builder, columns))
+    done = builder.append_basic_block("tile.shape.done")
+    switch = builder.switch(key, done)
+    for r, c in shapes:
+        case = builder.append_basic_block(f"tile.shape.{r}x{c}")
+        switch.add_case(_const(64 * r + c), case)
+        builder.position_at_end(case)
+        emit(r, c)
+        builder.branch(done)
+    builder.position_at_end(done)
+
+
+# the (rows, vectors) shapes product_tile compiles when they are chosen at run time: up to 4 rows
+# of 1, 2 or 4 vectors, and 8 rows of one vector (so that 8 chains of FMAs are in flight)
+PRODUCT_SHAPES = tuple((r, v) for r in (1, 2, 3, 4) for v in (1, 2, 4)) + ((8, 1),)
+
+
 @intrinsic(prefer_literal=True)
 def product_tile(typingctx, x, x_base, offsets, weights, w_base, w_tap, w_row, out, out_base,
                  out_stride, rows, vectors):
-    """``rows`` × ``vectors`` (literal ints) outputs of a sum of shifted runs, the inner loop of
-    a direct convolution (and of a matrix product: ``offsets[t] = t·ld``)::
+    """``rows`` × ``vectors`` outputs of a sum of shifted runs, the inner loop of a direct
+    convolution (and of a matrix product: ``offsets[t] = t·ld``)::
 
         out[out_base + r·out_stride + j] = Σ_t weights[w_base + t·w_tap + r·w_row] ·
                                                x[x_base + offsets[t] + j]
 
     for ``r < rows``, ``j < 16·vectors``, the sum over ``t < len(offsets)`` taken in order of
-    ``t`` by fused multiply-adds from 0. ``x``, ``weights``, ``out``: 1-D contiguous float32;
-    ``offsets``: 1-D int64. No bounds are checked: the caller sizes the arrays."""
-    count_r, count_v = _literal(rows), _literal(vectors)
-    if (count_r is None or count_v is None or not all(map(_float32_vector, (x, weights, out)))
+    ``t`` by fused multiply-adds from 0. ``rows`` and ``vectors`` are literal ints, or run-time
+    ints among ``PRODUCT_SHAPES`` (one loop per shape is compiled; another shape does nothing).
+    ``x``, ``weights``, ``out``: 1-D contiguous float32; ``offsets``: 1-D int64. No bounds are
+    checked: the caller sizes the arrays."""
+    shapes = _tile_shapes(rows, vectors, PRODUCT_SHAPES)
+    if (shapes is None or not all(map(_float32_vector, (x, weights, out)))
             or not _int64_vector(offsets)):
         return None
 
@@ -139,46 +174,55 @@ def product_tile(typingctx, x, x_base, offsets, weights, w_base, w_tap, w_row, o
         x_base, w_base, w_tap, w_row, out_base, out_stride = (
             _int64(builder, args[i]) for i in (1, 4, 5, 6, 8, 9))
         taps = context.make_array(sig.args[2])(context, builder, args[2]).nitems
-        row_shifts = [builder.mul(w_row, _const(r)) for r in range(count_r)]
 
-        def step(t, acc):
-            at = builder.add(x_base, builder.load(builder.gep(offset_data, [t])))
-            inputs = [_load(builder, x_data, builder.add(at, _const(LANES * v)))
-                      for v in range(count_v)]
-            w_at = builder.add(w_base, builder.mul(t, w_tap))
-            updated = []
+        def tile(count_r, count_v):
+            row_shifts = [builder.mul(w_row, _const(r)) for r in range(count_r)]
+
+            def step(t, acc):
+                at = builder.add(x_base, builder.load(builder.gep(offset_data, [t])))
+                inputs = [_load(builder, x_data, builder.add(at, _const(LANES * v)))
+                          for v in range(count_v)]
+                w_at = builder.add(w_base, builder.mul(t, w_tap))
+                updated = []
+                for r in range(count_r):
+                    w = _broadcast(builder, weight_data, builder.add(w_at, row_shifts[r]))
+                    updated += [_fma(builder, w, inputs[v], acc[r * count_v + v])
+                                for v in range(count_v)]
+                return updated
+
+            acc = _counted_loop(builder, taps, [_ZERO] * (count_r * count_v), step)
             for r in range(count_r):
-                w = _broadcast(builder, weight_data, builder.add(w_at, row_shifts[r]))
-                updated += [_fma(builder, w, inputs[v], acc[r * count_v + v])
-                            for v in range(count_v)]
-            return updated
+                row = builder.add(out_base, builder.mul(out_stride, _const(r)))
+                for v in range(count_v):
+                    _store(builder, acc[r * count_v + v], out_data,
+                           builder.add(row, _const(LANES * v)))
 
-        acc = _counted_loop(builder, taps, [_ZERO] * (count_r * count_v), step)
-        for r in range(count_r):
-            row = builder.add(out_base, builder.mul(out_stride, _const(r)))
-            for v in range(count_v):
-                _store(builder, acc[r * count_v + v], out_data,
-                       builder.add(row, _const(LANES * v)))
+        _for_tile_shape(builder, args[10], args[11], shapes, tile)
         return context.get_dummy_value()
 
     return types.none(x, x_base, offsets, weights, w_base, w_tap, w_row, out, out_base,
                       out_stride, rows, vectors), codegen
 
 
+# the (rows, taps) shapes correlation_tile compiles when rows are chosen at run time
+CORRELATION_SHAPES = tuple((r, 4) for r in (1, 2, 3, 4))
+
+
 @intrinsic(prefer_literal=True)
 def correlation_tile(typingctx, dy, dy_base, dy_stride, x, x_base, offsets, first_tap, blocks,
                      samples, dy_sample, x_sample, acc, rows, taps):
-    """``rows`` × ``taps`` (literal ints) lane-wise correlations of a weight gradient, added to
-    the accumulators ``acc[(r·taps + t)·16 : +16]``::
+    """``rows`` × ``taps`` lane-wise correlations of a weight gradient, added to the
+    accumulators ``acc[(r·taps + t)·16 : +16]``::
 
         acc[r, t, j] += Σ_s Σ_b dy[dy_base + s·dy_sample + r·dy_stride + 16·b + j] ·
                                  x[x_base + s·x_sample + offsets[first_tap + t] + 16·b + j]
 
     over ``s < samples`` and ``b < blocks``, in that order, by fused multiply-adds (lane ``j``
-    sums every 16th position; the caller combines the 16 lanes). ``dy``, ``x``, ``acc``: 1-D
+    sums every 16th position; the caller combines the 16 lanes). ``rows`` and ``taps`` are
+    literal ints, or run-time ints among ``CORRELATION_SHAPES``. ``dy``, ``x``, ``acc``: 1-D
     contiguous float32; ``offsets``: 1-D int64. No bounds are checked."""
-    count_r, count_t = _literal(rows), _literal(taps)
-    if (count_r is None or count_t is None or not all(map(_float32_vector, (dy, x, acc)))
+    shapes = _tile_shapes(rows, taps, CORRELATION_SHAPES)
+    if (shapes is None or not all(map(_float32_vector, (dy, x, acc)))
             or not _int64_vector(offsets)):
         return None
 
@@ -189,32 +233,37 @@ def correlation_tile(typingctx, dy, dy_base, dy_stride, x, x_base, offsets, firs
         acc_data = _data(context, builder, sig.args[11], args[11])
         dy_base, dy_stride, x_base, first, count, samples, dy_sample, x_sample = (
             _int64(builder, args[i]) for i in (1, 2, 4, 6, 7, 8, 9, 10))
-        shifts = [builder.load(builder.gep(offset_data, [builder.add(first, _const(t))]))
-                  for t in range(count_t)]
-        initial = [_load(builder, acc_data, _const(LANES * i)) for i in range(count_r * count_t)]
 
-        def sample(s, acc):
-            g_at = builder.add(dy_base, builder.mul(s, dy_sample))
-            x_at = builder.add(x_base, builder.mul(s, x_sample))
-            starts = [builder.add(x_at, shift) for shift in shifts]
-            rows_at = [builder.add(g_at, builder.mul(dy_stride, _const(r)))
-                       for r in range(count_r)]
+        def tile(count_r, count_t):
+            shifts = [builder.load(builder.gep(offset_data, [builder.add(first, _const(t))]))
+                      for t in range(count_t)]
+            initial = [_load(builder, acc_data, _const(LANES * i))
+                       for i in range(count_r * count_t)]
 
-            def step(b, acc):
-                shift = builder.mul(b, _const(LANES))
-                inputs = [_load(builder, x_data, builder.add(at, shift)) for at in starts]
-                updated = []
-                for r in range(count_r):
-                    g = _load(builder, dy_data, builder.add(rows_at[r], shift))
-                    updated += [_fma(builder, g, inputs[t], acc[r * count_t + t])
-                                for t in range(count_t)]
-                return updated
+            def sample(s, acc):
+                g_at = builder.add(dy_base, builder.mul(s, dy_sample))
+                x_at = builder.add(x_base, builder.mul(s, x_sample))
+                starts = [builder.add(x_at, shift) for shift in shifts]
+                rows_at = [builder.add(g_at, builder.mul(dy_stride, _const(r)))
+                           for r in range(count_r)]
 
-            return _counted_loop(builder, count, acc, step)
+                def step(b, acc):
+                    shift = builder.mul(b, _const(LANES))
+                    inputs = [_load(builder, x_data, builder.add(at, shift)) for at in starts]
+                    updated = []
+                    for r in range(count_r):
+                        g = _load(builder, dy_data, builder.add(rows_at[r], shift))
+                        updated += [_fma(builder, g, inputs[t], acc[r * count_t + t])
+                                    for t in range(count_t)]
+                    return updated
 
-        acc = _counted_loop(builder, samples, initial, sample)
-        for i, value in enumerate(acc):
-            _store(builder, value, acc_data, _const(LANES * i))
+                return _counted_loop(builder, count, acc, step)
+
+            acc = _counted_loop(builder, samples, initial, sample)
+            for i, value in enumerate(acc):
+                _store(builder, value, acc_data, _const(LANES * i))
+
+        _for_tile_shape(builder, args[12], args[13], shapes, tile)
         return context.get_dummy_value()
 
     return types.none(dy, dy_base, dy_stride, x, x_base, offsets, first_tap, blocks, samples,
@@ -292,52 +341,6 @@ def transposed_tile(typingctx, dy, dy_base, dy_stride, channels, weights, offset
                       vectors), codegen
 
 
-@inline
-def _row_tile(x, x_base, offsets, w, w_base, w_tap, w_row, rows, out, out_base, out_stride,
-              vectors):
-    """:func:`product_tile` for ``rows`` in 1–4 and ``vectors`` in (1, 2, 4) given at run
-    time (one literal instance per pair)."""
-    if vectors == 4:
-        if rows == 4:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         4, 4)
-        elif rows == 3:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         3, 4)
-        elif rows == 2:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         2, 4)
-        else:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         1, 4)
-    elif vectors == 2:
-        if rows == 4:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         4, 2)
-        elif rows == 3:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         3, 2)
-        elif rows == 2:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         2, 2)
-        else:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         1, 2)
-    else:
-        if rows == 4:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         4, 1)
-        elif rows == 3:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         3, 1)
-        elif rows == 2:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         2, 1)
-        else:
-            product_tile(x, x_base, offsets, w, w_base, w_tap, w_row, out, out_base, out_stride,
-                         1, 1)
-
-
 @kernel
 def product_rows(x, x_base, offsets, w, w_base, w_tap, w_row, rows, out, out_base, out_stride,
                  vectors):
@@ -357,7 +360,7 @@ def product_rows(x, x_base, offsets, w, w_base, w_tap, w_row, rows, out, out_bas
         while v0 < vectors:
             step = 4 if vectors - v0 >= 4 else 2 if vectors - v0 >= 2 else 1
             shift = v0 * LANES
-            _row_tile(x, x_base + shift, offsets, w, w_base + r0 * w_row, w_tap, w_row, count,
-                      out, out_base + r0 * out_stride + shift, out_stride, step)
+            product_tile(x, x_base + shift, offsets, w, w_base + r0 * w_row, w_tap, w_row, out,
+                         out_base + r0 * out_stride + shift, out_stride, count, step)
             v0 += step
         r0 += count
