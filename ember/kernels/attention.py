@@ -76,15 +76,29 @@ def _softmax_columns(s, pt, base, keys, width, count, top, low, total):
             pt[out + np.uint64(i)] = pt[out + np.uint64(i)] / total[i]
 
 
+@inline
+def _dropped(probs, base, noise, b, keys, width, scratch):
+    """The attention weights of pair ``b`` after dropout, as (array, offset): ``probs`` itself
+    without ``noise``, else ``scratch = p·noise[b]`` (both (keys, width), transposed)."""
+    if noise is None:
+        return probs, base
+    drop = noise[b].reshape(-1)
+    for i in range(keys * width):
+        scratch[i] = probs[base + i] * drop[i]
+    return scratch, 0
+
+
 @kernel
 def forward(q, q_base, q_stride, k, k_base, k_stride, v, v_base, v_stride, length, keys, dim,
-            dim_v, scale, pt, out, o_base, o_stride):
+            dim_v, scale, noise, pt, out, o_base, o_stride):
     """For every pair ``b``: ``p = softmax((scale·Q) Kᵀ)`` over the keys, stored transposed in
-    ``pt[b]``, and ``O = p V``. Row ``i`` of pair ``b``'s Q is ``q[q_base[b] + i·q_stride :
+    ``pt[b]``, and ``O = (p·noise) V`` (``noise`` (B, S, Lp) transposed like ``pt``: dropout's
+    scaled keep-mask, or None). Row ``i`` of pair ``b``'s Q is ``q[q_base[b] + i·q_stride :
     +dim]`` (K, V and O likewise, in the flat float32 arrays ``k``, ``v``, ``out``), so the
     heads of a packed projection are read and written in place. Sums: ``Σ_d k[j, d]
     (scale·q)[i, d]`` in order of d, ``Σ_j p[i, j] v[j, :]`` in order of j."""
     width = pt.shape[2]
+    dropped = np.empty(keys * width, np.float32)
     qt = np.zeros(dim * width, np.float32)
     scores = np.empty(keys * width, np.float32)
     top, low, total = (np.empty(width, np.float32), np.empty(width, np.float32),
@@ -97,8 +111,9 @@ def forward(q, q_base, q_stride, k, k_base, k_stride, v, v_base, v_stride, lengt
         product_rows(qt, 0, by_dim, k, k_base[b], 1, k_stride, keys, scores, 0, width,
                      width // LANES)
         _softmax_columns(scores, probs, b * keys * width, keys, width, length, top, low, total)
-        product_rows(v, v_base[b], by_key, probs, b * keys * width, width, 1, length, out,
-                     o_base[b], o_stride, dim_v // LANES)
+        weights, base = _dropped(probs, b * keys * width, noise, b, keys, width, dropped)
+        product_rows(v, v_base[b], by_key, weights, base, width, 1, length, out, o_base[b],
+                     o_stride, dim_v // LANES)
 
 
 @inline
@@ -111,11 +126,11 @@ def _scale_rows(a, base, stride, rows, cols, factor):
 
 @kernel
 def backward(q, q_base, q_stride, k, k_base, k_stride, v, v_base, v_stride, length, keys, dim,
-             dim_v, pt, grad, g_base, g_stride, scale, dq, dk, dv):
+             dim_v, noise, pt, grad, g_base, g_stride, scale, dq, dk, dv):
     """The gradients of :func:`forward` for the output gradient ``grad`` (rows at ``g_base[b] +
-    i·g_stride``), as ``ember.ops.attention.ScaledDotProductAttention.backward``: ``dV = pᵀ
-    dO`` (sums over the queries in order), ``dp = dO Vᵀ`` (over Dv in order), ``ds = p·dp −
-    p·Σ_j(p·dp)`` (over the keys in order), ``dQ = (ds K)·scale`` (over the keys in order),
+    i·g_stride``), as ``ember.ops.attention.ScaledDotProductAttention.backward``: ``dV =
+    (p·noise)ᵀ dO`` (sums over the queries in order), ``dp = (dO Vᵀ)·noise`` (over Dv in order),
+    ``ds = p·dp − p·Σ_j(p·dp)`` (over the keys in order), ``dQ = (ds K)·scale`` (over the keys in order),
     ``dK = (dsᵀ Q)·scale`` (over the queries in order). ``dq``, ``dk``, ``dv`` are flat arrays
     laid out as ``q``, ``k``, ``v`` (the same bases and strides; they may be one array), or
     None (not computed)."""
@@ -129,17 +144,23 @@ def backward(q, q_base, q_stride, k, k_base, k_stride, v, v_base, v_stride, leng
     by_dim_v = np.arange(dim_v) * width
     by_key = np.arange(keys) * k_stride
     probs = pt.reshape(-1)
+    dropped = np.empty(keys * width, np.float32)
     one = np.float32(1)
     for b in range(pt.shape[0]):
         p0 = b * keys * width
         if dv is not None:
-            product_rows(grad, g_base[b], by_query_g, probs, p0, 1, width, keys, dv, v_base[b],
-                         v_stride, dim_v // LANES)
+            weights, base = _dropped(probs, p0, noise, b, keys, width, dropped)
+            product_rows(grad, g_base[b], by_query_g, weights, base, 1, width, keys, dv,
+                         v_base[b], v_stride, dim_v // LANES)
         if dq is None and dk is None:
             continue
         _transpose_rows(grad, g_base[b], g_stride, length, dim_v, one, gt, width)
         product_rows(gt, 0, by_dim_v, v, v_base[b], 1, v_stride, keys, dpt, 0, width,
                      width // LANES)
+        if noise is not None:
+            drop = noise[b].reshape(-1)
+            for i in range(keys * width):
+                dpt[i] = dpt[i] * drop[i]
         for i in range(width):
             total[i] = 0
         for j in range(keys):

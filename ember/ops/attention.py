@@ -51,10 +51,10 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q, k, v, mask=None, scale=1.0, causal=False, noise=None, groups=1,
                 weights=False):
-        self.fused = (mask is None and not causal and noise is None and groups == 1
-                      and not weights and _fused_kernels(q, k, v) is not None)
+        self.fused = (mask is None and not causal and groups == 1 and not weights
+                      and _fused_kernels(q, k, v) is not None)
         if self.fused:
-            return self._fused_forward(q, k, v, scale)
+            return self._fused_forward(q, k, v, scale, noise)
         if groups > 1:
             k, v = np.repeat(k, groups, axis=-3), np.repeat(v, groups, axis=-3)
         if q.shape[-1] < k.shape[-2]:       # scale the smaller operand (E < S: the queries)
@@ -88,14 +88,16 @@ class ScaledDotProductAttention(Function):
         out = p_drop @ v
         return (out, p_drop) if weights else out
 
-    def _fused_forward(self, q, k, v, scale):
+    def _fused_forward(self, q, k, v, scale, noise):
         """One compiled pass per (sample, head) (``ember.kernels.attention``)."""
         batch = q.shape[:-2]
         q3, k3, v3 = (np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:]) for a in (q, k, v))
         out = np.empty(q3.shape[:2] + v3.shape[2:], np.float32)
         self.rows = tuple(_stacked(a) for a in (q3, k3, v3))
         self.shapes = (q3.shape[1], k3.shape[1], q3.shape[2], v3.shape[2])
-        self.p, self.scale = _fused_attention(self.rows, self.shapes, scale, _stacked(out))
+        self.noise = None if noise is None else _transposed(noise, *self.shapes[:2])
+        self.p, self.scale = _fused_attention(self.rows, self.shapes, scale, _stacked(out),
+                                              self.noise)
         return out.reshape(batch + out.shape[1:])
 
     def _fused_backward(self, grad):
@@ -103,8 +105,8 @@ class ScaledDotProductAttention(Function):
         g = g.reshape((-1,) + g.shape[-2:])
         grads = [np.empty(rows[0].shape, np.float32) if n else None
                  for rows, n in zip(self.rows, self.needs_input_grad)]
-        _fused_attention_backward(self.rows, self.shapes, self.p, self.scale, _stacked(g),
-                                  grads)
+        _fused_attention_backward(self.rows, self.shapes, self.p, self.scale, self.noise,
+                                  _stacked(g), grads)
         return tuple(None if a is None else a.reshape(m[0])
                      for a, m in zip(grads, self._input_meta))
 
@@ -188,10 +190,20 @@ def _pair_parts(pairs, length, keys, dim, dim_v):
     return _parallel.split(pairs, threads if macs >= PARALLEL_MIN_MACS * threads else 1)
 
 
-def _fused_attention(rows, shapes, scale, out_rows):
+def _transposed(noise, length, keys):
+    """Dropout's ``noise`` (*, L, S) in the kernels' layout of the attention weights: (B, S,
+    Lp), transposed, the columns past L zero."""
+    out = np.zeros((noise.size // (length * keys), keys, -(-length // LANES) * LANES),
+                   np.float32)
+    out[:, :, :length] = noise.reshape(-1, length, keys).transpose(0, 2, 1)
+    return out
+
+
+def _fused_attention(rows, shapes, scale, out_rows, noise=None):
     """Attention of every (q, k, v) matrix triple given as rows (``(flat, bases, stride)``
-    each) into ``out_rows``, the pairs split over Ember's threads; returns the transposed
-    probabilities (B, S, Lp) and the float32 scale, for :func:`_fused_attention_backward`."""
+    each) into ``out_rows``, the pairs split over Ember's threads, with dropout's ``noise``
+    (:func:`_transposed`) when given; returns the transposed probabilities (B, S, Lp) and the
+    float32 scale, for :func:`_fused_attention_backward`."""
     (q, qb, qs), (k, kb, ks), (v, vb, vs) = rows
     out, ob, os_ = out_rows
     length, keys, dim, dim_v = shapes
@@ -199,12 +211,13 @@ def _fused_attention(rows, shapes, scale, out_rows):
     scale = np.float32(scale)
     kernel = compiled().attention.forward
     _parallel.run([partial(kernel, q, qb[s], qs, k, kb[s], ks, v, vb[s], vs, length, keys, dim,
-                           dim_v, scale, pt[s], out, ob[s], os_)
+                           dim_v, scale, None if noise is None else noise[s], pt[s], out, ob[s],
+                           os_)
                    for s in _pair_parts(qb.size, *shapes)])
     return pt, scale
 
 
-def _fused_attention_backward(rows, shapes, pt, scale, grad_rows, grads):
+def _fused_attention_backward(rows, shapes, pt, scale, noise, grad_rows, grads):
     """The gradients of :func:`_fused_attention` into ``grads`` (flat arrays laid out as q, k,
     v; None where not needed; they may be one array)."""
     (q, qb, qs), (k, kb, ks), (v, vb, vs) = rows
@@ -212,7 +225,8 @@ def _fused_attention_backward(rows, shapes, pt, scale, grad_rows, grads):
     length, keys, dim, dim_v = shapes
     kernel = compiled().attention.backward
     _parallel.run([partial(kernel, q, qb[s], qs, k, kb[s], ks, v, vb[s], vs, length, keys, dim,
-                           dim_v, pt[s], g, gb[s], gs, scale, *grads)
+                           dim_v, None if noise is None else noise[s], pt[s], g, gb[s], gs,
+                           scale, *grads)
                    for s in _pair_parts(qb.size, *shapes)])
 
 
@@ -233,6 +247,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """
     return _attention("scaled_dot_product_attention", query, key, value, attn_mask, dropout_p,
                       is_causal, scale, enable_gqa)
+
+
+def _dropout_noise(shape, p, dtype):
+    """Dropout of the attention weights: a keep-mask of ``shape`` scaled by ``1 / (1 − p)``
+    (all zeros when ``p`` is 1), or None when ``p`` is 0."""
+    if p <= 0:
+        return None
+    keep = rng().random(shape, dtype=np.float32) >= p
+    return (keep * (1.0 / (1.0 - p)) if p < 1 else keep * 0.0).astype(dtype)
 
 
 def _attention(name, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa,
@@ -283,10 +306,7 @@ def _attention(name, query, key, value, attn_mask, dropout_p, is_causal, scale, 
         elif attn_mask._data.dtype != dt:
             attn_mask = cast(attn_mask, _dtype.from_numpy(dt))
         tensors.append(attn_mask)
-    noise = None
-    if dropout_p > 0:
-        keep = rng().random(score_shape, dtype=np.float32) >= dropout_p
-        noise = (keep * (1.0 / (1.0 - dropout_p)) if dropout_p < 1 else keep * 0.0).astype(dt)
+    noise = _dropout_noise(score_shape, dropout_p, dt)
     return ScaledDotProductAttention.apply(*tensors, scale=float(scale), causal=bool(is_causal),
                                            noise=noise, groups=groups, weights=weights)
 
@@ -340,12 +360,13 @@ class PackedSelfAttention(Function):
     """Multi-head self-attention on the packed projection ``(L, N, 3E)`` = ``[Q | K | V]``
     (``X W_inᵀ + b``), without splitting it: each (sample, head) pair reads its rows of Q, K
     and V in place and writes its output rows into ``(L, N, E)``, laid out for the output
-    projection (``ember.kernels.attention``, no mask, dropout or weights). Replaces
+    projection (``ember.kernels.attention``; no mask or returned weights; dropout of the
+    attention weights with ``dropout_p``). Replaces
     :class:`SplitHeads`' three copies, the attention node and the copy that merged the heads
     (ViT-small, batch 64, two threads: ~3 ms of a 33 ms step). Backward writes dQ, dK and dV
     into one ``(L, N, 3E)`` gradient."""
 
-    def forward(self, qkv, heads):
+    def forward(self, qkv, heads, dropout_p=0.0):
         length, batch, width = qkv.shape
         embed = width // 3
         dim = embed // heads
@@ -359,14 +380,16 @@ class PackedSelfAttention(Function):
         self.out_rows = (sample * embed + head * dim, batch * embed)
         self.shapes, self.qkv_shape = (length, length, dim, dim), qkv.shape
         out = np.empty((length, batch, embed), np.float32)
+        noise = _dropout_noise((batch * heads, length, length), dropout_p, np.float32)
+        self.noise = None if noise is None else _transposed(noise, length, length)
         self.p, self.scale = _fused_attention(self.rows, self.shapes, 1.0 / math.sqrt(dim),
-                                              (out.reshape(-1),) + self.out_rows)
+                                              (out.reshape(-1),) + self.out_rows, self.noise)
         return out
 
     def backward(self, grad):
         g = np.ascontiguousarray(grad, dtype=np.float32).reshape(-1)
         dqkv = np.empty(math.prod(self.qkv_shape), np.float32)
-        _fused_attention_backward(self.rows, self.shapes, self.p, self.scale,
+        _fused_attention_backward(self.rows, self.shapes, self.p, self.scale, self.noise,
                                   (g,) + self.out_rows, [dqkv, dqkv, dqkv])
         return dqkv.reshape(self.qkv_shape)
 
@@ -380,7 +403,7 @@ class SplitHeads(Function):
     the three (ViT-small, batch 64, train step on one thread: 52.3 -> 47.1 ms; two threads
     44.9 -> 41.1 ms)."""
 
-    def forward(self, qkv, heads):
+    def forward(self, qkv, heads, dropout_p=0.0):
         length, batch, width = qkv.shape
         self.shape, self.heads = qkv.shape, heads
         parts = qkv.reshape(length, batch, 3, heads, width // (3 * heads))
@@ -488,11 +511,12 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     packed = (separate is None and query is key is value and bias_k is None and bias_v is None
               and static_k is None and static_v is None)
     if (packed and attn_mask is None and key_padding_mask is None and not need_weights
-            and not is_causal and not add_zero_attn and (dropout_p == 0 or not training)
+            and not is_causal and not add_zero_attn
             and _fused_available((dtype,), head_dim, head_dim) is not None and bsz > 0
             and tgt_len > 0):
         out = PackedSelfAttention.apply(linear(query, in_proj_weight, in_proj_bias),
-                                        heads=num_heads)
+                                        heads=num_heads,
+                                        dropout_p=float(dropout_p) if training else 0.0)
         out = linear(out.reshape(tgt_len * bsz, embed_dim), out_proj_weight,
                      out_proj_bias).reshape(tgt_len, bsz, -1)
         return (out if batched else out.squeeze(1)), None

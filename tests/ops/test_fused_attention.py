@@ -84,8 +84,9 @@ def test_which_attention_calls_are_fused(fused):
         assert calls == [1]
         F.scaled_dot_product_attention(q, k, v, is_causal=True)       # masks: NumPy path
         F.scaled_dot_product_attention(q, k, v, attn_mask=ember.ones(5, 5, dtype=ember.bool))
-        F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
         assert calls == [1]
+        F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+        assert calls == [1, 1]
     finally:
         A.ScaledDotProductAttention._fused_forward = original
 
@@ -159,3 +160,52 @@ def test_attention_pairs_on_threads_equal_one_thread(fused, monkeypatch):
         _parallel.set_num_threads(threads)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+
+
+def _dropout_run(fn, dtype, seed=5):
+    """``fn(*tensors)`` forward and backward on fixed data under a fixed dropout seed: the
+    output and the gradients."""
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal((2, 3, 11, 16)) for _ in range(3)]
+    g = rng.standard_normal((2, 3, 11, 16))
+    ts = [ember.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+    ember.manual_seed(seed)
+    out = fn(*ts)
+    out.backward(ember.tensor(g.astype(dtype)))
+    return [out.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("p", [0.3, 1.0])
+def test_fused_attention_dropout_equals_the_numpy_path(fused, p):
+    """The same seed draws the same keep-mask on both paths (float64 takes the NumPy one)."""
+    def fn(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+    got, exact = _dropout_run(fn, np.float32), _dropout_run(fn, np.float64)
+    assert np.any(got[0] != 0) == (p < 1)          # p = 1 drops every weight
+    for what, a, e in zip(("out", "dq", "dk", "dv"), got, exact):
+        assert_close(a, e, rtol=1e-4, atol=1e-4, what=what)
+
+
+def test_packed_self_attention_dropout_equals_the_numpy_path(fused, monkeypatch):
+    """MultiheadAttention in training with dropout: the packed path draws the mask of the
+    (sample, head) pairs in the order the NumPy path does; with the same seed both agree."""
+    rng = np.random.default_rng(7)
+    _, mha = _mha_pair(32, 2, True, rng)
+    mha.dropout = 0.25
+    mha.train()
+    x = rng.standard_normal((3, 9, 32)).astype(np.float32)
+    g = rng.standard_normal((3, 9, 32)).astype(np.float32)
+
+    def run(policy):
+        monkeypatch.setattr(A, "POLICY", policy)
+        xe = ember.tensor(x, requires_grad=True)
+        for p in mha.parameters():
+            p.grad = None
+        ember.manual_seed(11)
+        out = mha(xe, xe, xe, need_weights=False)[0]
+        out.backward(ember.tensor(g))
+        return [out.detach().numpy(), xe.grad.numpy()] + [p.grad.numpy() for p in
+                                                          mha.parameters()]
+    fused_run, numpy_run = run("always"), run("never")
+    for i, (a, e) in enumerate(zip(fused_run, numpy_run)):
+        assert_close(a, e, what=f"result {i}")
