@@ -22,7 +22,11 @@ against its reference in one process). Numba is imported on the first call of
 (``tests/kernels/``): bit for bit where it performs the same float operations in the same
 order (copies, max, the scatter-adds of col2im in kernel-offset order, the SGD update), and to
 float32 rounding, with the bound stated in the kernel's docstring, where the NumPy code
-reduces in an order that is NumPy's own (sums, ``exp``).
+reduces in an order that is NumPy's own (sums, ``exp``). The register-tile computations (the
+direct convolution, ``direct``; the attention, ``attention``) replace whole GEMM-based ops:
+``tests/ops/test_direct.py`` holds the convolution exactly to a float64 conv on integer data
+(every sum exact) and to a bound derived from its sums, ``tests/ops/test_fused_attention.py``
+the attention to the float64 NumPy products, both to PyTorch.
 
 **Threading rules** (measured on a 2-core VM, see ``ember/_parallel.py``): kernels are
 serial (``@njit(nogil=True)``) and Ember's own worker threads run them over batch chunks;
