@@ -130,10 +130,10 @@ def backward(q, q_base, q_stride, k, k_base, k_stride, v, v_base, v_stride, leng
     """The gradients of :func:`forward` for the output gradient ``grad`` (rows at ``g_base[b] +
     i·g_stride``), as ``ember.ops.attention.ScaledDotProductAttention.backward``: ``dV =
     (p·noise)ᵀ dO`` (sums over the queries in order), ``dp = (dO Vᵀ)·noise`` (over Dv in order),
-    ``ds = p·dp − p·Σ_j(p·dp)`` (over the keys in order), ``dQ = (ds K)·scale`` (over the keys in order),
-    ``dK = (dsᵀ Q)·scale`` (over the queries in order). ``dq``, ``dk``, ``dv`` are flat arrays
-    laid out as ``q``, ``k``, ``v`` (the same bases and strides; they may be one array), or
-    None (not computed)."""
+    ``ds = p·dp − p·Σ_j(p·dp)`` (over the keys in order), ``dQ = (ds K)·scale`` (over the keys
+    in order), ``dK = (dsᵀ Q)·scale`` (over the queries in order). ``dq``, ``dk``, ``dv`` are
+    flat arrays laid out as ``q``, ``k``, ``v`` (the same bases and strides; they may be one
+    array), or None (not computed)."""
     width = pt.shape[2]
     gt = np.zeros(dim_v * width, np.float32)
     dpt = np.empty(keys * width, np.float32)

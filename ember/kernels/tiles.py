@@ -276,14 +276,15 @@ def transposed_tile(typingctx, dy, dy_base, dy_stride, channels, weights, offset
     """``vectors`` (a literal int) blocks of 16 positions of a transposed convolution, added
     into ``out``::
 
-        out[out_base + offsets[t] + j] += Σ_o weights[t·channels + o] · dy[dy_base + o·dy_stride + j]
+        out[out_base + offsets[t] + j] += Σ_o weights[t·channels + o] ·
+                                             dy[dy_base + o·dy_stride + j]
 
     for each tap ``t < len(offsets)`` in order and ``j < 16·vectors``: the sum over ``o <
     channels`` is taken in registers by fused multiply-adds from 0, the even and the odd
     channels in two partial sums (each in order; two chains of FMAs keep twice as many in
     flight), the last channel of an odd count added to the even one; then the odd sum is added
-    to the even one, and the result to ``out``. ``dy``, ``weights``, ``out``: 1-D contiguous float32; ``offsets``: 1-D int64. No
-    bounds are checked."""
+    to the even one, and the result to ``out``. ``dy``, ``weights``, ``out``: 1-D contiguous
+    float32; ``offsets``: 1-D int64. No bounds are checked."""
     count_v = _literal(vectors)
     if (count_v is None or not all(map(_float32_vector, (dy, weights, out)))
             or not _int64_vector(offsets)):

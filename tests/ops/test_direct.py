@@ -143,7 +143,8 @@ def test_direct_conv_computes_only_the_gradients_asked_for(direct):
     assert w.grad is None and x.grad.shape == (2, 1, 8, 8)
 
 
-@pytest.mark.parametrize("shape, top, left, width", [((2, 3, 4, 5), 1, 2, 9), ((1, 1, 1, 1), 0, 0, 1),
+@pytest.mark.parametrize("shape, top, left, width", [((2, 3, 4, 5), 1, 2, 9),
+                                                      ((1, 1, 1, 1), 0, 0, 1),
                                                       ((2, 2, 3, 3), 2, 0, 3)])
 def test_padded_planes_equal_numpy(shape, top, left, width):
     rng = np.random.default_rng(5)
