@@ -50,6 +50,12 @@ MAX_OUT_CHANNELS = 128
 MAX_TAPS = 800
 # a batch is split over Ember's threads from this many multiply-adds (forward) per thread
 PARALLEL_MIN_MACS = 2 ** 21
+# ... and into parts whose planes (the padded input, the output gradient on the grid, the input
+# gradient's planes) take at most this many bytes each: the planes live in per-thread
+# workspaces, so a whole large batch at once would add a copy of its output gradient to the
+# peak memory (VGG's 3->64 conv at 224x224, batch 32: 415 MB); LeNet-5's and ResNet-18's
+# stem convs stay in one part per thread
+PART_BYTES = 16 * 2 ** 20
 
 _avx512 = None
 
@@ -141,10 +147,14 @@ def pack(w):
                            for o in range(0, w.shape[0], rows_per_block)]).astype(np.float32)
 
 
-def _parts(n, macs):
-    """Slices of the batch: one per thread once there are ``PARALLEL_MIN_MACS`` per thread."""
+def _parts(n, macs, sample_bytes):
+    """Slices of the batch, each one task for Ember's threads: one per thread once there are
+    ``PARALLEL_MIN_MACS`` per thread, and more (a multiple of the threads) when a part's planes
+    (``sample_bytes`` per sample) would exceed ``PART_BYTES``."""
     threads = _parallel.get_num_threads()
-    return _parallel.split(n, threads if macs >= PARALLEL_MIN_MACS * threads else 1)
+    threads = threads if macs >= PARALLEL_MIN_MACS * threads else 1
+    count = max(threads, -(-n * sample_bytes // PART_BYTES))
+    return _parallel.split(n, min(n, -(-count // threads) * threads))
 
 
 def _conv(x, w, bias, padding, dilation, out):
@@ -156,7 +166,8 @@ def _conv(x, w, bias, padding, dilation, out):
         kernels.conv(grid.planes(x[s], "direct_x"), grid.offsets, packed, bias, grid.width,
                      out[s])
 
-    _parallel.run([partial(part, s) for s in _parts(x.shape[0], out.size * grid.offsets.size)])
+    parts = _parts(x.shape[0], out.size * grid.offsets.size, 4 * x.shape[1] * grid.length)
+    _parallel.run([partial(part, s) for s in parts])
 
 
 def conv(x, w, bias, padding, dilation, out):
@@ -200,7 +211,10 @@ def backward(grad, x, w, padding, dilation, dx, need_dw, need_db):
             kernels.weight_grad(gp, grid.planes(x[s], "direct_x"), offsets, grid.blocks, dw, db)
         return dw, db
 
-    shares = _parallel.run([partial(part, s) for s in _parts(x.shape[0], grad.size * taps)])
+    sample_bytes = 4 * (grad.shape[1] * grid.blocks * LANES
+                        + x.shape[1] * grid.length * (2 if dx is not None else 1))
+    shares = _parallel.run([partial(part, s)
+                            for s in _parts(x.shape[0], grad.size * taps, sample_bytes)])
     dw = db = None
     if need_dw:
         dw = _sum([share[0] for share in shares])

@@ -109,18 +109,23 @@ def test_direct_float32_error_is_within_a_bound_of_its_sums(direct):
         assert np.all(np.abs(g - e) <= bound), what
 
 
-def test_direct_conv_in_batch_parts_on_threads(direct, monkeypatch):
-    """One part per thread, each with its share of dW and db: the forward and dX are the same
-    bit for bit as on one thread (each sample's sums do not depend on the parts)."""
+@pytest.mark.parametrize("part_bytes", [dc.PART_BYTES, 1])    # one part per thread / per sample
+def test_direct_conv_in_batch_parts_on_threads(direct, monkeypatch, part_bytes):
+    """The batch in parts (one per thread, or one per sample when the planes of a part are
+    capped), each with its share of dW and db: the forward and dX are the same bit for bit as
+    in one part on one thread (each sample's sums do not depend on the parts)."""
     monkeypatch.setattr(dc, "PARALLEL_MIN_MACS", 1)
+    monkeypatch.setattr(dc, "PART_BYTES", part_bytes)
     rng = np.random.default_rng(3)
     x, w, b, dy = _arrays(rng, (5, 3, 9, 9), 6, (3, 3), 1, 1, integers=False)
     threads = _parallel.get_num_threads()
     try:
         _parallel.set_num_threads(1)
+        monkeypatch.setattr(dc, "PART_BYTES", 2 ** 40)
         one = _run(x, w, b, dy, 1, 1, np.float32)
+        monkeypatch.setattr(dc, "PART_BYTES", part_bytes)
         _parallel.set_num_threads(2)
-        assert len(dc._parts(5, 10 ** 6)) == 2
+        assert len(dc._parts(5, 10 ** 6, 1000)) == (2 if part_bytes > 1 else 5)
         two = _run(x, w, b, dy, 1, 1, np.float32)
     finally:
         _parallel.set_num_threads(threads)
