@@ -154,3 +154,91 @@ def run_min(values, base, n):
         v = values[base + np.uint64(i)]
         low = v if (v != v) or (v < low) else low
     return low
+
+
+def _element_type(dtype):
+    return {types.float32: ir.FloatType(), types.float64: ir.DoubleType()}.get(dtype)
+
+
+def _strided_codegen(accumulate, widen):
+    """Codegen of a sum over ``runs`` runs of ``blocks`` blocks of 16 values each, run ``r``
+    starting at ``first + r·stride`` in the flat arrays of the arguments: ``acc[j] =
+    step(acc[j], values...)`` lane by lane, run by run and block by block in order, then the
+    16 lanes added pairwise (as :func:`lane_sum`). ``accumulate(builder, acc, blocks)`` gives
+    the new accumulator from the loaded blocks (one per array argument); ``widen`` sums float32
+    data in float64 lanes."""
+    from ember.kernels.tiles import _counted_loop, _int64
+
+    def codegen(context, builder, sig, args):
+        arrays = [a for a in sig.args if isinstance(a, types.Array)]
+        data = [context.make_array(t)(context, builder, v).data
+                for t, v in zip(sig.args, args) if isinstance(t, types.Array)]
+        first, stride, runs, blocks = (_int64(builder, v) for v in args[len(arrays):])
+        element = _element_type(arrays[0].dtype)
+        vector = ir.VectorType(element, LANES)
+        wide = ir.VectorType(ir.DoubleType(), LANES) if widen else vector
+        zero = ir.Constant(wide, [0.0] * LANES)
+
+        def run(r, state):
+            base = builder.add(first, builder.mul(r, stride))
+
+            def block(b, state):
+                at = builder.add(base, builder.mul(b, ir.Constant(_I64, LANES)))
+                loaded = [builder.load(builder.bitcast(builder.gep(d, [at]), vector.as_pointer()),
+                                       align=4) for d in data]
+                if widen and element != ir.DoubleType():
+                    loaded = [builder.fpext(v, wide) for v in loaded]
+                return [accumulate(builder, state[0], loaded)]
+
+            return _counted_loop(builder, blocks, state, block)
+
+        result = _counted_loop(builder, runs, [zero], run)[0]
+        width = LANES
+        while width > 1:
+            width //= 2
+            even = builder.shuffle_vector(result, result, ir.Constant(
+                ir.VectorType(ir.IntType(32), width), list(range(0, 2 * width, 2))))
+            odd = builder.shuffle_vector(result, result, ir.Constant(
+                ir.VectorType(ir.IntType(32), width), list(range(1, 2 * width, 2))))
+            result = builder.fadd(even, odd)
+        return builder.extract_element(result, ir.Constant(_I64, 0))
+    return codegen
+
+
+def _strided_signature(result, arrays, ints):
+    if not (all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+                and a.dtype in (types.float32, types.float64) for a in arrays)
+            and len({a.dtype for a in arrays}) == 1
+            and all(isinstance(i, types.Integer) for i in ints)):
+        return None
+    return result(*arrays, *ints)
+
+
+@intrinsic
+def strided_sum(typingctx, values, first, stride, runs, blocks):
+    """``Σ values[first + r·stride + 16·b + j]`` over ``r < runs``, ``b < blocks``, ``j < 16``:
+    16 lanes in the values' dtype, each summed in order of (r, b), then added pairwise (a
+    channel's total over the runs of an (N, C, L) array: ``first = c·L``, ``stride = C·L``)."""
+    sig = _strided_signature(values.dtype if isinstance(values, types.Array) else None,
+                             (values,), (first, stride, runs, blocks))
+    return None if sig is None else (sig, _strided_codegen(
+        lambda b, acc, loaded: b.fadd(acc, loaded[0]), widen=False))
+
+
+@intrinsic
+def strided_sum64(typingctx, values, first, stride, runs, blocks):
+    """:func:`strided_sum` in float64 lanes (float32 values widened exactly): the mean of a
+    channel to within float64 rounding."""
+    sig = _strided_signature(types.float64, (values,), (first, stride, runs, blocks))
+    return None if sig is None else (sig, _strided_codegen(
+        lambda b, acc, loaded: b.fadd(acc, loaded[0]), widen=True))
+
+
+@intrinsic
+def strided_dot(typingctx, a, b, first, stride, runs, blocks):
+    """``Σ a·b`` over the same elements as :func:`strided_sum` (both arrays indexed alike): each
+    product rounded, then added to its lane (no fused multiply-add, as the NumPy code)."""
+    sig = _strided_signature(a.dtype if isinstance(a, types.Array) else None, (a, b),
+                             (first, stride, runs, blocks))
+    return None if sig is None else (sig, _strided_codegen(
+        lambda bld, acc, loaded: bld.fadd(acc, bld.fmul(loaded[0], loaded[1])), widen=False))

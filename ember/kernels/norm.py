@@ -5,72 +5,59 @@ backward's two sums and dX likewise, instead of a NumPy pass per operation.
 
 The float operations are the NumPy code's, in its order, except the sums over a channel's
 N·L elements: the mean's float64 sum and the float32 sums of the variance and the backward run
-as 8 partial sums combined pairwise (NumPy sums pairwise, ``einsum`` in an order of its own),
-so results agree to float32 rounding: a sum of ``M`` terms by at most ``(M − 1)·u`` relative
-to the sum of their magnitudes, each way (``tests/kernels``).
+in 16 vector lanes over the whole blocks of 16 of each run (``ember.kernels.lanes``
+``strided_*``: one vector instruction per 16 values instead of scalar partial sums; batch norm
+over ResNet-18's (32, 64, 32, 32) on one core: forward 2.29 → 1.32 ms, backward 2.37 → 1.86
+ms), combined pairwise, then each run's last ``L mod 16`` values one by one. NumPy sums pairwise (``einsum`` in an order of its own), so results agree to
+float32 rounding: a sum of ``M`` terms by at most ``(M − 1)·u`` relative to the sum of their
+magnitudes, each way (``tests/kernels``).
 """
 import math
 
 import numpy as np
 
 from ember.kernels._jit import inline, kernel
-from ember.kernels.lanes import run_sum
+from ember.kernels.lanes import LANES, run_sum, strided_dot, strided_sum, strided_sum64
 
 
 @inline
 def _channel_sums(a, b, c, batch, channels, length, squares):
-    """Over the N·L elements of channel ``c`` of the (N, C, L) arrays (flat ``a``, ``b``): 8
-    running float32 partial sums of ``a·b`` (``squares``: ``a·a``), combined pairwise."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = a.dtype.type(0)
-    blocks = length // 8
+    """``Σ a·b`` (``squares``: ``Σ a·a``) over the N·L elements of channel ``c`` of the (N, C, L)
+    arrays (flat ``a``, ``b``): 16 lanes over the whole blocks of each run (``strided_dot``),
+    then the last ``L mod 16`` elements of each run one by one."""
+    blocks = length // LANES
+    other = a if squares else b
+    total = strided_dot(a, other, c * length, channels * length, batch, blocks)
     for n in range(batch):
-        base = np.uint64((n * channels + c) * length)
-        for k in range(blocks):
-            at = base + np.uint64(8 * k)
-            if squares:
-                s0 += a[at] * a[at]
-                s1 += a[at + np.uint64(1)] * a[at + np.uint64(1)]
-                s2 += a[at + np.uint64(2)] * a[at + np.uint64(2)]
-                s3 += a[at + np.uint64(3)] * a[at + np.uint64(3)]
-                s4 += a[at + np.uint64(4)] * a[at + np.uint64(4)]
-                s5 += a[at + np.uint64(5)] * a[at + np.uint64(5)]
-                s6 += a[at + np.uint64(6)] * a[at + np.uint64(6)]
-                s7 += a[at + np.uint64(7)] * a[at + np.uint64(7)]
-            else:
-                s0 += a[at] * b[at]
-                s1 += a[at + np.uint64(1)] * b[at + np.uint64(1)]
-                s2 += a[at + np.uint64(2)] * b[at + np.uint64(2)]
-                s3 += a[at + np.uint64(3)] * b[at + np.uint64(3)]
-                s4 += a[at + np.uint64(4)] * b[at + np.uint64(4)]
-                s5 += a[at + np.uint64(5)] * b[at + np.uint64(5)]
-                s6 += a[at + np.uint64(6)] * b[at + np.uint64(6)]
-                s7 += a[at + np.uint64(7)] * b[at + np.uint64(7)]
-        for i in range(8 * blocks, length):
-            at = base + np.uint64(i)
-            s0 += a[at] * (a[at] if squares else b[at])
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+        base = (n * channels + c) * length
+        for i in range(LANES * blocks, length):
+            at = np.uint64(base + i)
+            total += a[at] * other[at]
+    return total
 
 
 @inline
-def _channel_total(a, c, batch, channels, length, accumulate):
-    """``Σ a`` over channel ``c`` as 8 running partial sums of dtype ``accumulate``."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = accumulate(0)
-    blocks = length // 8
+def _channel_total(a, c, batch, channels, length):
+    """``Σ a`` over channel ``c`` in ``a``'s dtype (16 lanes, then the tails)."""
+    blocks = length // LANES
+    total = strided_sum(a, c * length, channels * length, batch, blocks)
     for n in range(batch):
-        base = np.uint64((n * channels + c) * length)
-        for k in range(blocks):
-            at = base + np.uint64(8 * k)
-            s0 += accumulate(a[at])
-            s1 += accumulate(a[at + np.uint64(1)])
-            s2 += accumulate(a[at + np.uint64(2)])
-            s3 += accumulate(a[at + np.uint64(3)])
-            s4 += accumulate(a[at + np.uint64(4)])
-            s5 += accumulate(a[at + np.uint64(5)])
-            s6 += accumulate(a[at + np.uint64(6)])
-            s7 += accumulate(a[at + np.uint64(7)])
-        for i in range(8 * blocks, length):
-            s0 += accumulate(a[base + np.uint64(i)])
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+        base = (n * channels + c) * length
+        for i in range(LANES * blocks, length):
+            total += a[np.uint64(base + i)]
+    return total
+
+
+@inline
+def _channel_total64(a, c, batch, channels, length):
+    """``Σ a`` over channel ``c`` accumulated in float64 (16 lanes, then the tails)."""
+    blocks = length // LANES
+    total = strided_sum64(a, c * length, channels * length, batch, blocks)
+    for n in range(batch):
+        base = (n * channels + c) * length
+        for i in range(LANES * blocks, length):
+            total += np.float64(a[np.uint64(base + i)])
+    return total
 
 
 @kernel
@@ -83,7 +70,7 @@ def batch_norm_forward(x, first, stop, eps, weight, bias, out, centred, mean, va
     dt = x.dtype.type
     count = batch * length
     for c in range(first, stop):
-        mu = dt(_channel_total(values, c, batch, channels, length, np.float64) / count)
+        mu = dt(_channel_total64(values, c, batch, channels, length) / count)
         mean[c] = mu
         for n in range(batch):
             base = np.uint64((n * channels + c) * length)
@@ -111,7 +98,7 @@ def batch_norm_backward(dy, centred, first, stop, invstd, gamma, sum_dy, sum_dy_
     dt = dy.dtype.type
     count = batch * length
     for c in range(first, stop):
-        total = _channel_total(upstream, c, batch, channels, length, dt)
+        total = _channel_total(upstream, c, batch, channels, length)
         moment = _channel_sums(upstream, xc, c, batch, channels, length, False)
         sum_dy[c] = total
         sum_dy_xc[c] = moment
