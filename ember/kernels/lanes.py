@@ -57,16 +57,21 @@ def _lane_loop(context, builder, signature, args, start, step):
     result = builder.phi(start.type)
     result.add_incoming(start, entry)
     result.add_incoming(updated, loop)
-    # combine adjacent lanes, halving the vector each time: (0+1, 2+3, ...), then again
+    return _pairwise(builder, result, step)
+
+
+def _pairwise(builder, vector, step):
+    """The 16 lanes of ``vector`` combined by ``step`` on adjacent pairs, halving the vector
+    each time ((0, 1), (2, 3), ...; then the pairs of those), four times: the scalar left."""
     width = LANES
     while width > 1:
         width //= 2
-        even = builder.shuffle_vector(result, result, ir.Constant(
+        even = builder.shuffle_vector(vector, vector, ir.Constant(
             ir.VectorType(ir.IntType(32), width), list(range(0, 2 * width, 2))))
-        odd = builder.shuffle_vector(result, result, ir.Constant(
+        odd = builder.shuffle_vector(vector, vector, ir.Constant(
             ir.VectorType(ir.IntType(32), width), list(range(1, 2 * width, 2))))
-        result = step(builder, even, odd)
-    return builder.extract_element(result, ir.Constant(_I64, 0))
+        vector = step(builder, even, odd)
+    return builder.extract_element(vector, ir.Constant(_I64, 0))
 
 
 def _signature(values, base, blocks):
@@ -193,15 +198,7 @@ def _strided_codegen(accumulate, widen):
             return _counted_loop(builder, blocks, state, block)
 
         result = _counted_loop(builder, runs, [zero], run)[0]
-        width = LANES
-        while width > 1:
-            width //= 2
-            even = builder.shuffle_vector(result, result, ir.Constant(
-                ir.VectorType(ir.IntType(32), width), list(range(0, 2 * width, 2))))
-            odd = builder.shuffle_vector(result, result, ir.Constant(
-                ir.VectorType(ir.IntType(32), width), list(range(1, 2 * width, 2))))
-            result = builder.fadd(even, odd)
-        return builder.extract_element(result, ir.Constant(_I64, 0))
+        return _pairwise(builder, result, lambda b, x, y: b.fadd(x, y))
     return codegen
 
 

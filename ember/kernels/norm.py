@@ -37,27 +37,28 @@ def _channel_sums(a, b, c, batch, channels, length, squares):
 
 
 @inline
-def _channel_total(a, c, batch, channels, length):
-    """``Σ a`` over channel ``c`` in ``a``'s dtype (16 lanes, then the tails)."""
-    blocks = length // LANES
-    total = strided_sum(a, c * length, channels * length, batch, blocks)
+def _plus_tails(total, a, c, batch, channels, length):
+    """``total`` plus the last ``L mod 16`` values of each run of channel ``c``, one by one, in
+    ``total``'s dtype (a float64 total widens each value exactly)."""
     for n in range(batch):
         base = (n * channels + c) * length
-        for i in range(LANES * blocks, length):
+        for i in range(LANES * (length // LANES), length):
             total += a[np.uint64(base + i)]
     return total
 
 
 @inline
+def _channel_total(a, c, batch, channels, length):
+    """``Σ a`` over channel ``c`` in ``a``'s dtype (16 lanes, then the tails)."""
+    total = strided_sum(a, c * length, channels * length, batch, length // LANES)
+    return _plus_tails(total, a, c, batch, channels, length)
+
+
+@inline
 def _channel_total64(a, c, batch, channels, length):
     """``Σ a`` over channel ``c`` accumulated in float64 (16 lanes, then the tails)."""
-    blocks = length // LANES
-    total = strided_sum64(a, c * length, channels * length, batch, blocks)
-    for n in range(batch):
-        base = (n * channels + c) * length
-        for i in range(LANES * blocks, length):
-            total += np.float64(a[np.uint64(base + i)])
-    return total
+    total = strided_sum64(a, c * length, channels * length, batch, length // LANES)
+    return _plus_tails(total, a, c, batch, channels, length)
 
 
 @kernel
