@@ -35,7 +35,7 @@ from functools import partial
 import numpy as np
 
 __all__ = ["get_num_threads", "set_num_threads", "run", "split", "batch_parts", "enabled",
-           "map_rows", "matmul"]
+           "map_rows", "matmul", "sum_shares"]
 
 _lock = threading.Lock()          # one parallel region at a time
 _local = threading.local()        # .inside: this thread is running a task of a region
@@ -228,6 +228,15 @@ def run(tasks):
     if error is not None:
         raise error
     return results
+
+
+def sum_shares(shares):
+    """The sum of the per-task shares of a result (a gradient summed over batch parts), added
+    in task order into the first share (so a given split always gives the same float32 sum)."""
+    total = shares[0]
+    for share in shares[1:]:
+        total += share
+    return total
 
 
 # a product is split over the threads from this many multiply-adds per thread: ~40 µs of one

@@ -217,15 +217,8 @@ def backward(grad, x, w, padding, dilation, dx, need_dw, need_db):
                             for s in _parts(x.shape[0], grad.size * taps, sample_bytes)])
     dw = db = None
     if need_dw:
-        dw = _sum([share[0] for share in shares])
+        dw = _parallel.sum_shares([share[0] for share in shares])
         dw = np.ascontiguousarray(dw[:, :taps]).reshape(w.shape)
     if need_db:
-        db = _sum([share[1] for share in shares])
+        db = _parallel.sum_shares([share[1] for share in shares])
     return dw, db
-
-
-def _sum(arrays):
-    total = arrays[0]
-    for a in arrays[1:]:
-        total += a
-    return total

@@ -210,8 +210,9 @@ class Conv(Function):
         dw = None
         if need_dw:
             dw = [s[0] for s in shares]
-            dw = wg.filter_from_transform(dw, w.shape) if self.winograd else _sum(dw)
-        db = _sum([s[1] for s in shares]) if need_db else None
+            dw = (wg.filter_from_transform(dw, w.shape) if self.winograd
+                  else _parallel.sum_shares(dw))
+        db = _parallel.sum_shares([s[1] for s in shares]) if need_db else None
         if dx is not None and not self.batched:
             dx = dx[0]
         return (dx, dw, db) if self.has_bias else (dx, dw)
@@ -236,14 +237,6 @@ def _algorithm(x_shape, w_shape, stride, padding, dilation, groups, dtype):
     if wg.applies(*args):
         return "winograd"
     return "direct" if direct else "im2col"
-
-
-def _sum(arrays):
-    """The sum of the per-slice gradient shares (in place into the first)."""
-    total = arrays[0]
-    for a in arrays[1:]:
-        total += a
-    return total
 
 
 def _conv(fn, nd, input, weight, bias, stride, padding, dilation, groups):

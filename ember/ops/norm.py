@@ -44,14 +44,6 @@ _EMPTY = {np.dtype(np.float32): np.empty((0, 0, 0), np.float32),
           np.dtype(np.float64): np.empty((0, 0, 0), np.float64)}
 
 
-def _sum(arrays):
-    """The sum of the per-thread shares of a gradient (in place into the first)."""
-    total = arrays[0]
-    for a in arrays[1:]:
-        total += a
-    return total
-
-
 def _channel_view(a):
     """``(1, C)``-broadcastable view of a per-channel vector against an ``(N, C, L)`` array."""
     return a.reshape(1, -1, 1)
@@ -320,8 +312,8 @@ class LayerNorm(Function):
         for i, (present, needed) in enumerate(((self.has_weight, need_w),
                                                 (self.has_bias, need_b))):
             if present:
-                grads.append(_sum([share[i] for share in shares]).reshape(self.affine_shape)
-                             if needed else None)
+                total = _parallel.sum_shares([share[i] for share in shares]) if needed else None
+                grads.append(None if total is None else total.reshape(self.affine_shape))
         return tuple(grads)
 
     def backward(self, grad):
