@@ -26,6 +26,28 @@ from ember.kernels._jit import inline, kernel
 
 LANES = 16
 
+_wide = None
+
+
+def wide_registers():
+    """True when the kernels compile for a CPU with AVX-512 (32 vector registers), where a
+    tile's 16 accumulators stay in registers; elsewhere they would spill, and the ops that
+    pick tiles by measurement (``ember.ops._direct``, ``ember.ops.attention``) do not. Numba's
+    target CPU decides: the host, unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` say
+    otherwise (a named CPU's features are not known here: False)."""
+    global _wide
+    if _wide is None:
+        import llvmlite.binding as llvm
+        from numba.core import config
+        if config.CPU_FEATURES is not None:
+            features = config.CPU_FEATURES
+        elif config.CPU_NAME in (None, "host"):
+            features = llvm.get_host_cpu_features().flatten()
+        else:
+            features = ""
+        _wide = "+avx512f" in features.split(",")
+    return _wide
+
 _F32 = ir.FloatType()
 _I64 = ir.IntType(64)
 _VECTOR = ir.VectorType(_F32, LANES)

@@ -57,27 +57,6 @@ PARALLEL_MIN_MACS = 2 ** 21
 # stem convs stay in one part per thread
 PART_BYTES = 16 * 2 ** 20
 
-_avx512 = None
-
-
-def _has_avx512():
-    """True when the kernels compile for AVX-512: Numba's target CPU (the host, unless the user
-    set ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``) has ``avx512f``. Called once the kernels
-    are loaded (Numba imported)."""
-    global _avx512
-    if _avx512 is None:
-        import llvmlite.binding as llvm
-        from numba.core import config
-        if config.CPU_FEATURES is not None:
-            features = config.CPU_FEATURES
-        elif config.CPU_NAME in (None, "host"):
-            features = llvm.get_host_cpu_features().flatten()
-        else:                   # a named CPU: its features are not known here
-            features = ""
-        _avx512 = "+avx512f" in features.split(",")
-    return _avx512
-
-
 def _compiled():
     kernels = compiled()
     return None if kernels is None else kernels.direct
@@ -90,7 +69,7 @@ def applies(x_shape, weight_shape, stride, padding, dilation, groups, dtype):
     first."""
     if POLICY == "never" or len(weight_shape) != 4 or dtype != np.float32:
         return False
-    if _compiled() is None or (POLICY == "auto" and not _has_avx512()):
+    if _compiled() is None or (POLICY == "auto" and not compiled().tiles.wide_registers()):
         return False
     c_out, c_in, kh, kw = weight_shape
     return (tuple(stride) == (1, 1) and groups == 1 and x_shape[0] > 0

@@ -17,7 +17,6 @@ from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
 from ember.kernels import compiled
 from ember.ops._checks import same_float_dtype, tensor_argument
-from ember.ops._direct import _has_avx512
 from ember.ops.activation import _row_kernels, _rows
 from ember.ops.affine import linear
 from ember.ops.conv import pad
@@ -167,7 +166,7 @@ def _fused_available(dtypes, dim, dim_v):
     if any(dt != np.float32 for dt in dtypes) or dim % LANES or dim_v % LANES or POLICY == "never":
         return None
     kernels = compiled()
-    if kernels is None or not (POLICY == "always" or _has_avx512()):
+    if kernels is None or not (POLICY == "always" or kernels.tiles.wide_registers()):
         return None
     return kernels.attention
 

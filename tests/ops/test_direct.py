@@ -171,8 +171,8 @@ def test_padded_planes_equal_numpy(shape, top, left, width):
 def test_which_convs_go_direct(monkeypatch):
     base = dict(x_shape=(2, 6, 14, 14), weight_shape=(16, 6, 5, 5), stride=(1, 1),
                 padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1, dtype=np.float32)
-    monkeypatch.setattr(dc, "_avx512", True)
     with kernels.use("numba"):
+        monkeypatch.setattr(kernels.compiled().tiles, "_wide", True)
         assert dc.applies(**base)
         assert dc.applies(**dict(base, dilation=(2, 2), padding=((3, 3), (1, 1))))
         for change in [dict(stride=(2, 1)), dict(groups=2), dict(dtype=np.float64),
@@ -186,7 +186,7 @@ def test_which_convs_go_direct(monkeypatch):
         args = ((2, 16, 8, 8), (16, 16, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.float32)
         assert dc.applies(*args) and wg.applies(*args) and _algorithm(*args) == "winograd"
         assert _algorithm(*base.values()) == "direct"
-        monkeypatch.setattr(dc, "_avx512", False)      # 16 accumulators would spill
+        monkeypatch.setattr(kernels.compiled().tiles, "_wide", False)   # 16 accumulators spill
         assert not dc.applies(**base)
         monkeypatch.setattr(dc, "POLICY", "always")
         assert dc.applies(**base)
