@@ -172,13 +172,12 @@ def _strided_codegen(accumulate, widen):
     16 lanes added pairwise (as :func:`lane_sum`). ``accumulate(builder, acc, blocks)`` gives
     the new accumulator from the loaded blocks (one per array argument); ``widen`` sums float32
     data in float64 lanes."""
-    from ember.kernels.tiles import _counted_loop, _int64
+    from ember.kernels.tiles import _arguments, _counted_loop
 
     def codegen(context, builder, sig, args):
         arrays = [a for a in sig.args if isinstance(a, types.Array)]
-        data = [context.make_array(t)(context, builder, v).data
-                for t, v in zip(sig.args, args) if isinstance(t, types.Array)]
-        first, stride, runs, blocks = (_int64(builder, v) for v in args[len(arrays):])
+        unpacked = _arguments(context, builder, sig, args)
+        data, (first, stride, runs, blocks) = unpacked[:len(arrays)], unpacked[len(arrays):]
         element = _element_type(arrays[0].dtype)
         vector = ir.VectorType(element, LANES)
         wide = ir.VectorType(ir.DoubleType(), LANES) if widen else vector

@@ -66,6 +66,13 @@ def _data(context, builder, array_type, array):
     return context.make_array(array_type)(context, builder, array).data
 
 
+def _arguments(context, builder, sig, args):
+    """An intrinsic's arguments as its codegen uses them: an array as its data pointer, an
+    integer (literal or not) as an int64."""
+    return [_data(context, builder, t, v) if isinstance(t, types.Array) else _int64(builder, v)
+            for t, v in zip(sig.args, args)]
+
+
 def _vector_at(builder, data, index):
     """A ``<16 x float>*`` to ``data[index : index + 16]`` (float32 alignment only)."""
     return builder.bitcast(builder.gep(data, [index]), _VECTOR.as_pointer())
@@ -189,12 +196,8 @@ def product_tile(typingctx, x, x_base, offsets, weights, w_base, w_tap, w_row, o
         return None
 
     def codegen(context, builder, sig, args):
-        x_data = _data(context, builder, sig.args[0], args[0])
-        offset_data = _data(context, builder, sig.args[2], args[2])
-        weight_data = _data(context, builder, sig.args[3], args[3])
-        out_data = _data(context, builder, sig.args[7], args[7])
-        x_base, w_base, w_tap, w_row, out_base, out_stride = (
-            _int64(builder, args[i]) for i in (1, 4, 5, 6, 8, 9))
+        (x_data, x_base, offset_data, weight_data, w_base, w_tap, w_row, out_data, out_base,
+         out_stride, rows_value, vectors_value) = _arguments(context, builder, sig, args)
         taps = context.make_array(sig.args[2])(context, builder, args[2]).nitems
 
         def tile(count_r, count_v):
@@ -219,7 +222,7 @@ def product_tile(typingctx, x, x_base, offsets, weights, w_base, w_tap, w_row, o
                     _store(builder, acc[r * count_v + v], out_data,
                            builder.add(row, _const(LANES * v)))
 
-        _for_tile_shape(builder, args[10], args[11], shapes, tile)
+        _for_tile_shape(builder, rows_value, vectors_value, shapes, tile)
         return context.get_dummy_value()
 
     return types.none(x, x_base, offsets, weights, w_base, w_tap, w_row, out, out_base,
@@ -249,12 +252,9 @@ def correlation_tile(typingctx, dy, dy_base, dy_stride, x, x_base, offsets, firs
         return None
 
     def codegen(context, builder, sig, args):
-        dy_data = _data(context, builder, sig.args[0], args[0])
-        x_data = _data(context, builder, sig.args[3], args[3])
-        offset_data = _data(context, builder, sig.args[5], args[5])
-        acc_data = _data(context, builder, sig.args[11], args[11])
-        dy_base, dy_stride, x_base, first, count, samples, dy_sample, x_sample = (
-            _int64(builder, args[i]) for i in (1, 2, 4, 6, 7, 8, 9, 10))
+        (dy_data, dy_base, dy_stride, x_data, x_base, offset_data, first, count, samples,
+         dy_sample, x_sample, acc_data, rows_value, taps_value) = _arguments(context, builder,
+                                                                            sig, args)
 
         def tile(count_r, count_t):
             shifts = [builder.load(builder.gep(offset_data, [builder.add(first, _const(t))]))
@@ -285,7 +285,7 @@ def correlation_tile(typingctx, dy, dy_base, dy_stride, x, x_base, offsets, firs
             for i, value in enumerate(acc):
                 _store(builder, value, acc_data, _const(LANES * i))
 
-        _for_tile_shape(builder, args[12], args[13], shapes, tile)
+        _for_tile_shape(builder, rows_value, taps_value, shapes, tile)
         return context.get_dummy_value()
 
     return types.none(dy, dy_base, dy_stride, x, x_base, offsets, first_tap, blocks, samples,
@@ -313,11 +313,8 @@ def transposed_tile(typingctx, dy, dy_base, dy_stride, channels, weights, offset
         return None
 
     def codegen(context, builder, sig, args):
-        dy_data = _data(context, builder, sig.args[0], args[0])
-        weight_data = _data(context, builder, sig.args[4], args[4])
-        offset_data = _data(context, builder, sig.args[5], args[5])
-        out_data = _data(context, builder, sig.args[6], args[6])
-        dy_base, dy_stride, channels, out_base = (_int64(builder, args[i]) for i in (1, 2, 3, 7))
+        (dy_data, dy_base, dy_stride, channels, weight_data, offset_data, out_data, out_base,
+         _) = _arguments(context, builder, sig, args)
         taps = context.make_array(sig.args[5])(context, builder, args[5]).nitems
 
         def tap(t, state):
