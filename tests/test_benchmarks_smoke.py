@@ -94,3 +94,23 @@ def test_importing_ember_keeps_freed_memory_unless_malloc_is_tuned_by_the_user()
     assert tuned and faults < 100
     tuned, faults = _faults(dict(env, MALLOC_MMAP_THRESHOLD_="131072"))
     assert not tuned and faults > 2000     # 20 fresh arrays of 256 pages, faulted in
+
+
+@pytest.mark.skipif(__import__("ember").kernels.compiled() is None,
+                    reason="the direct convolution needs the compiled kernels")
+def test_conv_algorithms_direct_error_reports_every_algorithm_that_applies(capsys, monkeypatch):
+    """``python -m benchmarks.conv_algorithms --direct --error`` (batch 4, so cheap): one line
+    per algorithm that applies to each shape, the direct convolution among them, every float32
+    error small; the policies are restored afterwards."""
+    from benchmarks import conv_algorithms
+    from ember.ops import _direct as dc
+    from ember.ops import _winograd as wg
+    monkeypatch.setattr(conv_algorithms, "DIRECT_SHAPES", conv_algorithms.DIRECT_SHAPES[:2] + [
+        ("16->16 3x3, 8x8, b32", (32, 16, 8, 8), 16, 3, 1)])
+    conv_algorithms.main(["--direct", "--error"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    algorithms = [row[-4] for row in rows]
+    assert algorithms.count("direct") == 3 and algorithms.count("im2col") == 3
+    assert algorithms.count("winograd") == 1
+    assert all(0 < float(e) < 1e-5 for row in rows for e in row[-3:])
+    assert dc.POLICY == wg.POLICY == "auto"
