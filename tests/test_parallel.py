@@ -129,6 +129,21 @@ def test_matmul_split_over_threads_equals_numpy(two_threads, monkeypatch, a_shap
                  np.matmul(a.astype(np.float64), b.astype(np.float64)))
 
 
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((256, 1), (1, 784)),            # the weight gradient of a batch of one
+    ((3, 5, 1), (1, 7)),             # batched against a matrix
+    ((2, 1, 4, 1), (3, 1, 6)),       # broadcast batch dims
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_matmul_over_one_term_is_the_exact_outer_product(a_shape, b_shape, dtype):
+    rng = np.random.default_rng(2)
+    a = (rng.standard_normal(a_shape) * 50).astype(dtype)
+    b = (rng.standard_normal(b_shape) * 50).astype(dtype)
+    got, want = _parallel.matmul(a, b), np.matmul(a, b)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
 def test_linear_with_split_products_matches_torch(two_threads, monkeypatch):
     monkeypatch.setattr(_parallel, "MATMUL_SPLIT_MACS", 1)
     monkeypatch.setattr(_parallel, "_blas_limited", True)

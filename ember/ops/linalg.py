@@ -2,7 +2,7 @@
 Vandermonde matrix of polynomial regression (``vander``)."""
 import numpy as np
 
-from ember import _dtype
+from ember import _dtype, _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
 from ember.ops.elementwise import cast
@@ -20,7 +20,7 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return np.matmul(a, b)
+        return _parallel.matmul(a, b)
 
     def backward(self, grad):
         a, b = self.a, self.b
@@ -33,10 +33,10 @@ class MatMul(Function):
         if a.ndim == 1:
             g = g[..., None, :]
         if self.needs_input_grad[0]:
-            ga = np.matmul(g, np.swapaxes(b2, -1, -2))
+            ga = _parallel.matmul(g, np.swapaxes(b2, -1, -2))
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
-            gb = np.matmul(np.swapaxes(a2, -1, -2), g)
+            gb = _parallel.matmul(np.swapaxes(a2, -1, -2), g)
             gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb
 
