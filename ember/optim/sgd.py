@@ -1,9 +1,18 @@
 """Stochastic gradient descent with momentum (lecture 003 "梯度下降", "动量法 momentum")."""
+from functools import partial
+
 import numpy as np
 
+from ember import _parallel
 from ember._tensor import Tensor
 from ember.kernels import compiled, flat
 from ember.optim.optimizer import Optimizer
+
+
+# a parameter is updated in blocks on Ember's threads from this many elements (1 MB of float32:
+# the pass reads and writes 5 MB, ~0.25 ms on one core, against ~0.07 ms to hand a block to a
+# worker); ResNet-18's SGD step on two threads: 8.5 -> 5.8 ms
+PARALLEL_MIN_ELEMENTS = 2 ** 18
 
 
 class SGD(Optimizer):
@@ -105,6 +114,14 @@ class SGD(Optimizer):
             buf._bump_version()
         else:
             views.append(views[0])          # no momentum: the buffer argument is not used
-        kernels.optim.sgd_step(*views, lr, momentum, float(group["dampening"]), weight_decay,
-                               bool(group["nesterov"]), bool(group["maximize"]), first)
+        hyper = (lr, momentum, float(group["dampening"]), weight_decay, bool(group["nesterov"]),
+                 bool(group["maximize"]), first)
+        size = views[0].shape[0]
+        parts = _parallel.batch_parts(size, size, PARALLEL_MIN_ELEMENTS)
+        if len(parts) == 1:
+            kernels.optim.sgd_step(*views, *hyper)
+        else:   # an element's update reads and writes only that element, so blocks of a
+            # large parameter go to Ember's threads (ResNet-18's 512-channel convs: 2.4M each)
+            _parallel.run([partial(kernels.optim.sgd_step, *[v[part] for v in views], *hyper)
+                           for part in parts])
         return True

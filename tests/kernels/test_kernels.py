@@ -173,6 +173,32 @@ def test_sgd_steps_equal_numpy(options, dtype):
     _equal(reference, compiled)
 
 
+@pytest.mark.parametrize("options", [dict(), dict(momentum=0.9, nesterov=True, weight_decay=1e-2)])
+def test_sgd_split_over_threads_equals_numpy(monkeypatch, options):
+    """A large parameter is updated in blocks on Ember's threads; each element's update is the
+    same, so the result is the NumPy update's bit for bit."""
+    from ember.optim import sgd
+    monkeypatch.setattr(sgd, "PARALLEL_MIN_ELEMENTS", 1)
+    before = ember.get_num_threads()
+    ember.set_num_threads(2)
+    try:
+        rng = np.random.default_rng(3)
+        start = rng.standard_normal((37, 5)).astype(np.float32)
+        grads = [rng.standard_normal(start.shape).astype(np.float32) for _ in range(3)]
+
+        def run():
+            w = ember.from_numpy(start.copy()).requires_grad_(True)
+            opt = ember.optim.SGD([w], lr=0.05, **options)
+            for g in grads:
+                w.grad = ember.from_numpy(g.copy())
+                opt.step()
+            return [w.detach().numpy()]
+        reference, compiled = _both(run)
+        _equal(reference, compiled)
+    finally:
+        ember.set_num_threads(before)
+
+
 def test_sgd_with_a_strided_gradient_takes_the_numpy_path():
     w = ember.zeros(3, 4, requires_grad=True)
     opt = ember.optim.SGD([w], lr=1.0, momentum=0.5)
