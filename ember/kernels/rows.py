@@ -115,6 +115,34 @@ def shifted_exp(x, top, p, total):
 
 
 @kernel
+def cross_entropy_forward(x, target, ignore_index, p, inv_total, item):
+    """The per-item cross-entropy of ``ember.ops.loss.CrossEntropy`` for class indices without
+    class weights or label smoothing, per row r of x (R, n) in one pass: ``p = exp(x − top)``
+    and ``inv_total[r] = 1 / Σ p`` (kept for the backward), ``item[r] = w_r·((top + log Σ p)
+    − x[r, y_r])`` with ``w_r`` 1, or 0 when ``y_r`` is ``ignore_index`` (then class 0 stands
+    in for it, as in the NumPy code). Returns the number of rows not ignored. Equal to the
+    NumPy code to float32 rounding (its exp and log; every other operation is the same)."""
+    rows, n = x.shape
+    values, shifted = x.reshape(-1), p.reshape(-1)
+    one, zero = np.float32(1.0), np.float32(0.0)
+    count = 0
+    for r in range(rows):
+        base = np.uint64(r * n)
+        top, total = _exp_of_shifted_row(values, shifted, base, n)
+        inv_total[r] = one / total
+        lse = top + np.float32(math.log(total))
+        valid = target[r] != ignore_index
+        safe = target[r] if valid else 0
+        if safe < 0 or safe >= n:           # the caller checks targets: never out of bounds
+            item[r] = np.float32(np.nan)
+            continue
+        weight = one if valid else zero
+        item[r] = weight * (lse - values[base + np.uint64(safe)])
+        count += valid
+    return count
+
+
+@kernel
 def cross_entropy_backward(p, scale, target, picked, out):
     """``out = p·scale`` per row of p (R, n), then ``out[r, target[r]] −= picked[r]``: the input
     gradient of ``ember.ops.loss.CrossEntropy`` for class indices in one pass, by the float32

@@ -23,6 +23,8 @@ class Linear(Function):
         y = _parallel.matmul(self.x2, self.w2.T)
         if b is not None:
             y += b
+        if x.ndim == 2 and w.ndim == 2:     # already (n, out); a fresh array, not a view
+            return y
         return y.reshape(x.shape[:-1] + w.shape[:-1])
 
     def backward(self, grad):
@@ -77,10 +79,12 @@ def linear(input, weight, bias=None):
     if bias is None:
         return Linear.apply(x, w)
     out_shape = w._data.shape[:-1]
-    try:
-        ok = np.broadcast_shapes(bias._data.shape, out_shape) == out_shape
-    except ValueError:
-        ok = False
+    ok = bias._data.shape == out_shape           # the usual (out,) bias, without the general test
+    if not ok:
+        try:
+            ok = np.broadcast_shapes(bias._data.shape, out_shape) == out_shape
+        except ValueError:
+            ok = False
     if not ok:
         raise RuntimeError(f"linear: bias of shape {tuple(bias.shape)} does not match the "
                            f"{out_shape[0] if out_shape else 1} output features of weight "

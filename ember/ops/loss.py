@@ -46,14 +46,15 @@ def _reduce(loss, reduction):
 
 
 def _reduced_array(loss, reduction, denom):
-    """Forward-side reduction of a per-item loss array (``denom`` divides for 'mean')."""
+    """Forward-side reduction of a per-item loss array (``denom`` divides for 'mean'); called
+    from forwards only."""
     if reduction == "none":
         return loss
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return np.asarray(total, dtype=loss.dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(total / denom, dtype=loss.dtype)
+    return np.asarray(total / denom, dtype=loss.dtype)   # 0/0 is NaN: Function.apply runs
+    # forwards with float errors ignored
 
 
 def _item_grad(grad, reduction, denom, shape, dtype):
@@ -170,6 +171,15 @@ def _shifted_exp(x):
     return mx, p, s
 
 
+def _one_pass_rows(x, target, probs, weight, eps):
+    """The compiled row kernels when the cross-entropy's forward is one kernel call per block
+    of rows (``ember.kernels.rows.cross_entropy_forward``: 2-D float32 logits, int64 class
+    indices, no class weights, no label smoothing), else None."""
+    if probs or weight is not None or eps or x.ndim != 2 or target.dtype != np.int64:
+        return None
+    return _row_kernels(1, x)
+
+
 class CrossEntropy(Function):
     """Fused log-softmax + negative log-likelihood over dim 1 of ``x (N, C, *)``.
 
@@ -187,12 +197,18 @@ class CrossEntropy(Function):
         xb = x[None] if self.unbatched else x
         c = xb.shape[1]
         eps = label_smoothing
+        self.w, self.reduction, self.eps = w, reduction, eps
+        rows = _one_pass_rows(xb, target, probs, w, eps)
+        if rows is not None:
+            loss = self._items_compiled(rows, xb, target.reshape(-1), ignore_index)
+            _, self.ts, self.valid, self.wy = _class_items(x, target, None, ignore_index)
+            self.probs = False
+            return self._reduced(loss, x, reduction)
         mx, p, s = _shifted_exp(xb)
         lse = mx + np.log(s)
         # p = exp(x − max) is normalized (softmax = p / s) only inside the backward products,
         # saving one pass over the logits
-        self.p, self.inv_s = p, 1.0 / s
-        self.lse, self.w, self.reduction, self.eps = lse, w, reduction, eps
+        self.p, self.inv_s, self.lse = p, 1.0 / s, lse
         wshape = _class_shape(c, xb.ndim)
         if probs:
             tb = target[None] if self.unbatched else target
@@ -213,9 +229,26 @@ class CrossEntropy(Function):
             denom = wy.sum() if w is not None else valid.sum()
             self.ts, self.wy, self.valid = ts, wy, valid
         self.probs, self.denom = probs, x.dtype.type(denom)
-        loss = loss.astype(x.dtype, copy=False)
-        out = _reduced_array(loss, reduction, self.denom)
+        return self._reduced(loss, x, reduction)
+
+    def _reduced(self, loss, x, reduction):
+        out = _reduced_array(loss.astype(x.dtype, copy=False), reduction, self.denom)
         return out[0] if self.unbatched and reduction == "none" else out
+
+    def _items_compiled(self, rows, x, target, ignore_index):
+        """The per-item losses of 2-D float32 logits and int64 class indices without class
+        weights or label smoothing, by ``ember.kernels.rows.cross_entropy_forward`` (one
+        call per block of rows; MLP's 128 x 10 logits: ~25 NumPy calls become one)."""
+        n = x.shape[0]
+        self.p, self.inv_s = np.empty_like(x), np.empty((n, 1), x.dtype)
+        loss = np.empty(n, x.dtype)
+        target = np.ascontiguousarray(target)
+        counts = _parallel.run([partial(rows.cross_entropy_forward, x[r], target[r], ignore_index,
+                                        self.p[r], self.inv_s[r, 0], loss[r])
+                                for r in _parallel.batch_parts(n, x.size,
+                                                               CE_PARALLEL_MIN_ELEMENTS)])
+        self.denom = x.dtype.type(sum(counts))
+        return loss
 
     def backward(self, grad):
         p = self.p

@@ -463,6 +463,7 @@ def test_cross_entropy_gradient_kernel_equals_numpy_bit_for_bit(monkeypatch):
     p = np.exp(x - x.max(axis=1, keepdims=True))
     monkeypatch.setattr(loss, "_shifted_exp", lambda a: (a.max(axis=1, keepdims=True), p.copy(),
                                                          p.sum(axis=1, keepdims=True)))
+    monkeypatch.setattr(loss, "_one_pass_rows", lambda *args: None)     # the same forward
     monkeypatch.setattr(loss, "CE_PARALLEL_MIN_ELEMENTS", 1)     # blocks of rows on threads
 
     def run(**kw):
@@ -471,6 +472,43 @@ def test_cross_entropy_gradient_kernel_equals_numpy_bit_for_bit(monkeypatch):
         return [t.grad.numpy()]
     for kw in (dict(), dict(ignore_index=5), dict(reduction="sum")):
         _equal(*_both(lambda: run(**kw)))
+
+
+@pytest.mark.parametrize("case", ["ignored rows", "all ignored", "one sample", "strided target",
+                                  "special logits"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_one_pass_cross_entropy_matches_numpy_on_edge_cases(case, reduction):
+    """The one-call forward (``rows.cross_entropy_forward``) against the NumPy code: ignored
+    targets (an all-ignored mean is 0/0 = NaN on both), an unbatched sample, a strided target
+    and rows with inf/NaN logits; the same inf and NaN as NumPy, else within the row bound."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((9, 6)) * 3).astype(np.float32)
+    target = rng.integers(0, 6, 18)[::2]
+    kw = dict(reduction=reduction)
+    if case == "ignored rows":
+        target[[1, 4]] = 2
+        kw["ignore_index"] = 2
+    elif case == "all ignored":
+        target[:] = -100
+    elif case == "one sample":
+        x, target = x[0], np.array(target[0])
+    elif case == "special logits":
+        x[2, 1], x[3, 0], x[5, 4] = np.inf, np.nan, -np.inf
+    else:
+        assert not target.flags.c_contiguous
+
+    def run():
+        t = ember.from_numpy(x.copy()).requires_grad_(True)
+        out = F.cross_entropy(t, ember.from_numpy(target.copy() if case != "strided target"
+                                                  else target), **kw)
+        out.backward(ember.ones_like(out))
+        return out.detach().numpy(), t.grad.numpy()
+    for ref, got in zip(*_both(run)):
+        assert ref.shape == got.shape and ref.dtype == got.dtype
+        finite = np.isfinite(ref)
+        np.testing.assert_array_equal(got[~finite], ref[~finite])     # inf, -inf and NaN
+        _assert_within(got[finite], ref[finite],
+                       4 * _row_bound(6) * 9 * np.maximum(1, np.abs(ref[finite])), case)
 
 
 @pytest.mark.parametrize("shape", [(7, 65), (3, 4, 1000), (5, 3)])
