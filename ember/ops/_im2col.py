@@ -43,6 +43,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ember import _parallel
 from ember.kernels import compiled
+from ember.ops._ones import ones
 
 _local = threading.local()
 
@@ -97,11 +98,7 @@ def bias_grad(grad):
     """``db = Σ dY`` over everything but the channel: the matrix (g, C/g, M) from
     :func:`as_matrix` times a ones vector (a GEMV, which BLAS runs faster than ``sum``
     reduces over the long axis)."""
-    cache = _local.__dict__.setdefault("ones", {})
-    ones = cache.get(grad.dtype)
-    if ones is None or ones.size < grad.shape[2]:
-        ones = cache[grad.dtype] = np.ones(grad.shape[2], grad.dtype)
-    return np.matmul(grad, ones[:grad.shape[2]]).reshape(-1)
+    return np.matmul(grad, ones(grad.shape[2], grad.dtype)).reshape(-1)
 
 
 def batch_chunks(n, rows, positions, out_channels, itemsize):

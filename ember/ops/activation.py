@@ -25,6 +25,7 @@ from ember.autograd.inplace import inplace_method
 from ember.autograd.function import Function
 from ember.kernels import compiled, flat
 from ember.ops import elementwise as _core
+from ember.ops._ones import ones
 from ember.ops.elementwise import cast, sigmoid, tanh
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
@@ -676,7 +677,7 @@ def _sum_along(a, axis):
     0.45 → 0.08 ms for 1M elements), where NumPy's reduction pays per row."""
     if (axis in (-1, a.ndim - 1) and a.ndim > 1 and a.flags.c_contiguous
             and a.dtype in (np.float32, np.float64)):
-        return np.matmul(a, np.ones(a.shape[-1], a.dtype))[..., None]
+        return np.matmul(a, ones(a.shape[-1], a.dtype))[..., None]
     return a.sum(axis=axis, keepdims=True)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
+from ember.ops._ones import ones
 from ember.ops.activation import _row_kernels
 from ember.ops.elementwise import abs as _abs
 from ember.ops.elementwise import exp, log, minimum, sqrt, where
@@ -148,12 +149,12 @@ def _shifted_exp(x):
         _parallel.run([partial(rows.shifted_exp, x[r], mx[r, 0], p[r], s[r, 0])
                        for r in parts])
         return mx, p, s
-    ones = np.ones(x.shape[1], x.dtype)
+    ones_ = ones(x.shape[1], x.dtype)
     if len(parts) == 1:
         mx = x.max(axis=1, keepdims=True)
         p = np.subtract(x, mx)
         np.exp(p, out=p)
-        s = (p @ ones)[:, None] if x.ndim == 2 else p.sum(axis=1, keepdims=True)
+        s = (p @ ones_)[:, None] if x.ndim == 2 else p.sum(axis=1, keepdims=True)
         return mx, p, s
     mx = np.empty((x.shape[0], 1) + x.shape[2:], x.dtype)
     p = np.empty(x.shape, x.dtype)
@@ -164,7 +165,7 @@ def _shifted_exp(x):
         np.subtract(x[r], mx[r], out=p[r])
         np.exp(p[r], out=p[r])
         if x.ndim == 2:
-            np.matmul(p[r], ones, out=s[r, 0])
+            np.matmul(p[r], ones_, out=s[r, 0])
         else:
             np.sum(p[r], axis=1, keepdims=True, out=s[r])
     _parallel.run([partial(rows, r) for r in parts])
