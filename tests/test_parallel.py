@@ -311,3 +311,40 @@ def test_cross_entropy_row_blocks_on_two_threads_match_torch(two_threads, monkey
     eps = 0.1 if case == "smoothing" else 0.0
     check_parity(lambda m, x, y: m.nn.functional.cross_entropy(x, y, label_smoothing=eps),
                  [x, y], dtype=np.float32)
+
+
+# ------------------------------------------------------ BLAS threads for chains of products
+
+def _blas_thread_counts():
+    from threadpoolctl import threadpool_info
+    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+
+def test_blas_threads_gives_the_blas_embers_threads_inside_the_block_only(two_threads,
+                                                                          monkeypatch):
+    _parallel.run([lambda: None, lambda: None])          # Ember's workers ran: BLAS limited
+    assert _blas_thread_counts() == {1}
+    calls = []
+    monkeypatch.setattr(_parallel, "run", lambda tasks: calls.append(tasks))
+    monkeypatch.setattr(_parallel, "MATMUL_SPLIT_MACS", 1)
+    a = np.ones((40, 30), np.float32)
+    with _parallel.blas_threads():
+        assert _blas_thread_counts() == {2}
+        product = _parallel.matmul(a, a.T)               # left to the BLAS, not split
+    assert calls == [] and product.shape == (40, 40)
+    assert _blas_thread_counts() == {1}
+    with pytest.raises(ZeroDivisionError):               # restored when the block raises
+        with _parallel.blas_threads():
+            1 / 0
+    assert _blas_thread_counts() == {1}
+
+
+def test_blas_threads_changes_nothing_on_one_thread():
+    before = _parallel.get_num_threads()
+    ember.set_num_threads(1)
+    try:
+        _parallel.run([lambda: None])
+        with _parallel.blas_threads():
+            assert _blas_thread_counts() == {1}
+    finally:
+        ember.set_num_threads(before)

@@ -84,10 +84,11 @@ def _load():
         except ImportError:
             return None
         from ember.kernels import (activation, attention, conv, direct, norm, optim, pooling,
-                                   rows, tiles, winograd)
+                                   recurrent, rows, tiles, winograd)
         _loaded = types.SimpleNamespace(activation=activation, attention=attention, conv=conv,
                                         direct=direct, norm=norm, optim=optim, pooling=pooling,
-                                        rows=rows, tiles=tiles, winograd=winograd)
+                                        recurrent=recurrent, rows=rows, tiles=tiles,
+                                        winograd=winograd)
     return _loaded
 
 
@@ -107,7 +108,8 @@ def _resolve():
 
 def compiled():
     """The compiled kernels (a namespace of the modules ``activation``, ``attention``,
-    ``conv``, ``direct``, ``norm``, ``optim``, ``pooling``, ``rows``, ``tiles``, ``winograd``),
+    ``conv``, ``direct``, ``norm``, ``optim``, ``pooling``, ``recurrent``, ``rows``, ``tiles``,
+    ``winograd``),
     or None when Ember runs on NumPy
     alone."""
     kernels = _kernels

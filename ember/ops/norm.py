@@ -18,7 +18,7 @@ from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function
 from ember.kernels import compiled, flat
-from ember.ops.affine import _sum_rows
+from ember.ops._ones import sum_rows
 from ember.ops.elementwise import maximum, sqrt
 from ember.ops.reduction import mean, norm
 
@@ -259,7 +259,7 @@ class LayerNorm(Function):
         dx = σ⁻¹/m · (m·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))   per row,
         dw = Σ_rows dy·x̂ = σ⁻¹ᵀ·(dy ⊙ xc),        db = Σ_rows dy
 
-    the last two as BLAS products over the rows (``_sum_rows`` for db, as Linear's bias)."""
+    the last two as BLAS products over the rows (``sum_rows`` for db, as Linear's bias)."""
 
     def forward(self, x, *affine, has_weight, has_bias, normalized_ndim, eps):
         m = math.prod(x.shape[x.ndim - normalized_ndim:])
@@ -332,7 +332,7 @@ class LayerNorm(Function):
             grads.append((self.invstd @ (dy * self.xc.reshape(dy.shape))).reshape(
                 self.affine_shape) if need[1] else None)
         if self.has_bias:
-            grads.append(_sum_rows(dy).reshape(self.affine_shape) if need[-1] else None)
+            grads.append(sum_rows(dy).reshape(self.affine_shape) if need[-1] else None)
         return tuple(grads)
 
 

@@ -20,7 +20,13 @@ How the work is laid out (the speed comes from few, large matrix products):
   so one ``tanh`` covers all gates of a step;
 - the backward keeps the per-step gradients of the pre-activations ``dG`` of all steps and
   turns them into ``dx = dG W_ih``, ``dW_ih = dG^T x``, ``dW_hh = dG^T h_prev`` and
-  ``db = Σ dG`` with one GEMM each after the loop; only ``dh_{t-1} = dG_t W_hh`` is per step.
+  ``db = Σ dG`` with one GEMM each after the loop; only ``dh_{t-1} = dG_t W_hh`` is per step;
+- the per-step products are too small for Ember's workers (a hand-off costs about as much
+  as the thread saves), so a layer's forward and backward run with the BLAS on Ember's
+  thread count (:func:`ember._parallel.blas_threads`); with the compiled kernels the LSTM's
+  gate arithmetic between two products is one pass (``ember.kernels.recurrent``, bit for
+  bit). LSTM 2x256, 32 steps, batch 64, training step on two threads: 113 -> 85 ms
+  (PyTorch 67–83 ms on the same machine).
 
 Sequences are in the *packed* layout of :class:`ember.nn.utils.rnn.PackedSequence`: the rows
 of step ``t`` are ``batch_sizes[t]`` consecutive rows of a 2-D array ``(Σ batch_sizes, I)``,
@@ -33,6 +39,8 @@ import numpy as np
 
 from ember import _parallel
 from ember.autograd.function import Function
+from ember.kernels import compiled
+from ember.ops._ones import sum_rows
 from ember.ops._checks import same_float_dtype, tensor_argument
 
 __all__ = ["rnn_layer", "lstm_layer", "gru_layer"]
@@ -83,6 +91,15 @@ def _weight_grads(need, dgates_x, x, w_ih, dgates_h, h_prev, first):
     return dx, dw_ih, dw_hh
 
 
+def _cell_kernels(dtype):
+    """The compiled LSTM step (``ember.kernels.recurrent``, equal to the NumPy code bit for
+    bit) for float32 and float64, else None."""
+    if dtype != np.float32 and dtype != np.float64:
+        return None
+    kernels = compiled()
+    return None if kernels is None else kernels.recurrent
+
+
 def _state_grad(grad, shape, dtype):
     """The gradient reaching a final state (zeros when none did), as a writable copy."""
     return np.zeros(shape, dtype) if grad is None else np.array(grad, dtype=dtype, copy=True)
@@ -103,6 +120,7 @@ class RNNLayer(Function):
     saved_inputs = (0, 2, 3)
     saves_output = True             # the backward reads act'(h_t) off the output y
 
+    @_parallel.blas_threaded
     def forward(self, x, h0, w_ih, w_hh, *biases, batch_sizes, reverse, nonlinearity):
         bias = biases[0] + biases[1] if biases else None
         pre = _input_projection(x, w_ih, bias)
@@ -126,6 +144,7 @@ class RNNLayer(Function):
             self.steps, self.relu = steps, nonlinearity == "relu"
         return pre, h
 
+    @_parallel.blas_threaded
     def backward(self, grad_y, grad_h):
         y = self.y
         dh = _state_grad(grad_h, self._output_meta[1][0], y.dtype)
@@ -145,7 +164,7 @@ class RNNLayer(Function):
                                          2)
         grads = [dx, dh, dw_ih, dw_hh]
         if len(need) == 6:
-            db = dgates.sum(axis=0)
+            db = sum_rows(dgates)
             grads += [db, db]
         return tuple(grads)
 
@@ -173,6 +192,7 @@ class LSTMLayer(Function):
     """
     saved_inputs = (0, 3, 4)
 
+    @_parallel.blas_threaded
     def forward(self, x, h0, c0, w_ih, w_hh, *rest, batch_sizes, reverse, bias, proj):
         hidden = w_ih.shape[0] // 4
         w_hr = rest[-1] if proj else None
@@ -193,18 +213,23 @@ class LSTMLayer(Function):
             m_all = np.empty((total, hidden), x.dtype) if proj else None
         i_f, g_, o_ = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden), slice(3 * hidden, None)
         steps = _steps(batch_sizes, reverse)
+        cell = _cell_kernels(x.dtype)
         for start, stop, rows in steps:
             gates = pre[start:stop]
             hp, cp = h[:rows], c[:rows]
-            if keep:
-                h_prev[start:stop] = hp
-                c_prev[start:stop] = cp
             gates += _parallel.matmul(hp, w_hh_t)
             np.tanh(gates, out=gates)
-            _sigmoid_from_tanh(gates[:, i_f])
-            _sigmoid_from_tanh(gates[:, o_])
-            cp *= gates[:, hidden:2 * hidden]                       # f ⊙ c_{t-1}
-            cp += gates[:, :hidden] * gates[:, g_]                  # + i ⊙ g
+            if cell is not None:        # the rest of the gate arithmetic in one pass
+                cell.lstm_cell_forward(gates, cp, c_prev[start:stop] if keep else cp, hp,
+                                       h_prev[start:stop] if keep else hp, keep)
+            else:
+                if keep:
+                    h_prev[start:stop] = hp
+                    c_prev[start:stop] = cp
+                _sigmoid_from_tanh(gates[:, i_f])
+                _sigmoid_from_tanh(gates[:, o_])
+                cp *= gates[:, hidden:2 * hidden]                   # f ⊙ c_{t-1}
+                cp += gates[:, :hidden] * gates[:, g_]              # + i ⊙ g
             tc = tanh_c[start:stop] if keep else np.empty_like(cp)
             np.tanh(cp, out=tc)
             if proj:
@@ -221,6 +246,7 @@ class LSTMLayer(Function):
             self.steps, self.hidden = steps, hidden
         return y, h, c
 
+    @_parallel.blas_threaded
     def backward(self, grad_y, grad_h, grad_c):
         gates, tanh_c, c_prev, hidden = self.gates, self.tanh_c, self.c_prev, self.hidden
         dh = _state_grad(grad_h, self._output_meta[1][0], gates.dtype)
@@ -229,6 +255,7 @@ class LSTMLayer(Function):
         dh_all = np.empty((gates.shape[0], dh.shape[1]), gates.dtype) if proj else None
         dgates = np.empty_like(gates)
         i_, f_, g_, o_ = (slice(k * hidden, (k + 1) * hidden) for k in range(4))
+        cell = _cell_kernels(gates.dtype)
         for start, stop, rows in reversed(self.steps):
             a, d = gates[start:stop], dgates[start:stop]
             dht = dh[:rows] if grad_y is None else dh[:rows] + grad_y[start:stop]
@@ -238,6 +265,10 @@ class LSTMLayer(Function):
             else:
                 dm = dht
             tc = tanh_c[start:stop]
+            if cell is not None:        # the elementwise part of the step in one pass
+                cell.lstm_cell_backward(dm, tc, a, c_prev[start:stop], dc[:rows], d)
+                dh[:rows] = _parallel.matmul(d, self.w_hh)
+                continue
             np.multiply(dm, tc, out=d[:, o_])                         # do
             dct = dm * a[:, o_]
             _tanh_grad_(dct, tc)
@@ -255,7 +286,7 @@ class LSTMLayer(Function):
                                          3)
         grads = [dx, dh, dc, dw_ih, dw_hh]
         if len(need) - proj == 7:
-            db = dgates.sum(axis=0)
+            db = sum_rows(dgates)
             grads += [db, db]
         if proj:
             grads.append(_parallel.matmul(dh_all.T, self.m) if need[-1] else None)
@@ -282,6 +313,7 @@ class GRULayer(Function):
     """
     saved_inputs = (0, 2, 3)
 
+    @_parallel.blas_threaded
     def forward(self, x, h0, w_ih, w_hh, *biases, batch_sizes, reverse):
         hidden = w_ih.shape[0] // 3
         rz = slice(0, 2 * hidden)
@@ -329,6 +361,7 @@ class GRULayer(Function):
             self.steps, self.hidden = steps, hidden
         return y, h
 
+    @_parallel.blas_threaded
     def backward(self, grad_y, grad_h):
         gates, h_prev, hidden = self.gates, self.h_prev, self.hidden
         dh = _state_grad(grad_h, self._output_meta[1][0], gates.dtype)
@@ -357,7 +390,7 @@ class GRULayer(Function):
         dx, dw_ih, dw_hh = _weight_grads(need, dgx, self.x, self.w_ih, dgh, h_prev, 2)
         grads = [dx, dh, dw_ih, dw_hh]
         if len(need) == 6:
-            grads += [dgx.sum(axis=0), dgh.sum(axis=0)]
+            grads += [sum_rows(dgx), sum_rows(dgh)]
         return tuple(grads)
 
 
