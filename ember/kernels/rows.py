@@ -143,6 +143,62 @@ def cross_entropy_forward(x, target, ignore_index, p, inv_total, item):
 
 
 @kernel
+def cross_entropy_planes_forward(x, target, ignore_index, p, inv_total, item):
+    """:func:`cross_entropy_forward` over the class axis of x (N, C, M) (a per-pixel loss: M
+    positions per sample, each reduced over C values M apart; target, inv_total and item are
+    (N, M)). The loops run over the contiguous positions innermost; the sum over classes
+    goes in class order, as NumPy's reduction over axis 1 does. Returns the number of
+    positions not ignored. Equal to the NumPy code to float32 rounding (its exp and log)."""
+    samples, classes, positions = x.shape
+    one, zero = np.float32(1.0), np.float32(0.0)
+    top = np.empty(positions, x.dtype)
+    total = np.empty(positions, x.dtype)
+    count = 0
+    for n in range(samples):
+        for m in range(positions):
+            top[m] = x[n, 0, m]
+        for c in range(1, classes):
+            for m in range(positions):
+                v = x[n, c, m]
+                top[m] = v if (v != v) or (v > top[m]) else top[m]
+        for m in range(positions):
+            e = exp32(x[n, 0, m] - top[m])
+            p[n, 0, m] = e
+            total[m] = e
+        for c in range(1, classes):
+            for m in range(positions):
+                e = exp32(x[n, c, m] - top[m])
+                p[n, c, m] = e
+                total[m] = total[m] + e
+        for m in range(positions):
+            inv_total[n, m] = one / total[m]
+            lse = top[m] + np.float32(math.log(total[m]))
+            valid = target[n, m] != ignore_index
+            safe = target[n, m] if valid else 0
+            if safe < 0 or safe >= classes:     # the caller checks targets
+                item[n, m] = np.float32(np.nan)
+                continue
+            weight = one if valid else zero
+            item[n, m] = weight * (lse - x[n, safe, m])
+            count += valid
+    return count
+
+
+@kernel
+def cross_entropy_planes_backward(p, scale, target, picked, out):
+    """:func:`cross_entropy_backward` over the class axis of p (N, C, M) (scale, target and
+    picked are (N, M)): ``out = p·scale``, then ``out[n, target, m] −= picked``; bit for bit."""
+    samples, classes, positions = p.shape
+    for n in range(samples):
+        for c in range(classes):
+            for m in range(positions):
+                out[n, c, m] = p[n, c, m] * scale[n, m]
+        for m in range(positions):
+            t = target[n, m]
+            out[n, t, m] = out[n, t, m] - picked[n, m]
+
+
+@kernel
 def cross_entropy_backward(p, scale, target, picked, out):
     """``out = p·scale`` per row of p (R, n), then ``out[r, target[r]] −= picked[r]``: the input
     gradient of ``ember.ops.loss.CrossEntropy`` for class indices in one pass, by the float32

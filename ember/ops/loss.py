@@ -17,6 +17,7 @@ import numpy as np
 from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
+from ember.kernels import compiled
 from ember.ops._ones import ones
 from ember.ops.activation import _row_kernels
 from ember.ops.elementwise import abs as _abs
@@ -174,11 +175,21 @@ def _shifted_exp(x):
 
 def _one_pass_rows(x, target, probs, weight, eps):
     """The compiled row kernels when the cross-entropy's forward is one kernel call per block
-    of rows (``ember.kernels.rows.cross_entropy_forward``: 2-D float32 logits, int64 class
-    indices, no class weights, no label smoothing), else None."""
-    if probs or weight is not None or eps or x.ndim != 2 or target.dtype != np.int64:
+    of samples (``ember.kernels.rows.cross_entropy_forward``, ``cross_entropy_planes_forward``
+    for per-pixel logits (N, C, d1, ...): float32 logits, int64 class indices, no class
+    weights, no label smoothing), else None."""
+    if probs or weight is not None or eps or x.ndim < 2 or target.dtype != np.int64:
         return None
-    return _row_kernels(1, x)
+    return _row_kernels(1, x) if x.ndim == 2 else _plane_kernels(x)
+
+
+def _plane_kernels(x):
+    """The compiled row kernels for the class axis (1) of C-contiguous float32 logits
+    ``(N, C, d1, ...)``, else None."""
+    if x.dtype != np.float32 or not x.flags.c_contiguous or x.size == 0:
+        return None
+    kernels = compiled()
+    return None if kernels is None else kernels.rows
 
 
 class CrossEntropy(Function):
@@ -237,17 +248,25 @@ class CrossEntropy(Function):
         return out[0] if self.unbatched and reduction == "none" else out
 
     def _items_compiled(self, rows, x, target, ignore_index):
-        """The per-item losses of 2-D float32 logits and int64 class indices without class
-        weights or label smoothing, by ``ember.kernels.rows.cross_entropy_forward`` (one
-        call per block of rows; MLP's 128 x 10 logits: ~25 NumPy calls become one)."""
-        n = x.shape[0]
-        self.p, self.inv_s = np.empty_like(x), np.empty((n, 1), x.dtype)
-        loss = np.empty(n, x.dtype)
-        target = np.ascontiguousarray(target)
-        counts = _parallel.run([partial(rows.cross_entropy_forward, x[r], target[r], ignore_index,
-                                        self.p[r], self.inv_s[r, 0], loss[r])
-                                for r in _parallel.batch_parts(n, x.size,
-                                                               CE_PARALLEL_MIN_ELEMENTS)])
+        """The per-item losses of float32 logits ``(N, C)`` or ``(N, C, d1, ...)`` and int64
+        class indices without class weights or label smoothing, by
+        ``ember.kernels.rows.cross_entropy_forward`` / ``cross_entropy_planes_forward`` (one
+        call per block of samples; MLP's 128 x 10 logits: ~25 NumPy calls become one)."""
+        n, c = x.shape[:2]
+        self.p, self.inv_s = np.empty_like(x), np.empty((n, 1) + x.shape[2:], x.dtype)
+        loss = np.empty((n,) + x.shape[2:], x.dtype)
+        target = np.ascontiguousarray(target).reshape(n, -1)
+        parts = _parallel.batch_parts(n, x.size, CE_PARALLEL_MIN_ELEMENTS)
+        if x.ndim == 2:
+            counts = _parallel.run([partial(rows.cross_entropy_forward, x[r], target[r, 0],
+                                            ignore_index, self.p[r], self.inv_s[r, 0], loss[r])
+                                    for r in parts])
+        else:       # (N, C, M): the class axis M apart
+            planes, p, inv_s = (a.reshape(n, a.shape[1], -1) for a in (x, self.p, self.inv_s))
+            items = loss.reshape(n, -1)
+            counts = _parallel.run([partial(rows.cross_entropy_planes_forward, planes[r],
+                                            target[r], ignore_index, p[r], inv_s[r, 0], items[r])
+                                    for r in parts])
         self.denom = x.dtype.type(sum(counts))
         return loss
 
@@ -281,12 +300,21 @@ class CrossEntropy(Function):
             else:
                 big_a = gi
             scale, one_hot = big_a * self.inv_s, (1.0 - self.eps) * gi
-            rows = _row_kernels(1, p) if p.ndim == 2 else None
+            rows = _row_kernels(1, p) if p.ndim == 2 else (
+                _plane_kernels(p) if self.ts.dtype == np.int64 else None)
             if rows is not None:
                 dx = np.empty_like(p)
                 parts = _parallel.batch_parts(p.shape[0], p.size, CE_PARALLEL_MIN_ELEMENTS)
-                _parallel.run([partial(rows.cross_entropy_backward, p[r], scale[r, 0],
-                                       self.ts[r, 0], one_hot[r, 0], dx[r]) for r in parts])
+                if p.ndim == 2:
+                    _parallel.run([partial(rows.cross_entropy_backward, p[r], scale[r, 0],
+                                           self.ts[r, 0], one_hot[r, 0], dx[r]) for r in parts])
+                else:   # (N, C, M) planes
+                    n = p.shape[0]
+                    planes, out = p.reshape(n, c, -1), dx.reshape(n, c, -1)
+                    scale, ts, one_hot = (np.ascontiguousarray(a).reshape(n, -1)
+                                          for a in (scale, self.ts, one_hot))
+                    _parallel.run([partial(rows.cross_entropy_planes_backward, planes[r],
+                                           scale[r], ts[r], one_hot[r], out[r]) for r in parts])
             else:
                 dx = _parallel.map_rows(np.multiply, p, scale,
                                          minimum=CE_PARALLEL_MIN_ELEMENTS)

@@ -511,6 +511,50 @@ def test_one_pass_cross_entropy_matches_numpy_on_edge_cases(case, reduction):
                        4 * _row_bound(6) * 9 * np.maximum(1, np.abs(ref[finite])), case)
 
 
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (2, 4, 7)])
+@pytest.mark.parametrize("kw", [dict(), dict(ignore_index=2, reduction="none"),
+                                dict(reduction="sum"), dict(label_smoothing=0.2),
+                                dict(weight=True)])
+def test_per_pixel_cross_entropy_agrees_with_numpy_to_float32_rounding(shape, kw):
+    """Logits (N, C, d1, ...): the forward over the class axis in one kernel call per block of
+    samples (``cross_entropy_planes_forward``; with class weights or label smoothing the
+    forward stays NumPy's) and the input gradient (``cross_entropy_planes_backward``), with
+    inf and NaN logits at some pixels of the unreduced loss."""
+    from ember.ops import loss
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    if kw.get("reduction") == "none":   # elsewhere they would make the reduced loss NaN
+        x[0, 1, 0], x[-1, 0, -1] = np.inf, np.nan
+    target = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    kw = dict(kw)
+    if kw.pop("weight", False):
+        kw["weight"] = ember.from_numpy(rng.uniform(0.5, 2, shape[1]).astype(np.float32))
+
+    def run():
+        loss.CE_PARALLEL_MIN_ELEMENTS, before = 1, loss.CE_PARALLEL_MIN_ELEMENTS   # blocks
+        try:
+            t = ember.from_numpy(x.copy()).requires_grad_(True)
+            out = F.cross_entropy(t, ember.from_numpy(target.copy()), **kw)
+            out.backward(ember.ones_like(out))
+        finally:
+            loss.CE_PARALLEL_MIN_ELEMENTS = before
+        return out.detach().numpy(), t.grad.numpy()
+    items = target.size
+    bound = 4 * _row_bound(shape[1])
+    per_item = 1 / items if kw.get("reduction", "mean") == "mean" else 1
+    (loss_ref, dx_ref), (got, dx) = _both(run)
+    for ref, value, scale, what in ((loss_ref, got, np.maximum(1, np.abs(loss_ref)), "loss"),
+                                    (dx_ref, dx, np.abs(dx_ref) + 2 * per_item, "gradient")):
+        assert ref.shape == value.shape and ref.dtype == value.dtype
+        finite = np.isfinite(ref)
+        np.testing.assert_array_equal(value[~finite], ref[~finite])    # inf, -inf and NaN
+        # a loss item is lse − x_t ≥ 0 (a sum or mean of them is within the bound relative to
+        # its size); a gradient element is g·(A·softmax − a), |g·A| and |g·a| at most twice
+        # the per-item weight
+        _assert_within(value[finite], ref[finite], bound * np.broadcast_to(scale, ref.shape)[finite],
+                       what)
+
+
 @pytest.mark.parametrize("shape", [(7, 65), (3, 4, 1000), (5, 3)])
 def test_softmax_and_log_softmax_agree_with_numpy_to_float32_rounding(shape):
     rng = np.random.default_rng(5)
