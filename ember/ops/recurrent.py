@@ -23,10 +23,10 @@ How the work is laid out (the speed comes from few, large matrix products):
   ``db = Σ dG`` with one GEMM each after the loop; only ``dh_{t-1} = dG_t W_hh`` is per step;
 - the per-step products are too small for Ember's workers (a hand-off costs about as much
   as the thread saves), so a layer's forward and backward run with the BLAS on Ember's
-  thread count (:func:`ember._parallel.blas_threads`); with the compiled kernels the LSTM's
-  gate arithmetic between two products is one pass (``ember.kernels.recurrent``, bit for
-  bit). LSTM 2x256, 32 steps, batch 64, training step on two threads: 113 -> 85 ms
-  (PyTorch 67–83 ms on the same machine).
+  thread count (:func:`ember._parallel.blas_threads`); with the compiled kernels the gate
+  arithmetic between two products takes one to three passes (``ember.kernels.recurrent``,
+  bit for bit). Training steps of 2x256 layers, 32 steps, batch 64, on two threads: LSTM
+  113 -> 85 ms, GRU 83 -> 59 ms (PyTorch: 67–83 and 84–87 ms on the same machine).
 
 Sequences are in the *packed* layout of :class:`ember.nn.utils.rnn.PackedSequence`: the rows
 of step ``t`` are ``batch_sizes[t]`` consecutive rows of a 2-D array ``(Σ batch_sizes, I)``,
@@ -92,8 +92,8 @@ def _weight_grads(need, dgates_x, x, w_ih, dgates_h, h_prev, first):
 
 
 def _cell_kernels(dtype):
-    """The compiled LSTM step (``ember.kernels.recurrent``, equal to the NumPy code bit for
-    bit) for float32 and float64, else None."""
+    """The compiled gate arithmetic of the LSTM and GRU steps (``ember.kernels.recurrent``,
+    equal to the NumPy code bit for bit) for float32 and float64, else None."""
     if dtype != np.float32 and dtype != np.float64:
         return None
     kernels = compiled()
@@ -334,8 +334,19 @@ class GRULayer(Function):
             h_prev = np.empty_like(y)
             a_n_all = np.empty_like(y)
         steps = _steps(batch_sizes, reverse)
+        cell = _cell_kernels(x.dtype)
+        no_bias = np.empty(0, x.dtype)
         for start, stop, rows in steps:
             gates, hp = pre[start:stop], h[:rows]
+            if cell is not None:        # the gate arithmetic between the tanh passes
+                gh = _parallel.matmul(hp, w_hh_t)
+                cell.gru_gates_sum(gates, gh, b_hn if biases else no_bias, bool(biases))
+                np.tanh(gates[:, rz], out=gates[:, rz])
+                cell.gru_candidate(gates, gh)
+                np.tanh(gates[:, rz.stop:], out=gates[:, rz.stop:])
+                cell.gru_state(gates, gh, hp, y[start:stop], h_prev[start:stop] if keep else hp,
+                               a_n_all[start:stop] if keep else hp, keep)
+                continue
             if keep:
                 h_prev[start:stop] = hp
             gh = _parallel.matmul(hp, w_hh_t)
@@ -368,11 +379,16 @@ class GRULayer(Function):
         dgh = np.empty_like(gates)                                    # [dr, dz, dn ⊙ r]
         dxn = np.empty((gates.shape[0], hidden), gates.dtype)        # dn
         r_, z_, n_ = (slice(k * hidden, (k + 1) * hidden) for k in range(3))
+        cell = _cell_kernels(gates.dtype)
         for start, stop, rows in reversed(self.steps):
             a, d, dn = gates[start:stop], dgh[start:stop], dxn[start:stop]
             r, z, n = a[:, r_], a[:, z_], a[:, n_]
             dht = dh[:rows] if grad_y is None else dh[:rows] + grad_y[start:stop]
             hp = h_prev[start:stop]
+            if cell is not None:        # the elementwise parts of the step in two passes
+                cell.gru_step_backward(dht, a, hp, self.a_n[start:stop], d, dn)
+                cell.gru_state_backward(_parallel.matmul(d, self.w_hh), dht, a, dh[:rows])
+                continue
             np.subtract(hp, n, out=d[:, z_])
             d[:, z_] *= dht
             _sigmoid_grad_(d[:, z_], z)                               # dz

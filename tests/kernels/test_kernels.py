@@ -725,15 +725,16 @@ def test_normalizations_agree_with_numpy_to_rounding(name, dtype):
     _assert_within(db, db_ref, k * np.abs(g).sum(), "db")
 
 
-# ----------------------------------------------------------------------------- LSTM step
+# ----------------------------------------------------------------------------- LSTM, GRU steps
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("packed", [False, True])
-def test_lstm_steps_equal_numpy_bit_for_bit(dtype, packed):
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_steps_equal_numpy_bit_for_bit(kind, dtype, packed):
     """The compiled gate arithmetic (``ember.kernels.recurrent``) against the NumPy steps of
-    ``LSTMLayer``: outputs, final states and every gradient, two layers, both directions,
-    upstream gradients on the outputs and on the final states, and a packed batch whose
-    sequences end at different steps."""
+    ``LSTMLayer`` and ``GRULayer``: outputs, final states and every gradient, two layers, both
+    directions, upstream gradients on the outputs and on the final states, and a packed batch
+    whose sequences end at different steps."""
     from ember.nn.utils import rnn as rnn_utils
     rng = np.random.default_rng(12)
     x = rng.standard_normal((6, 4, 5)).astype(dtype)
@@ -743,21 +744,26 @@ def test_lstm_steps_equal_numpy_bit_for_bit(dtype, packed):
 
     def run():
         ember.manual_seed(0)
-        lstm = ember.nn.LSTM(5, 7, num_layers=2, bidirectional=True, dtype=getattr(ember, np.dtype(dtype).name))
+        layer = getattr(ember.nn, kind)(5, 7, num_layers=2, bidirectional=True,
+                                        dtype=getattr(ember, np.dtype(dtype).name))
         inp = ember.from_numpy(x.copy()).requires_grad_(True)
-        state = (ember.from_numpy(h0.copy()).requires_grad_(True),
-                 ember.from_numpy(c0.copy()).requires_grad_(True))
+        states = [ember.from_numpy(a.copy()).requires_grad_(True)
+                  for a in ((h0, c0) if kind == "LSTM" else (h0,))]
+        state = tuple(states) if kind == "LSTM" else states[0]
         if packed:
-            seq = rnn_utils.pack_padded_sequence(inp, [6, 5, 3, 1])
-            out, (h, c) = lstm(seq, state)
+            out, final = layer(rnn_utils.pack_padded_sequence(inp, [6, 5, 3, 1]), state)
             y, _ = rnn_utils.pad_packed_sequence(out)
         else:
-            y, (h, c) = lstm(inp, state)
-        loss = (y * ember.from_numpy(gy)).sum() + (h * h).sum() + (c * 0.5).sum()
+            y, final = layer(inp, state)
+        finals = final if kind == "LSTM" else (final,)
+        loss = (y * ember.from_numpy(gy)).sum() + (finals[0] * finals[0]).sum()
+        if kind == "LSTM":
+            loss = loss + (finals[1] * 0.5).sum()
         loss.backward()
-        return ([y.detach().numpy(), h.detach().numpy(), c.detach().numpy(), inp.grad.numpy(),
-                 state[0].grad.numpy(), state[1].grad.numpy()]
-                + [p.grad.numpy() for p in lstm.parameters()])
+        return ([y.detach().numpy()] + [f.detach().numpy() for f in finals]
+                + [inp.grad.numpy()] + [s.grad.numpy() for s in states]
+                + [p.grad.numpy() for p in layer.parameters()])
     reference, compiled = _both(run)
-    assert len(reference) == len(compiled) == 6 + 16
+    states = 2 if kind == "LSTM" else 1
+    assert len(reference) == len(compiled) == 2 + 2 * states + 16
     _equal(reference, compiled)
