@@ -55,8 +55,9 @@ def _reduced_array(loss, reduction, denom):
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return np.asarray(total, dtype=loss.dtype)
-    return np.asarray(total / denom, dtype=loss.dtype)   # 0/0 is NaN: Function.apply runs
-    # forwards with float errors ignored
+    # an all-ignored batch is 0/0 = NaN, silently: Function.apply runs forwards with float
+    # errors ignored
+    return np.asarray(total / denom, dtype=loss.dtype)
 
 
 def _item_grad(grad, reduction, denom, shape, dtype):
