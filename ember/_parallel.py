@@ -18,10 +18,6 @@ VM), so only ops with a millisecond or more of work use the workers. Measured on
 (forward + backward of one conv, 64→64 3×3 at 32×32, batch 64, one-thread BLAS): one chunk
 258 ms, two chunks on two threads 138 ms.
 
-A chain of dependent products each too small for a hand-off (a recurrent layer's per-step
-``h_{t-1} W_hh^T``) runs inside :func:`blas_threads` instead: the BLAS gets Ember's thread
-count back for the block, and its spinning threads hand off within the chain cheaply.
-
 ``set_num_threads(n)`` (like ``torch.set_num_threads``) sets the number of threads; the
 default is ``EMBER_NUM_THREADS`` or ``OMP_NUM_THREADS`` if set, else the usable cores. With one
 thread everything runs on the caller. A task that itself asks for parallel work (nesting), and
@@ -29,18 +25,17 @@ a second thread asking while the workers are busy (e.g. a DataLoader thread), ru
 instead of waiting. Results are reproducible for a given thread count; a different count cuts
 the work differently, which moves float32 results by rounding only.
 """
-import contextlib
-import functools
 import itertools
 import math
 import os
 import queue
 import threading
+from functools import partial
 
 import numpy as np
 
 __all__ = ["get_num_threads", "set_num_threads", "run", "split", "batch_parts", "enabled",
-           "map_rows", "matmul", "sum_shares", "blas_threads", "blas_threaded"]
+           "map_rows", "matmul", "sum_shares"]
 
 _lock = threading.Lock()          # one parallel region at a time
 _local = threading.local()        # .inside: this thread is running a task of a region
@@ -73,51 +68,6 @@ def _limit_blas():
         _blas_limited = True
         from threadpoolctl import threadpool_limits
         threadpool_limits(limits=1, user_api="blas")
-
-
-_blas_controllers = None
-_blas_threaded = False        # inside blas_threads(): matmul leaves the split to the BLAS
-
-
-def _blas_set_threads(count):
-    """Set the BLAS libraries under NumPy to ``count`` threads (a C call each, ~0.5 µs)."""
-    global _blas_controllers
-    if _blas_controllers is None:
-        from threadpoolctl import ThreadpoolController
-        _blas_controllers = ThreadpoolController().select(user_api="blas").lib_controllers
-    for controller in _blas_controllers:
-        controller.set_num_threads(count)
-
-
-@contextlib.contextmanager
-def blas_threads():
-    """Inside the block the BLAS under NumPy runs on Ember's thread count again (then back to
-    one thread): for a chain of dependent matrix products too small to hand to Ember's
-    workers, such as a recurrent layer's per-step ``h_{t-1} W_hh^T`` ((64, 256) x (256,
-    1024): one BLAS thread 0.28 ms, Ember's two threads 0.29 ms (a hand-off costs ~0.09 ms),
-    two BLAS threads 0.15 ms; OpenBLAS's own threads spin between calls, so hand-offs within
-    the chain are cheap). The block should not itself use Ember's workers."""
-    threads = get_num_threads()
-    if threads == 1 or not _blas_limited or not enabled():
-        yield
-        return
-    global _blas_threaded
-    _blas_set_threads(threads)
-    _blas_threaded = True
-    try:
-        yield
-    finally:
-        _blas_threaded = False
-        _blas_set_threads(1)
-
-
-def blas_threaded(method):
-    """Decorate a ``Function``'s forward or backward to run inside :func:`blas_threads`."""
-    @functools.wraps(method)
-    def wrapped(*args, **kwargs):
-        with blas_threads():
-            return method(*args, **kwargs)
-    return wrapped
 
 
 def get_num_threads():
@@ -190,7 +140,7 @@ def map_rows(fn, first, *rest, minimum=None):
         return fn(first, *rest)
     out = np.empty(first.shape, first.dtype)
     arrays = (first,) + rest
-    run([functools.partial(fn, *(None if a is None else a[p] for a in arrays), out=out[p])
+    run([partial(fn, *(None if a is None else a[p] for a in arrays), out=out[p])
          for p in parts])
     return out
 
@@ -308,7 +258,7 @@ def matmul(a, b):
     """
     if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 == b.shape[-2]:
         return np.multiply(a, b)
-    if not _blas_limited or _blas_threaded or a.ndim < 2 or b.ndim < 2 or not enabled():
+    if not _blas_limited or a.ndim < 2 or b.ndim < 2 or not enabled():
         return np.matmul(a, b)
     n, k, m = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) if a.ndim > 2 or b.ndim > 2 else ()

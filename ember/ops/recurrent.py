@@ -21,12 +21,14 @@ How the work is laid out (the speed comes from few, large matrix products):
 - the backward keeps the per-step gradients of the pre-activations ``dG`` of all steps and
   turns them into ``dx = dG W_ih``, ``dW_ih = dG^T x``, ``dW_hh = dG^T h_prev`` and
   ``db = Σ dG`` with one GEMM each after the loop; only ``dh_{t-1} = dG_t W_hh`` is per step;
-- the per-step products are too small for Ember's workers (a hand-off costs about as much
-  as the thread saves), so a layer's forward and backward run with the BLAS on Ember's
-  thread count (:func:`ember._parallel.blas_threads`); with the compiled kernels the gate
-  arithmetic between two products takes one to three passes (``ember.kernels.recurrent``,
-  bit for bit). Training steps of 2x256 layers, 32 steps, batch 64, on two threads: LSTM
-  113 -> 85 ms, GRU 83 -> 59 ms (PyTorch: 67–83 and 84–87 ms on the same machine).
+- with the compiled kernels the gate arithmetic between two products takes one to three
+  passes per step (``ember.kernels.recurrent``, bit for bit). Training steps of 2x256
+  layers, 32 steps, batch 64, on two threads: LSTM 113 -> 101 ms, GRU 83 -> 66 ms. The
+  per-step products stay on one BLAS thread: they are too small to hand to Ember's workers
+  (a hand-off costs about what the second thread saves), and giving the BLAS two threads
+  for the layer (its threads spin between calls) made the LSTM step 101 -> 85 ms but the
+  GRU's 66 -> 70 ms and a CNN + LSTM captioning-style step 36 -> 42–46 ms (OpenBLAS's
+  threads, still spinning after the layer, take the core Ember's workers want).
 
 Sequences are in the *packed* layout of :class:`ember.nn.utils.rnn.PackedSequence`: the rows
 of step ``t`` are ``batch_sizes[t]`` consecutive rows of a 2-D array ``(Σ batch_sizes, I)``,
@@ -120,7 +122,6 @@ class RNNLayer(Function):
     saved_inputs = (0, 2, 3)
     saves_output = True             # the backward reads act'(h_t) off the output y
 
-    @_parallel.blas_threaded
     def forward(self, x, h0, w_ih, w_hh, *biases, batch_sizes, reverse, nonlinearity):
         bias = biases[0] + biases[1] if biases else None
         pre = _input_projection(x, w_ih, bias)
@@ -144,7 +145,6 @@ class RNNLayer(Function):
             self.steps, self.relu = steps, nonlinearity == "relu"
         return pre, h
 
-    @_parallel.blas_threaded
     def backward(self, grad_y, grad_h):
         y = self.y
         dh = _state_grad(grad_h, self._output_meta[1][0], y.dtype)
@@ -192,7 +192,6 @@ class LSTMLayer(Function):
     """
     saved_inputs = (0, 3, 4)
 
-    @_parallel.blas_threaded
     def forward(self, x, h0, c0, w_ih, w_hh, *rest, batch_sizes, reverse, bias, proj):
         hidden = w_ih.shape[0] // 4
         w_hr = rest[-1] if proj else None
@@ -246,7 +245,6 @@ class LSTMLayer(Function):
             self.steps, self.hidden = steps, hidden
         return y, h, c
 
-    @_parallel.blas_threaded
     def backward(self, grad_y, grad_h, grad_c):
         gates, tanh_c, c_prev, hidden = self.gates, self.tanh_c, self.c_prev, self.hidden
         dh = _state_grad(grad_h, self._output_meta[1][0], gates.dtype)
@@ -313,7 +311,6 @@ class GRULayer(Function):
     """
     saved_inputs = (0, 2, 3)
 
-    @_parallel.blas_threaded
     def forward(self, x, h0, w_ih, w_hh, *biases, batch_sizes, reverse):
         hidden = w_ih.shape[0] // 3
         rz = slice(0, 2 * hidden)
@@ -372,7 +369,6 @@ class GRULayer(Function):
             self.steps, self.hidden = steps, hidden
         return y, h
 
-    @_parallel.blas_threaded
     def backward(self, grad_y, grad_h):
         gates, h_prev, hidden = self.gates, self.h_prev, self.hidden
         dh = _state_grad(grad_h, self._output_meta[1][0], gates.dtype)
