@@ -1,10 +1,11 @@
 """Ember's worker threads: the heavy array work of one op spread over the machine's cores.
 
-NumPy releases the GIL inside its copy loops, ufuncs and BLAS calls, so Python threads that
-each run the NumPy calls for one slice of the batch (an im2col, a GEMM and a col2im on a chunk
-of a convolution; one half of a max-pool; a block of rows of a matrix product) run on separate
-cores. :func:`run` takes a list of independent tasks and runs them on the calling thread and
-``get_num_threads() - 1`` workers; :func:`split` cuts a length into one slice per thread.
+NumPy releases the GIL inside its copy loops, ufuncs, BLAS and LAPACK calls, so Python threads
+that each run the NumPy calls for one slice of the batch (an im2col, a GEMM and a col2im on a
+chunk of a convolution; one half of a max-pool; a block of rows of a matrix product; a block of
+a batch of LAPACK factorisations) run on separate cores. :func:`run` takes a list of
+independent tasks and runs them on the calling thread and ``get_num_threads() - 1`` workers;
+:func:`split` cuts a length into one slice per thread.
 
 Two thread pools on the same cores fight: OpenBLAS's idle workers spin for a while after each
 call and take the core an Ember worker wants (LeNet-5 training step, batch 64: 9.2 ms with

@@ -311,3 +311,83 @@ def test_cross_entropy_row_blocks_on_two_threads_match_torch(two_threads, monkey
     eps = 0.1 if case == "smoothing" else 0.0
     check_parity(lambda m, x, y: m.nn.functional.cross_entropy(x, y, label_smoothing=eps),
                  [x, y], dtype=np.float32)
+
+
+# ------------------------------------------- batches of LAPACK calls cut over the threads
+
+def _linalg_outputs(threads, seed, batch, n):
+    """Forward outputs and input gradients of solve, inv, cholesky, qr, eigh and svd on one
+    batch of ``batch`` n x n matrices, at ``threads`` Ember threads."""
+    from ember import linalg
+    ember.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(batch + (n, n))
+    spd = a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+    # the right-hand side broadcasts over the first batch dim: with no such dim, or size 1
+    b = rng.standard_normal((1,) * (len(batch) > 1) + batch[1:] + (n, 3))
+    A, S, B = (ember.tensor(v, requires_grad=True) for v in (a, spd, b))
+    outs = [linalg.solve(A, B), linalg.inv(A), linalg.cholesky(S), *linalg.qr(A),
+            *linalg.eigh(S), linalg.svd(A).S, linalg.svdvals(A), linalg.eigvalsh(S)]
+    sum(((o * o).sum() for o in outs), ember.tensor(0.0, dtype=ember.float64)).backward()
+    return [o.detach().numpy() for o in outs] + [A.grad.numpy(), S.grad.numpy(),
+                                                B.grad.numpy()]
+
+
+def _cut_every_lapack_batch(monkeypatch, ld):
+    monkeypatch.setattr(ld, "LAPACK_SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(ld, "_LAPACK_COSTS",
+                        {fn: (k, 1) for fn, (k, _) in ld._LAPACK_COSTS.items()})
+
+
+@pytest.mark.parametrize("batch", [(5,), (3, 4)])
+def test_lapack_batches_on_two_threads_equal_one_thread_bit_for_bit(monkeypatch, batch):
+    """Every matrix is factorised on its own, so cutting the batch changes no bit; with the
+    threshold at zero every call of the test is cut (checked), odd sizes and a broadcast
+    right-hand side included."""
+    from ember.ops import linalg_decompositions as ld
+    _cut_every_lapack_batch(monkeypatch, ld)
+    cut = []
+    real_parts = ld._lapack_parts
+    monkeypatch.setattr(ld, "_lapack_parts", lambda fn, arrays: cut.append(
+        real_parts(fn, arrays)) or cut[-1])
+    before = _parallel.get_num_threads()
+    try:
+        one = _linalg_outputs(1, 7, batch, 6)
+        assert not any(cut)
+        cut.clear()
+        two = _linalg_outputs(2, 7, batch, 6)
+    finally:
+        ember.set_num_threads(before)
+    assert cut and all(parts is not None and len(parts) == 2 for parts in cut), cut
+    for got, want in zip(two, one):
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_lapack_split_names_the_first_singular_matrix(two_threads, monkeypatch):
+    """A singular matrix in the second thread's block still gives torch's message naming it."""
+    from ember.ops import linalg_decompositions as ld
+    _cut_every_lapack_batch(monkeypatch, ld)
+    a = np.random.default_rng(3).standard_normal((6, 4, 4))
+    a[4] = 0.0
+    assert ld._lapack_parts(np.linalg.solve, (a, a)) is not None
+    with pytest.raises(ember.linalg.LinAlgError, match=r"linalg.solve: \(Batch element 4\)"):
+        ember.linalg.solve(ember.tensor(a), ember.tensor(a))
+    with pytest.raises(ember.linalg.LinAlgError, match=r"linalg.inv: \(Batch element 4\)"):
+        ember.linalg.inv(ember.tensor(a))
+
+
+def test_lapack_split_is_chosen_by_estimated_time(two_threads):
+    """Large batches of eigen/SVD problems and of 64x64 solves are cut; small batches, small
+    LU problems and determinants are not; one thread never cuts."""
+    from ember.ops import linalg_decompositions as ld
+    big = np.zeros((256, 16, 16), np.float32)
+    assert ld._lapack_parts(np.linalg.svd, (big,)) is not None
+    assert ld._lapack_parts(np.linalg.eigh, (big,)) is not None
+    assert ld._lapack_parts(np.linalg.solve, (big, big)) is None        # 16 x 16 LU: not cut
+    assert ld._lapack_parts(np.linalg.det, (big,)) is None
+    assert ld._lapack_parts(np.linalg.svd, (big[:4],)) is None
+    lu = np.zeros((64, 64, 64), np.float32)
+    assert ld._lapack_parts(np.linalg.solve, (lu, lu[..., :8])) is not None
+    ember.set_num_threads(1)
+    assert ld._lapack_parts(np.linalg.svd, (big,)) is None

@@ -4,10 +4,11 @@
 
 Every function takes a batch ``(*, m, n)`` of matrices with any leading dims, in float32 or
 float64 (integer and float16 inputs are refused, as in torch). The forward passes call NumPy's
-LAPACK routines on the whole batch, the same ones torch calls on the CPU (getrf, potrf, geqrf,
-syevd, gesdd); each backward is the adjoint of the differential, written out on raw arrays
-next to its forward, after PyTorch's ``torch/csrc/autograd/FunctionsManual.cpp``. Notation:
-``X^T`` swaps the last two dims, ``g`` is the gradient arriving at an output.
+LAPACK routines on the whole batch (a large one cut over Ember's threads, :func:`_lapack`),
+the same routines torch calls on the CPU (getrf, potrf, geqrf, syevd, gesdd); each backward is
+the adjoint of the differential, written out on raw arrays next to its forward, after
+PyTorch's ``torch/csrc/autograd/FunctionsManual.cpp``. Notation: ``X^T`` swaps the last two
+dims, ``g`` is the gradient arriving at an output.
 
 A decomposition with several outputs (``slogdet``, ``qr``, ``eigh``, ``svd``) is computed once
 into a factors object (``_Slogdet``, ``_Qr``, ``_Eigh``, ``_Svd``); each output is a graph node
@@ -17,10 +18,13 @@ output gradients, so the engine's sum over the outputs' nodes equals the joint b
 the engine has multi-output nodes, each factors object becomes one node whose ``backward``
 receives all its output gradients at once).
 """
+import math
 from collections import namedtuple
+from functools import partial
 
 import numpy as np
 
+from ember import _parallel
 from ember._tensor import Tensor
 from ember.autograd.function import Function, unbroadcast
 from ember.autograd.grad_mode import is_grad_enabled
@@ -65,11 +69,63 @@ def _check_matrices(op, A, square=False):
                            f"matrices")
 
 
+# The batch of a LAPACK call is split over Ember's threads (NumPy's linalg loops release the GIL)
+# when its estimated time on one thread reaches LAPACK_SPLIT_SECONDS. One matrix of n x n
+# takes about ``k n^2`` µs for n = 8 ... 64 (one thread, NumPy 2.4's OpenBLAS LAPACK, Intel
+# Xeon; e.g. an SVD 9.8, 39, 130, 492 µs at n = 8, 16, 32, 64), more than that above; ``k`` is
+# the cheaper variant's (singular values only, R only, eigenvalues only), so the estimate
+# errs low. Splitting pays for the iterative eigen- and singular-value solvers from 8 x 8
+# (1024 8x8 SVDs: 9.4 -> 5.0 ms on two threads) but for the LU/QR/Cholesky family only from
+# about 32 x 32 (below, the two threads' many small BLAS calls contend: 256 16x16 solves took
+# 1.04 ms on one thread and 1.11 on two), and never for det/slogdet (no speed-up at any
+# size). On two threads: 64 64x64 solves 2.55 -> 1.50 ms, inverses 7.6 -> 3.5, eigh 20.9 ->
+# 10.4, SVDs 31.1 -> 15.4; 256 16x16 eigh 5.3 -> 4.0, SVDs 9.1 -> 6.7.
+LAPACK_SPLIT_SECONDS = 1e-3
+_LAPACK_COSTS = {          # fn: (k, µs per n^2 of one matrix; smallest n worth splitting)
+    np.linalg.solve: (0.008, 32), np.linalg.inv: (0.022, 32), np.linalg.cholesky: (0.0045, 32),
+    np.linalg.qr: (0.017, 32), np.linalg.eigh: (0.031, 8), np.linalg.eigvalsh: (0.031, 8),
+    np.linalg.svd: (0.045, 8),
+}
+
+
+def _lapack_parts(fn, arrays):
+    """The blocks of the first batch dim to run ``fn`` on, one per thread, or None."""
+    cost = _LAPACK_COSTS.get(fn)
+    if cost is None or arrays[0].ndim < 3 or not _parallel.enabled():
+        return None
+    us_per_n2, smallest = cost
+    n = max(arrays[0].shape[-2:])
+    batch = np.broadcast_shapes(*(a.shape[:-2] for a in arrays))
+    if (n < smallest or batch[0] < 2
+            or math.prod(batch) * n * n * us_per_n2 * 1e-6 < LAPACK_SPLIT_SECONDS):
+        return None
+    return _parallel.split(batch[0])
+
+
 def _lapack(fn, *arrays, **kwargs):
     """Call a NumPy linalg function without letting its floating point warnings out (e.g. the
-    det of a matrix holding NaN); its failures still raise ``numpy.linalg.LinAlgError``."""
-    with np.errstate(all="ignore"):
-        return fn(*arrays, **kwargs)
+    det of a matrix holding NaN); its failures still raise ``numpy.linalg.LinAlgError``.
+
+    ``arrays`` are batches of matrices (their batch dims broadcast). A large batch is cut along
+    its first dim into one block per thread (see ``LAPACK_SPLIT_SECONDS``); every matrix is
+    factorised on its own, so the result is bit for bit the single call's."""
+    parts = _lapack_parts(fn, arrays)
+    if parts is None:
+        with np.errstate(all="ignore"):
+            return fn(*arrays, **kwargs)
+    batch_ndim = max(a.ndim for a in arrays) - 2
+
+    def block(a, part):        # an operand's share of the first batch dim, or all of it when
+        return a[part] if a.ndim - 2 == batch_ndim and a.shape[0] != 1 else a  # broadcast there
+
+    def run_block(part):
+        with np.errstate(all="ignore"):
+            return fn(*(block(a, part) for a in arrays), **kwargs)
+
+    results = _parallel.run([partial(run_block, part) for part in parts])
+    if isinstance(results[0], tuple):      # EighResult, SVDResult, QRResult: gather each field
+        return results[0]._make(np.concatenate(field) for field in zip(*results))
+    return np.concatenate(results)
 
 
 def _batch_label(index, A):
@@ -170,8 +226,8 @@ class Det(Function):
         near_singular = np.abs(det) < 100 * np.finfo(a.dtype).eps
         ga = np.empty_like(a)
         invertible = ~near_singular
-        ga[invertible] = np.linalg.solve(_mT(a[invertible]),
-                                         _unit_diagonal((grad * det)[invertible], n, a.dtype))
+        ga[invertible] = _lapack(np.linalg.solve, _mT(a[invertible]),
+                                 _unit_diagonal((grad * det)[invertible], n, a.dtype))
         ga[near_singular] = (grad[near_singular][..., None, None]
                              * _cofactor_matrix(a[near_singular]))
         return ga
@@ -251,9 +307,8 @@ class _Slogdet:
         a, sign = self.a, self.outputs[0]
         ga = np.full(a.shape, np.nan, dtype=a.dtype)
         invertible = sign != 0
-        ga[invertible] = np.linalg.solve(_mT(a[invertible]),
-                                         _unit_diagonal(g_logabsdet[invertible], a.shape[-1],
-                                                        a.dtype))
+        ga[invertible] = _lapack(np.linalg.solve, _mT(a[invertible]),
+                                 _unit_diagonal(g_logabsdet[invertible], a.shape[-1], a.dtype))
         return ga
 
 
@@ -303,10 +358,10 @@ class Solve(Function):
         a, x = self.a, self.x
         g = grad[..., None] if self.vector else grad
         if self.left:
-            gb = np.linalg.solve(_mT(a), g)
+            gb = _lapack(np.linalg.solve, _mT(a), g)
             ga = -(gb @ _mT(x))
         else:
-            gb = _mT(np.linalg.solve(a, _mT(g)))
+            gb = _mT(_lapack(np.linalg.solve, a, _mT(g)))
             ga = -(_mT(x) @ gb)
         if self.vector:
             gb = gb[..., 0]
@@ -370,8 +425,8 @@ class Cholesky(Function):
         g = _mT(grad) if self.upper else grad
         p = np.tril(_mT(lower) @ g)
         phi = 0.5 * (p + _mT(np.tril(p, -1)))
-        left_solved = np.linalg.solve(_mT(lower), phi)                 # L^{-T} Phi
-        return _mT(np.linalg.solve(_mT(lower), _mT(left_solved)))    # (L^{-T} Phi) L^{-1}
+        left_solved = _lapack(np.linalg.solve, _mT(lower), phi)                # L^{-T} Phi
+        return _mT(_lapack(np.linalg.solve, _mT(lower), _mT(left_solved)))    # ... L^{-1}
 
 
 def _cholesky_or_none(a):
@@ -465,9 +520,9 @@ def _times_inverse_transpose(b, r):
     matrices whose ``R`` has a zero on its diagonal (singular)."""
     invertible = np.all(np.diagonal(r, axis1=-2, axis2=-1) != 0, axis=-1)
     if invertible.all():
-        return _mT(np.linalg.solve(r, _mT(b)))
+        return _mT(_lapack(np.linalg.solve, r, _mT(b)))
     out = np.full(b.shape, np.nan, dtype=b.dtype)
-    out[invertible] = _mT(np.linalg.solve(r[invertible], _mT(b[invertible])))
+    out[invertible] = _mT(_lapack(np.linalg.solve, r[invertible], _mT(b[invertible])))
     return out
 
 
