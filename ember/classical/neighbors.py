@@ -8,8 +8,11 @@ the best possible; with ``k -> inf`` and ``k / N -> 0`` kNN's error tends to the
 ``k`` is a hyper-parameter: choose it on validation data or by cross-validation
 (:func:`ember.classical.model_selection.validation_curve`, lecture 001 「Data split」).
 """
+from functools import partial
+
 import numpy as np
 
+from ember import _parallel
 from ember.classical.base import Classifier, as_samples
 
 __all__ = ["KNeighborsClassifier", "pairwise_distances"]
@@ -17,6 +20,9 @@ __all__ = ["KNeighborsClassifier", "pairwise_distances"]
 METRICS = ("l2", "l1")
 # queries per block of the distance computation: a (block, N_train) matrix at a time
 _QUERY_BLOCK = 512
+# query x training x feature products from which the blocks of queries are spread over
+# Ember's threads (~0.1 s of one core's float64 GEMM; a hand-off costs ~0.1 ms)
+PARALLEL_MIN_MACS = 2 ** 24
 # elements of the L1 distance's difference buffer: a block of training rows that stays in
 # the CPU cache (64K float64 = 512 KB; a whole (queries, N_train, D) array would be gigabytes)
 _L1_ELEMENTS = 1 << 16
@@ -133,17 +139,30 @@ class KNeighborsClassifier(Classifier):
         return self._kneighbors(X, k)
 
     def _kneighbors(self, X, k):
+        """The blocks of queries run on Ember's threads once the distance computation is
+        large (``PARALLEL_MIN_MACS``), each with its own matrix product and neighbour search
+        (fit + predict of 1,000 queries against 4,000 digits on two threads: 96 -> 71 ms,
+        as the BLAS's two threads had the product alone in parallel). The results do not
+        depend on the blocks: every query's distances and ranking are its own."""
         indices = np.empty((len(X), k), dtype=np.int64)
         distances = np.empty((len(X), k))
-        for start in range(0, len(X), _QUERY_BLOCK):
-            block = X[start:start + _QUERY_BLOCK]
+
+        def fill(rows):
+            block = X[rows]
             ranking = self._ranking(block)
             nearest = self._nearest(ranking, k)
-            indices[start:start + len(block)] = nearest
+            indices[rows] = nearest
             values = np.take_along_axis(ranking, nearest, axis=1)
             if self.metric == "l2":
                 values = np.sqrt(np.maximum(values + (block ** 2).sum(axis=1)[:, None], 0.0))
-            distances[start:start + len(block)] = values
+            distances[rows] = values
+
+        threads = 1
+        if X.size * len(self._train) >= PARALLEL_MIN_MACS and _parallel.enabled():
+            threads = _parallel.get_num_threads()
+        size = min(_QUERY_BLOCK, -(-len(X) // threads))
+        _parallel.run([partial(fill, slice(start, start + size))
+                       for start in range(0, len(X), size)])
         return distances, indices
 
     def predict(self, X):

@@ -81,6 +81,34 @@ def test_kneighbors_distances_and_indices_equal_scikit_learn():
                                    rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("metric", ["l2", "l1"])
+def test_kneighbors_on_ember_threads_equal_one_thread(monkeypatch, metric):
+    """Blocks of queries on two threads (forced at test size) give the one-thread distances
+    and indices bit for bit, though the two runs cut the queries differently."""
+    from ember import _parallel
+    monkeypatch.setattr(neighbors, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(neighbors, "_QUERY_BLOCK", 40)
+    rng = np.random.default_rng(4)
+    train, queries = rng.standard_normal((90, 10)), rng.standard_normal((45, 10))
+    labels = rng.integers(0, 4, 90)
+    blocks = []
+    real_run = _parallel.run
+    monkeypatch.setattr(_parallel, "run", lambda tasks: blocks.append(
+        [(task.args[0].start, task.args[0].stop) for task in tasks]) or real_run(tasks))
+    before = _parallel.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            model = neighbors.KNeighborsClassifier(5, metric).fit(train, labels)
+            results[threads] = model.kneighbors(queries) + (model.predict(queries),)
+    finally:
+        ember.set_num_threads(before)
+    assert blocks == [[(0, 40), (40, 80)]] * 2 + [[(0, 23), (23, 46)]] * 2
+    for got, want in zip(results[2], results[1]):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_knn_ties_take_the_lower_index_and_the_smaller_label():
     """A query at 0 with training points at +1 (label 'b'), -1 ('a') and +2 ('a'): the two
     samples at distance 1 tie; the first one (index 0) is the nearest; k=2 ties the vote
