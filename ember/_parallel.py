@@ -35,8 +35,8 @@ from functools import partial
 
 import numpy as np
 
-__all__ = ["get_num_threads", "set_num_threads", "run", "split", "batch_parts", "enabled",
-           "map_rows", "matmul", "sum_shares"]
+__all__ = ["get_num_threads", "set_num_threads", "run", "split", "batch_parts", "batch_block",
+           "enabled", "map_rows", "matmul", "sum_shares"]
 
 _lock = threading.Lock()          # one parallel region at a time
 _local = threading.local()        # .inside: this thread is running a task of a region
@@ -128,6 +128,13 @@ def batch_parts(n, elements, minimum=None):
     if elements < minimum or n < 2 or not enabled():
         return [slice(0, n)]
     return split(n)
+
+
+def batch_block(x, part, batch_ndim):
+    """The share ``part`` (a slice) of a batch of matrices ``x`` in the first of ``batch_ndim``
+    broadcast batch dims: ``x[part]``, or all of ``x`` where it broadcasts along that dim (it
+    has fewer batch dims, or length 1 there)."""
+    return x[part] if x.ndim - 2 == batch_ndim and x.shape[0] != 1 else x
 
 
 def map_rows(fn, first, *rest, minimum=None):
@@ -268,10 +275,8 @@ def matmul(a, b):
         return np.matmul(a, b)
     out = np.empty(batch + (n, m), np.result_type(a, b))
     if batch and batch[0] >= threads:
-        def block(x, part):    # an operand's share of the leading batch dim (or all of it
-            # when that dim is broadcast)
-            return x[part] if x.ndim == out.ndim and x.shape[0] != 1 else x
-        tasks = [lambda part=part: np.matmul(block(a, part), block(b, part), out=out[part])
+        tasks = [lambda part=part: np.matmul(batch_block(a, part, len(batch)),
+                                             batch_block(b, part, len(batch)), out=out[part])
                  for part in split(batch[0])]
     elif n >= m:
         tasks = [lambda part=part: np.matmul(a[..., part, :], b, out=out[..., part, :])

@@ -115,12 +115,9 @@ def _lapack(fn, *arrays, **kwargs):
             return fn(*arrays, **kwargs)
     batch_ndim = max(a.ndim for a in arrays) - 2
 
-    def block(a, part):        # an operand's share of the first batch dim, or all of it when
-        return a[part] if a.ndim - 2 == batch_ndim and a.shape[0] != 1 else a  # broadcast there
-
     def run_block(part):
         with np.errstate(all="ignore"):
-            return fn(*(block(a, part) for a in arrays), **kwargs)
+            return fn(*(_parallel.batch_block(a, part, batch_ndim) for a in arrays), **kwargs)
 
     results = _parallel.run([partial(run_block, part) for part in parts])
     if isinstance(results[0], tuple):      # EighResult, SVDResult, QRResult: gather each field
